@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="skcreate",
+    version="0.1.0",
+    description="scikit-learn-style sequential recommendation: SASRec, LightGCN and CREATE",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["skcreate", "skcreate.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.1",
+        "scikit-learn>=1.6",
+        "scipy>=1.10",
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "implicit>=0.7",
+        "threadpoolctl>=3.1",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6.80", "pyarrow>=12", "matplotlib>=3.7"],
+        "plot": ["matplotlib>=3.7"],
+    },
+    entry_points={"console_scripts": ["skcreate=skcreate.__main__:main"]},
+)

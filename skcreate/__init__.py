@@ -1,0 +1,17 @@
+"""skcreate: scikit-learn-style sequential recommendation, centred on CREATE."""
+
+from .baselines import (PopRandomRecommender, PopularRecommender, PureSVDRecommender,
+                        RandomRecommender)
+from .create import CREATERecommender
+from .graph import LightGCNRecommender, UltraGCNRecommender
+from .matrix_factorization import ALSRecommender, BPRRecommender
+from .model_selection import GlobalTemporalSplit, LeaveLastOutSplit, global_temporal_split
+from .sequential import SASRecRecommender
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit", "LeaveLastOutSplit",
+    "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender", "PureSVDRecommender",
+    "RandomRecommender", "SASRecRecommender", "UltraGCNRecommender", "global_temporal_split",
+]

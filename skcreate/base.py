@@ -1,0 +1,163 @@
+"""The fit / recommend / score contract shared by every recommender."""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .interactions import Interactions, check_interactions
+
+__all__ = ["BaseRecommender", "check_k"]
+
+
+def check_k(k, name="k"):
+    """Validate a cut-off: a positive integer."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"{name} must be a positive integer, got {k!r}.")
+    return int(k)
+
+
+class BaseRecommender(BaseEstimator):
+    """Base class of skcreate recommenders.
+
+    Subclasses implement ``_fit(data)``, which learns from encoded :class:`Interactions`, and
+    ``_score(data, rows)``, which returns a ``(len(rows), n_items)`` tensor of scores for users
+    ``rows`` of ``data`` given their histories. The base class validates and encodes frames,
+    masks seen items, takes the top k in batches and maps codes back to the original ids.
+
+    Users whose history holds no item of the fitted catalogue are served by popularity (with a
+    warning), since no model can personalise an empty history.
+    """
+
+    # users scored per batch in recommend: bounds memory to batch * n_items floats
+    _recommend_batch_size = 1024
+
+    def fit(self, X, y=None):
+        """Fit the recommender on interactions.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Interactions with columns ``user_col``, ``item_col``, ``time_col``.
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self
+        """
+        frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
+        data, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
+        self.interactions_ = data
+        self.item_ids_ = data.item_ids
+        self.n_items_ = data.n_items
+        self.item_popularity_ = np.bincount(data.items, minlength=data.n_items)
+        self._fit(data)
+        return self
+
+    def _encode_histories(self, histories):
+        if histories is None:
+            return self.interactions_
+        frame = check_interactions(histories, self.user_col, self.item_col, self.time_col,
+                                   name="histories")
+        data, n_unknown = Interactions.from_frame(frame, self.user_col, self.item_col,
+                                                  self.time_col, item_ids=self.item_ids_)
+        if n_unknown:
+            warnings.warn(
+                f"{n_unknown} interaction(s) in histories have items unseen at fit; they were "
+                "ignored as context and cannot be recommended.", UserWarning, stacklevel=3)
+        return data
+
+    def recommend(self, histories=None, k=10):
+        """Top-k recommendations for users given their histories.
+
+        Parameters
+        ----------
+        histories : pandas.DataFrame, optional
+            Interactions of the users to serve: their whole context. Users need not have been
+            seen at fit. ``None`` serves every user seen at fit from their fitted history.
+        k : int, default=10
+            Number of items per user; a catalogue smaller than ``k`` is returned whole.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user_col, item_col, score, rank`` (rank 1..k, original ids), sorted by user
+            then rank. With ``filter_seen=True`` a user's history items are excluded, so a user
+            who has seen all but fewer than ``k`` items gets fewer rows.
+        """
+        check_is_fitted(self, "interactions_")
+        k = min(check_k(k), self.n_items_)
+        data = self._encode_histories(histories)
+        empty = data.lengths == 0
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.sum())} user(s) have no history item from the fitted catalogue; "
+                "they are served by popularity.", UserWarning, stacklevel=2)
+        codes, values = self._top_k(data, k)
+        keep = np.isfinite(values).ravel()
+        return pd.DataFrame({
+            self.user_col: data.user_ids.repeat(k)[keep],
+            self.item_col: self.item_ids_.take(codes.ravel()[keep]),
+            "score": values.ravel()[keep],
+            "rank": np.tile(np.arange(1, k + 1), data.n_users)[keep],
+        })
+
+    def _top_k(self, data, k):
+        """Top-k item codes and scores, shape (n_users, k) each; -inf marks no item."""
+        empty = data.lengths == 0
+        popularity = torch.as_tensor(self.item_popularity_, dtype=torch.float32)
+        codes, values = [], []
+        for start in range(0, data.n_users, self._recommend_batch_size):
+            rows = np.arange(start, min(start + self._recommend_batch_size, data.n_users))
+            scores = popularity.repeat(len(rows), 1)
+            known = ~empty[rows]
+            if known.any():
+                with torch.no_grad():
+                    scores[torch.as_tensor(known)] = self._score(data, rows[known]).float().cpu()
+            if self.filter_seen:
+                seen = data.to_csr(rows).tocoo()
+                scores[torch.as_tensor(seen.row), torch.as_tensor(seen.col)] = -torch.inf
+            top = torch.topk(scores, k, dim=1)
+            values.append(top.values.numpy())
+            codes.append(top.indices.numpy())
+        return np.concatenate(codes), np.concatenate(values)
+
+    def score(self, X, y=None):
+        """NDCG@10 of next-item prediction on ``X``.
+
+        For each user of ``X`` the last interaction is the target and all earlier rows are the
+        history. This makes ``GridSearchCV(est, grid, cv=GlobalTemporalSplit())`` work as is.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Interactions of the users to evaluate.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        from .metrics import make_scorer
+
+        return make_scorer("ndcg", 10)(self, X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.target_tags.required = False
+        return tags
+
+    def _fit(self, data):
+        raise NotImplementedError
+
+    def _score(self, data, rows):
+        raise NotImplementedError

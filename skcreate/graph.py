@@ -1,0 +1,295 @@
+"""Graph estimators: LightGCN and UltraGCN over the user-item graph."""
+
+import numpy as np
+import torch
+
+from .neural import NeuralRecommender, check_param
+from .nn.graph import (LightGCNEncoder, UltraGCNEncoder, item_neighbours, normalized_adjacency,
+                       sparse_tensor)
+from .objectives import GraphObjective
+
+__all__ = ["LightGCNRecommender", "UltraGCNRecommender", "build_graph_encoder"]
+
+
+def check_graph_size(estimator):
+    """Validate ``graph_last_n`` / ``graph_last_frac`` (each None or a positive bound)."""
+    if estimator.graph_last_n is not None:
+        check_param(estimator, "graph_last_n", int, 1)
+    if estimator.graph_last_frac is not None:
+        check_param(estimator, "graph_last_frac", float, 0, 1, low_open=True)
+
+
+def build_graph_encoder(kind, data, n_factors, params, item_embedding=None):
+    """The graph encoder and its adjacency for encoded interactions ``data``.
+
+    Parameters
+    ----------
+    kind : {"lightgcn", "ultragcn"}
+    data : skcreate.interactions.Interactions
+        The graph's interactions (already cut to the recent events wanted).
+    n_factors : int
+    params : dict
+        Encoder options: ``n_layers``, ``normalize_layers``, ``edge_dropout`` (LightGCN);
+        ``constraint_weight``, ``item_weight``, ``negative_weight``, ``n_neighbours``
+        (UltraGCN).
+    item_embedding : torch.nn.Embedding, optional
+        Shared item table.
+
+    Returns
+    -------
+    encoder : torch.nn.Module
+    adjacency : torch.Tensor or None
+    edges : tuple of numpy.ndarray
+        (user codes, item codes) of the distinct graph edges.
+    """
+    matrix = data.to_csr()
+    coo = matrix.tocoo()
+    edges = (coo.row.astype(np.int64), coo.col.astype(np.int64))
+    if kind == "lightgcn":
+        encoder = LightGCNEncoder(data.n_users, data.n_items, n_factors, params["n_layers"],
+                                  params["normalize_layers"], params["edge_dropout"],
+                                  item_embedding=item_embedding)
+        return encoder, normalized_adjacency(matrix), edges
+    neighbours, weights = item_neighbours(matrix, params["n_neighbours"])
+    encoder = UltraGCNEncoder(
+        data.n_users, data.n_items, n_factors,
+        user_degree=np.asarray(matrix.sum(1)).ravel(),
+        item_degree=np.asarray(matrix.sum(0)).ravel(),
+        neighbours=neighbours, neighbour_weights=weights,
+        constraint_weight=params["constraint_weight"], item_weight=params["item_weight"],
+        negative_weight=params["negative_weight"], item_embedding=item_embedding)
+    return encoder, None, edges
+
+
+class _GraphRecommender(NeuralRecommender):
+    """Shared fit and fold-in of the graph estimators."""
+
+    _kind = None
+
+    def _encoder_params(self):
+        raise NotImplementedError
+
+    def _build(self, data, rng):
+        graph = data.recent(self.graph_last_n, self.graph_last_frac)
+        encoder, adjacency, edges = build_graph_encoder(self._kind, graph, self.n_factors,
+                                                        self._encoder_params())
+        self.adjacency_ = adjacency
+        objective = GraphObjective(
+            encoder, None if adjacency is None else adjacency.to(self.device_), edges, self.batch_size, rng, self.regularization,
+            n_negatives=getattr(self, "n_negatives", 1),
+            generator=torch.Generator().manual_seed(torch.initial_seed()))
+        return encoder, objective
+
+    def _score(self, data, rows):
+        adjacency = None if self.adjacency_ is None else self.adjacency_.to(self.device_)
+        users, items = self.module_(adjacency)
+        known = self.train_user_ids_.get_indexer(data.user_ids[rows])
+        # unseen users: normalised sum of their history items' propagated embeddings
+        history = data.to_csr(rows)
+        history = history.multiply(1.0 / np.maximum(history.sum(1), 1)).tocoo()
+        folded = torch.sparse.mm(sparse_tensor(history).to(users.device), items)
+        fitted = torch.as_tensor(known >= 0, device=users.device)
+        state = torch.where(fitted[:, None], users[torch.as_tensor(np.maximum(known, 0))],
+                            folded)
+        return state @ items.T
+
+    def _check_graph_params(self):
+        for name in ("n_factors",):
+            check_param(self, name, int, 1)
+        check_param(self, "regularization", float, 0)
+        check_graph_size(self)
+
+
+class LightGCNRecommender(_GraphRecommender):
+    """LightGCN (He et al., 2020) trained with BPR.
+
+    Users seen at fit are served with their propagated embedding; a user unseen at fit is
+    folded in as the mean of its history items' propagated embeddings, so any history can be
+    served without refitting.
+
+    Parameters
+    ----------
+    n_factors : int, default=64
+        Embedding width.
+    n_layers : int, default=3
+        Propagation hops.
+    normalize_layers : bool, default=False
+        Row-L2-normalise each propagated layer.
+    edge_dropout : float, default=0.0
+        Share of edges dropped at each training step.
+    regularization : float, default=1e-4
+        L2 on the layer-0 embeddings of each batch.
+    graph_last_n, graph_last_frac : int or float, default=None
+        Build the graph from each user's last ``graph_last_n`` events or last share
+        ``graph_last_frac`` of them; all events when None.
+    learning_rate : float, default=5e-3
+        Adam step size.
+    batch_size : int, default=2048
+        Edges per step.
+    epochs : int, default=100
+        Training epochs (the maximum with early stopping).
+    early_stopping : bool, default=False
+        Stop on the internal temporal validation split (see ``SASRecRecommender``).
+    patience : int, default=5
+        Epochs without improvement before stopping.
+    validation_quantile : float, default=0.9
+        Time quantile of the internal validation split.
+    weight_decay : float, default=0.0
+        Adam L2 penalty.
+    filter_seen : bool, default=True
+        Exclude each user's history items.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+    verbose : bool, default=False
+    user_col, item_col, time_col : str
+        Column names of the interaction frames.
+
+    Attributes
+    ----------
+    module_ : skcreate.nn.LightGCNEncoder
+    train_user_ids_ : pandas.Index
+        Users of the training graph.
+    loss_curve_, validation_scores_, best_epoch_, n_epochs_
+        As in ``SASRecRecommender``.
+
+    Examples
+    --------
+    >>> from skcreate.datasets import make_interactions
+    >>> from skcreate.graph import LightGCNRecommender
+    >>> df = make_interactions(n_users=100, n_items=40, random_state=0)
+    >>> model = LightGCNRecommender(n_factors=16, epochs=2, random_state=0).fit(df)
+    >>> len(model.recommend(k=3)) == 3 * 100
+    True
+    """
+
+    _kind = "lightgcn"
+
+    def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
+                 regularization=1e-4, graph_last_n=None, graph_last_frac=None,
+                 learning_rate=5e-3, batch_size=2048, epochs=100, early_stopping=False,
+                 patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
+                 device="cpu", random_state=None, verbose=False, user_col="user_id",
+                 item_col="item_id", time_col="timestamp"):
+        self.n_factors = n_factors
+        self.n_layers = n_layers
+        self.normalize_layers = normalize_layers
+        self.edge_dropout = edge_dropout
+        self.regularization = regularization
+        self.graph_last_n = graph_last_n
+        self.graph_last_frac = graph_last_frac
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_quantile = validation_quantile
+        self.weight_decay = weight_decay
+        self.filter_seen = filter_seen
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.user_col = user_col
+        self.item_col = item_col
+        self.time_col = time_col
+
+    def _check_params(self):
+        self._check_graph_params()
+        check_param(self, "n_layers", int, 0)
+        check_param(self, "edge_dropout", float, 0, 1, high_open=True)
+
+    def _encoder_params(self):
+        return dict(n_layers=self.n_layers, normalize_layers=self.normalize_layers,
+                    edge_dropout=self.edge_dropout)
+
+
+class UltraGCNRecommender(_GraphRecommender):
+    """UltraGCN (Mao et al., 2021): LightGCN's infinite-layer limit as constraint losses.
+
+    Served like :class:`LightGCNRecommender` (fitted embeddings for seen users, mean of history
+    item embeddings for unseen ones).
+
+    Parameters
+    ----------
+    n_factors : int, default=64
+        Embedding width.
+    constraint_weight : float, default=1.0
+        Weight of the degree-based user-item constraint (lambda).
+    item_weight : float, default=1.0
+        Weight of the item-item neighbour constraint (gamma).
+    n_neighbours : int, default=10
+        Co-occurrence neighbours per item in the item-item constraint.
+    n_negatives : int, default=50
+        Negatives sampled per positive.
+    negative_weight : float, default=50.0
+        Weight of the negative terms.
+    regularization : float, default=1e-4
+        L2 on the embeddings of each batch.
+    graph_last_n, graph_last_frac : int or float, default=None
+        As in :class:`LightGCNRecommender`.
+    learning_rate : float, default=1e-3
+        Adam step size.
+    batch_size : int, default=1024
+        Edges per step.
+    epochs : int, default=50
+    early_stopping, patience, validation_quantile, weight_decay, filter_seen, device,
+    random_state, verbose, user_col, item_col, time_col
+        As in :class:`LightGCNRecommender`.
+
+    Attributes
+    ----------
+    module_ : skcreate.nn.UltraGCNEncoder
+    train_user_ids_ : pandas.Index
+    loss_curve_, validation_scores_, best_epoch_, n_epochs_
+
+    Examples
+    --------
+    >>> from skcreate.datasets import make_interactions
+    >>> from skcreate.graph import UltraGCNRecommender
+    >>> df = make_interactions(n_users=100, n_items=40, random_state=0)
+    >>> model = UltraGCNRecommender(n_factors=16, epochs=2, random_state=0).fit(df)
+    >>> model.recommend(k=2)["rank"].max()
+    np.int64(2)
+    """
+
+    _kind = "ultragcn"
+
+    def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
+                 n_negatives=50, negative_weight=50.0, regularization=1e-4, graph_last_n=None,
+                 graph_last_frac=None, learning_rate=1e-3, batch_size=1024, epochs=50,
+                 early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
+                 filter_seen=True, device="cpu", random_state=None, verbose=False,
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
+        self.n_factors = n_factors
+        self.constraint_weight = constraint_weight
+        self.item_weight = item_weight
+        self.n_neighbours = n_neighbours
+        self.n_negatives = n_negatives
+        self.negative_weight = negative_weight
+        self.regularization = regularization
+        self.graph_last_n = graph_last_n
+        self.graph_last_frac = graph_last_frac
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_quantile = validation_quantile
+        self.weight_decay = weight_decay
+        self.filter_seen = filter_seen
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.user_col = user_col
+        self.item_col = item_col
+        self.time_col = time_col
+
+    def _check_params(self):
+        self._check_graph_params()
+        for name in ("n_neighbours", "n_negatives"):
+            check_param(self, name, int, 1)
+        for name in ("constraint_weight", "item_weight", "negative_weight"):
+            check_param(self, name, float, 0)
+
+    def _encoder_params(self):
+        return dict(constraint_weight=self.constraint_weight, item_weight=self.item_weight,
+                    negative_weight=self.negative_weight, n_neighbours=self.n_neighbours)

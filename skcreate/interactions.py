@@ -1,0 +1,268 @@
+"""Validation and encoding of interaction frames.
+
+Every component of skcreate goes through this module, so splits, sequences and graphs agree on one
+ordering rule: within a user, by timestamp, ties broken by row order (stable sort).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = ["check_interactions", "time_order", "Interactions"]
+
+
+def _to_pandas(X, name):
+    if isinstance(X, pd.DataFrame):
+        return X
+    if type(X).__module__.split(".")[0] == "polars":
+        return X.to_pandas()
+    raise TypeError(
+        f"{name} must be a pandas (or polars) DataFrame of interactions, got {type(X).__name__}."
+    )
+
+
+def _first_rows(mask, index, n=5):
+    return list(index[np.flatnonzero(mask)[:n]])
+
+
+def check_interactions(X, user_col="user_id", item_col="item_id", time_col="timestamp",
+                       name="X", require_time=True):
+    """Validate an interactions frame and return its id and time columns.
+
+    The caller's frame is never modified: the result is a new frame holding only the needed
+    columns, with the caller's row order and index.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame or polars.DataFrame
+        One row per event.
+    user_col, item_col, time_col : str
+        Column names.
+    name : str
+        How the frame is called in error messages.
+    require_time : bool
+        Whether ``time_col`` must be present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``user_col``, ``item_col`` (and ``time_col``), in the input's row order.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a data frame, ids are unhashable or timestamps are not numeric/datetime.
+    ValueError
+        If a column is missing, the frame is empty, or ids/timestamps contain missing values.
+    """
+    X = _to_pandas(X, name)
+    columns = [user_col, item_col] + ([time_col] if require_time else [])
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        raise ValueError(
+            f"{name} is missing column(s) {missing}; columns present: {list(X.columns)}. "
+            "Set user_col/item_col/time_col to map other names."
+        )
+    if len(X) == 0:
+        raise ValueError(f"{name} is empty: at least one interaction is needed.")
+    out = X.loc[:, columns]
+    for col in columns:
+        isna = out[col].isna().to_numpy()
+        if isna.any():
+            raise ValueError(
+                f"{name}[{col!r}] has {int(isna.sum())} missing value(s); first offending rows: "
+                f"{_first_rows(isna, out.index)}."
+            )
+    for col in (user_col, item_col):
+        if out[col].dtype != object:
+            continue
+        try:
+            pd.unique(out[col])
+        except TypeError as exc:
+            raise TypeError(f"{name}[{col!r}] holds unhashable ids ({exc}).") from None
+    if require_time:
+        t = out[time_col]
+        if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_datetime64_any_dtype(t)) \
+                or pd.api.types.is_bool_dtype(t):
+            raise TypeError(
+                f"{name}[{time_col!r}] must be numeric or datetime64, got dtype {t.dtype}."
+            )
+    return out
+
+
+def time_values(times):
+    """Timestamps as a sortable numpy array (datetimes as int64 nanoseconds)."""
+    if pd.api.types.is_datetime64_any_dtype(times):
+        return times.to_numpy(dtype="datetime64[ns]").view("int64")
+    return times.to_numpy()
+
+
+def time_order(users, times):
+    """Positions that sort rows by user, then time, ties kept in row order.
+
+    Parameters
+    ----------
+    users : array-like of int
+        Encoded user of each row.
+    times : array-like
+        Sortable timestamps.
+
+    Returns
+    -------
+    numpy.ndarray of int
+    """
+    # lexsort is stable, so equal (user, time) keep their row order
+    return np.lexsort((np.asarray(times), np.asarray(users)))
+
+
+@dataclass
+class Interactions:
+    """Encoded, time-ordered interactions: a CSR-like layout of per-user sequences.
+
+    Attributes
+    ----------
+    user_ids : pandas.Index
+        Original user ids; user ``u`` is row ``u``.
+    item_ids : pandas.Index
+        Original item ids of the catalogue; item code ``i`` in ``0..n_items-1``.
+    indptr : numpy.ndarray of int64, shape (n_users + 1,)
+        User ``u``'s events are ``items[indptr[u]:indptr[u + 1]]``, oldest first.
+    items : numpy.ndarray of int64
+        Item codes, aligned with ``times``.
+    times : numpy.ndarray
+        Timestamps aligned with ``items``.
+    """
+
+    user_ids: pd.Index
+    item_ids: pd.Index
+    indptr: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame, user_col, item_col, time_col, item_ids=None):
+        """Encode a validated frame.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Output of :func:`check_interactions`.
+        user_col, item_col, time_col : str
+            Column names.
+        item_ids : pandas.Index, optional
+            A fitted catalogue: items outside it are dropped. By default the catalogue is built
+            from ``frame`` (sorted unique ids).
+
+        Returns
+        -------
+        Interactions
+        n_unknown : int
+            Number of rows whose item is outside ``item_ids``.
+        """
+        user_codes, user_ids = pd.factorize(frame[user_col], sort=True)
+        if item_ids is None:
+            item_codes, item_ids = pd.factorize(frame[item_col], sort=True)
+        else:
+            item_codes = item_ids.get_indexer(frame[item_col])
+        times = time_values(frame[time_col])
+        order = time_order(user_codes, times)
+        user_codes, item_codes, times = user_codes[order], item_codes[order], times[order]
+        known = item_codes >= 0
+        n_unknown = int((~known).sum())
+        if n_unknown:
+            user_codes, item_codes, times = user_codes[known], item_codes[known], times[known]
+        counts = np.bincount(user_codes, minlength=len(user_ids))
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        data = cls(pd.Index(user_ids), pd.Index(item_ids), indptr,
+                   item_codes.astype(np.int64), times)
+        return data, n_unknown
+
+    @property
+    def n_users(self):
+        return len(self.user_ids)
+
+    @property
+    def n_items(self):
+        return len(self.item_ids)
+
+    @property
+    def lengths(self):
+        return np.diff(self.indptr)
+
+    @property
+    def row_users(self):
+        """User code of every event, aligned with ``items``."""
+        return np.repeat(np.arange(self.n_users), self.lengths)
+
+    def to_csr(self, rows=None, binary=True):
+        """User-item matrix, shape (len(rows), n_items), float32.
+
+        Parameters
+        ----------
+        rows : array-like of int, optional
+            Users to include, in this order; all by default.
+        binary : bool
+            Repeated (user, item) events count once when True, else they add up.
+        """
+        rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
+        positions, indptr = self._gather(rows)
+        matrix = sp.csr_matrix(
+            (np.ones(len(positions), dtype=np.float32), self.items[positions], indptr),
+            shape=(len(rows), self.n_items),
+        )
+        matrix.sum_duplicates()
+        if binary:
+            matrix.data[:] = 1.0
+        return matrix
+
+    def last_items(self, max_len, rows=None):
+        """Left-padded sequences of the last ``max_len`` items, codes shifted by one.
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (len(rows), max_len)
+            Item code + 1, most recent item in the last column, ``0`` = padding.
+        """
+        rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
+        lengths = np.minimum(self.lengths[rows], max_len)
+        ends = self.indptr[rows + 1]
+        out = np.zeros((len(rows), max_len), dtype=np.int64)
+        row_of = np.repeat(np.arange(len(rows)), lengths)
+        back = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        # back counts 0..len-1 from the oldest kept event; place it so the newest is last
+        col = max_len - np.repeat(lengths, lengths) + back
+        src = np.repeat(ends - lengths, lengths) + back
+        out[row_of, col] = self.items[src] + 1
+        return out
+
+    def subset(self, rows):
+        """Interactions of the given users only, same catalogue."""
+        rows = np.asarray(rows, dtype=np.int64)
+        positions, indptr = self._gather(rows)
+        return Interactions(self.user_ids[rows], self.item_ids, indptr,
+                            self.items[positions], self.times[positions])
+
+    def recent(self, last_n=None, last_frac=None):
+        """Each user's most recent events only: the last ``last_n``, or the last
+        ``ceil(last_frac * length)`` (at least one), or all when both are None."""
+        lengths = self.lengths
+        keep = lengths
+        if last_n is not None:
+            keep = np.minimum(keep, last_n)
+        if last_frac is not None:
+            keep = np.minimum(keep, np.maximum(np.ceil(last_frac * lengths), 1).astype(np.int64))
+        back = self.indptr[1:][self.row_users] - np.arange(len(self.items))
+        mask = back <= keep[self.row_users]
+        indptr = np.concatenate([[0], np.cumsum(keep)]).astype(np.int64)
+        return Interactions(self.user_ids, self.item_ids, indptr, self.items[mask],
+                            self.times[mask])
+
+    def _gather(self, rows):
+        """Event positions of the given users, concatenated, and the matching indptr."""
+        lengths = self.lengths[rows]
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        # each user's slice start, shifted to its place in the output, without a Python loop
+        offsets = np.repeat(self.indptr[rows] - indptr[:-1], lengths)
+        return np.arange(indptr[-1]) + offsets, indptr

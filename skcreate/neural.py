@@ -1,0 +1,151 @@
+"""Shared behaviour of the neural estimators: seeding, device, validation split, training."""
+
+import copy
+import numbers
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import check_random_state
+
+from .base import BaseRecommender
+from .interactions import Interactions
+from .model_selection import GlobalTemporalSplit, split_history_target
+from .training import train
+
+__all__ = ["NeuralRecommender", "resolve_device"]
+
+
+def resolve_device(device):
+    """Map "cpu", "cuda", "auto" (or a torch device string) to a torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}.")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available; "
+                         "use device='cpu' or 'auto'.")
+    return resolved
+
+
+def check_param(estimator, name, kind, low=None, high=None, low_open=False, high_open=False):
+    """Check one constructor parameter; raise a ValueError naming it."""
+    value = getattr(estimator, name)
+    number = numbers.Integral if kind is int else numbers.Real
+    ok = isinstance(value, number) and not isinstance(value, bool)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open or high is None else "]"
+        upper = "inf" if high is None else high
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'} in "
+                         f"{left}{low}, {upper}{right}, got {value!r}.")
+
+
+def check_choice(estimator, name, choices):
+    value = getattr(estimator, name)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
+
+
+class NeuralRecommender(BaseRecommender):
+    """Base of the torch estimators.
+
+    Subclasses implement ``_build(data, rng)`` returning ``(module, objective)`` for
+    :func:`skcreate.training.train`, and ``_score(data, rows)``. With ``early_stopping=True``
+    the fit data is split by :class:`~skcreate.model_selection.GlobalTemporalSplit` at
+    ``validation_quantile``; the model trains on the inner train part and is scored by NDCG@10
+    on the validation users' last interactions after every epoch.
+    """
+
+    def _check_training_params(self):
+        check_param(self, "learning_rate", float, 0, low_open=True)
+        check_param(self, "batch_size", int, 1)
+        check_param(self, "epochs", int, 1)
+        check_param(self, "patience", int, 1)
+        check_param(self, "validation_quantile", float, 0, 1, True, True)
+        check_param(self, "weight_decay", float, 0)
+
+    def _check_params(self):
+        """Validate model-specific parameters (subclasses)."""
+
+    def _warmup_epochs(self):
+        """Epochs trained before ``epochs`` that are never validated (CREATE's warm-up)."""
+        return 0
+
+    def _fit(self, data):
+        self._check_training_params()
+        self._check_params()
+        self.device_ = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        train_data, validation = data, None
+        if self.early_stopping:
+            train_data, validation = self._validation_split(data)
+        self.train_user_ids_ = train_data.user_ids
+        # fork_rng keeps the caller's global torch RNG untouched while seeding ours
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module, objective = self._build(train_data, np.random.default_rng(seed))
+            self.module_ = module.to(self.device_)
+            result = train(
+                self.module_, objective, self._warmup_epochs() + self.epochs, self.learning_rate,
+                validate=None if validation is None else lambda: self._ndcg(*validation),
+                patience=self.patience if self.early_stopping else None,
+                verbose=self.verbose, description=type(self).__name__,
+                weight_decay=self.weight_decay, validate_from=self._warmup_epochs())
+        self.loss_curve_ = result.loss_curve
+        self.loss_terms_ = result.loss_terms
+        self.validation_scores_ = result.validation_scores
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = len(result.loss_curve)
+
+    def _validation_split(self, data):
+        frame = pd.DataFrame({
+            "user_id": data.user_ids.take(data.row_users),
+            "item_id": data.item_ids.take(data.items),
+            "timestamp": data.times,
+        })
+        splitter = GlobalTemporalSplit(quantile=self.validation_quantile)
+        try:
+            train_idx, test_idx = next(splitter.split(frame))
+        except ValueError as exc:
+            raise ValueError(f"early_stopping needs a validation split at validation_quantile="
+                             f"{self.validation_quantile}: {exc}") from None
+        columns = ("user_id", "item_id", "timestamp")
+        train_data, _ = Interactions.from_frame(frame.iloc[train_idx], *columns,
+                                                item_ids=data.item_ids)
+        history, targets = split_history_target(frame.iloc[test_idx])
+        history_data, _ = Interactions.from_frame(history, *columns, item_ids=data.item_ids)
+        target_items = targets.set_index("user_id")["item_id"].reindex(history_data.user_ids)
+        return train_data, (history_data, data.item_ids.get_indexer(target_items))
+
+    def _ndcg(self, history, targets, k=10):
+        """NDCG@k of next-item prediction with one target per user (codes)."""
+        codes, _ = self._top_k(history, k)
+        hits = codes == targets[:, None]
+        gains = hits / np.log2(np.arange(2, k + 2))
+        return float(gains.sum(axis=1).mean())
+
+    def __getstate__(self):
+        # pickles load on machines without the training device
+        state = super().__getstate__()
+        if "module_" in state:
+            state = dict(state, module_=copy_to_cpu(state["module_"]))
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in state:
+            self.device_ = torch.device("cpu")
+
+
+def copy_to_cpu(module):
+    """The module itself if already on CPU, else a CPU copy (training device untouched)."""
+    parameter = next(module.parameters(), None)
+    if parameter is None or parameter.device.type == "cpu":
+        return module
+    return copy.deepcopy(module).cpu()

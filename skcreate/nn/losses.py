@@ -1,0 +1,135 @@
+"""Training objectives: next-item CE and SCE, BPR, UltraGCN's, and cross-view alignment."""
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+__all__ = ["full_cross_entropy", "scalable_cross_entropy", "bpr_loss", "barlow_twins_loss",
+           "info_nce_loss"]
+
+
+class _BlockCrossEntropy(torch.autograd.Function):
+    """Summed CE of one block of positions; the gradient reuses the forward's logits in place.
+
+    Against ``F.cross_entropy(h @ W.T)`` this skips the log-softmax output, the one-hot
+    gradient fill and its backward pass: about 20 % faster on CPU, equal to float precision.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets):
+        logits = hidden @ weight.T
+        lse = torch.logsumexp(logits, 1)
+        target_logit = logits.gather(1, targets[:, None]).squeeze(1)
+        ctx.save_for_backward(hidden, weight, targets, logits, lse)
+        return (lse - target_logit).sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        hidden, weight, targets, logits, lse = ctx.saved_tensors
+        probs = logits.sub_(lse[:, None]).exp_()
+        probs[torch.arange(len(targets), device=probs.device), targets] -= 1
+        probs.mul_(grad)
+        return probs @ weight, probs.T @ hidden, None
+
+
+def full_cross_entropy(hidden, targets, item_weight, block_size=256):
+    """Softmax cross-entropy over the whole catalogue, mean over positions.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor, shape (P, d)
+        States of the real (non-padding) positions only, so no compute goes to padding.
+    targets : torch.Tensor of int, shape (P,)
+        Item code (0-based) of the next item at each position.
+    item_weight : torch.Tensor, shape (N, d)
+        Output item table.
+    block_size : int
+        Positions per logits block. Blocks under glibc's 32 MB mmap threshold are recycled
+        from the heap instead of page-faulted afresh, which doubles CPU throughput.
+    """
+    total = hidden.new_zeros(())
+    for start in range(0, len(targets), block_size):
+        stop = start + block_size
+        total = total + _BlockCrossEntropy.apply(hidden[start:stop], item_weight,
+                                                 targets[start:stop])
+    return total / len(targets)
+
+
+def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_size_x=None,
+                           bucket_size_y=256, generator=None):
+    """Scalable cross-entropy (Mezentsev et al., 2024): CE over the hardest negatives only.
+
+    Random projections pick, per bucket, the ``bucket_size_x`` positions and the
+    ``bucket_size_y`` items that score highest along them; logits are computed only inside
+    buckets, each row's own target is masked, the positive logit is appended, and each position
+    keeps its largest loss over the buckets holding it. Memory grows with
+    ``n_buckets * (bucket_size_x + N)`` instead of ``P * N``.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor, shape (P, d)
+    targets : torch.Tensor of int, shape (P,)
+    item_weight : torch.Tensor, shape (N, d)
+    n_buckets, bucket_size_x : int, optional
+        Default ``2 * sqrt(P)`` each (capped at P).
+    bucket_size_y : int
+        Candidate negatives per bucket (capped at N).
+    generator : torch.Generator, optional
+        Source of the random projections.
+    """
+    n_pos, width = hidden.shape
+    default = max(1, int(2 * math.sqrt(n_pos)))
+    n_buckets = n_buckets or default
+    size_x = min(bucket_size_x or default, n_pos)
+    size_y = min(bucket_size_y, len(item_weight))
+    with torch.no_grad():
+        omega = torch.randn(width, n_buckets, generator=generator,
+                            device="cpu").to(hidden.device, hidden.dtype)
+        rows = torch.topk(hidden.detach() @ omega, size_x, dim=0).indices.T  # (n_b, b_x)
+        cols = torch.topk(item_weight.detach() @ omega, size_y, dim=0).indices.T  # (n_b, b_y)
+    x = hidden[rows]  # (n_b, b_x, d)
+    logits = torch.bmm(x, item_weight[cols].transpose(1, 2))  # (n_b, b_x, b_y)
+    own = targets[rows].unsqueeze(-1) == cols.unsqueeze(1)
+    logits = logits.masked_fill(own, -torch.inf)
+    positive = (hidden * item_weight[targets]).sum(-1)
+    pos_rows = positive[rows].unsqueeze(-1)
+    per_row = torch.logsumexp(torch.cat([pos_rows, logits], dim=-1), dim=-1) - pos_rows[..., 0]
+    per_pos = per_row.new_zeros(n_pos).scatter_reduce(
+        0, rows.reshape(-1), per_row.reshape(-1), reduce="amax", include_self=True)
+    return per_pos.mean()
+
+
+def bpr_loss(user, positive, negative):
+    """Bayesian personalised ranking: ``-log sigmoid(<u, i+> - <u, i->)``, mean over triples."""
+    return -F.logsigmoid((user * positive).sum(-1) - (user * negative).sum(-1)).mean()
+
+
+def _standardise(x, eps=1e-5):
+    return (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps)
+
+
+def barlow_twins_loss(a, b, lambda_=5e-3):
+    """Barlow Twins redundancy reduction between two views of the same users.
+
+    Both views are standardised over the batch (no affine), ``C = z_a^T z_b / B`` and
+    ``L = sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2``.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor, shape (B, d)
+        Paired views (transformer state and graph user embedding).
+    lambda_ : float
+        Weight of the off-diagonal (redundancy) term.
+    """
+    c = _standardise(a).T @ _standardise(b) / len(a)
+    diagonal = torch.diagonal(c)
+    off = c.pow(2).sum() - diagonal.pow(2).sum()
+    return (1 - diagonal).pow(2).sum() + lambda_ * off
+
+
+def info_nce_loss(a, b, temperature=0.2):
+    """Symmetric InfoNCE between paired views with in-batch negatives (cosine similarity)."""
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
+    labels = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2

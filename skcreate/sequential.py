@@ -1,0 +1,167 @@
+"""SASRecRecommender: next-item prediction with a causal transformer."""
+
+import torch
+
+from .neural import NeuralRecommender, check_choice, check_param
+from .nn.sasrec import SASRecEncoder
+from .objectives import NextItemObjective, trim_padding
+
+__all__ = ["SASRecRecommender"]
+
+
+class SASRecRecommender(NeuralRecommender):
+    """SASRec (Kang & McAuley, 2018) trained with full or scalable cross-entropy.
+
+    Every position of each user's last ``max_len + 1`` items is trained to predict the next
+    item with a softmax over the whole catalogue (``loss="ce"``; logits are computed for real
+    positions only) or with scalable cross-entropy (``loss="sce"``) for large catalogues.
+    Any history is served without refitting: the user state is the transformer output at the
+    most recent item, scored against the item table.
+
+    Parameters
+    ----------
+    n_factors : int, default=64
+        Embedding width.
+    n_blocks : int, default=2
+        Transformer blocks.
+    n_heads : int, default=1
+        Attention heads (must divide ``n_factors``).
+    max_len : int, default=50
+        Items of history the model reads.
+    dropout : float, default=0.2
+        Dropout rate.
+    norm_first : bool, default=True
+        Pre-LN blocks (False: post-LN, as in the original SASRec).
+    learning_rate : float, default=1e-3
+        Adam step size.
+    batch_size : int, default=128
+        Users per step.
+    epochs : int, default=50
+        Training epochs (the maximum with early stopping).
+    early_stopping : bool, default=False
+        Hold out the last part of the fit data in time (``validation_quantile``), stop when
+        validation NDCG@10 has not improved for ``patience`` epochs and keep the best weights.
+    patience : int, default=5
+        Epochs without improvement before stopping.
+    validation_quantile : float, default=0.9
+        Time quantile of the internal validation split.
+    weight_decay : float, default=0.0
+        Adam L2 penalty.
+    loss : {"ce", "sce"}, default="ce"
+        Full softmax cross-entropy or scalable cross-entropy.
+    sce_buckets, sce_bucket_size_x : int or None, default=None
+        SCE buckets and positions per bucket (default ``2 * sqrt(positions)``).
+    sce_bucket_size_y : int, default=256
+        SCE candidate items per bucket.
+    filter_seen : bool, default=True
+        Exclude each user's history items from recommendations.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train and infer.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, dropout, shuffling and sampling.
+    verbose : bool, default=False
+        Show a progress bar with the loss (and validation NDCG@10).
+    user_col, item_col, time_col : str
+        Column names of the interaction frames.
+
+    Attributes
+    ----------
+    module_ : skcreate.nn.SASRecEncoder
+        The trained network.
+    item_ids_ : pandas.Index
+        Catalogue.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    validation_scores_ : list of float
+        Validation NDCG@10 per epoch (early stopping only).
+    best_epoch_ : int
+        Epochs of the kept weights.
+    n_epochs_ : int
+        Epochs run.
+
+    Examples
+    --------
+    >>> from skcreate.datasets import make_interactions
+    >>> from skcreate.sequential import SASRecRecommender
+    >>> df = make_interactions(n_users=100, n_items=40, random_state=0)
+    >>> model = SASRecRecommender(n_factors=16, epochs=2, random_state=0).fit(df)
+    >>> model.recommend(df[df.user_id == 3], k=5)["rank"].tolist()
+    [1, 2, 3, 4, 5]
+    """
+
+    def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.2,
+                 norm_first=True, learning_rate=1e-3, batch_size=128, epochs=50,
+                 early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
+                 loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
+                 filter_seen=True, device="cpu", random_state=None, verbose=False,
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
+        self.n_factors = n_factors
+        self.n_blocks = n_blocks
+        self.n_heads = n_heads
+        self.max_len = max_len
+        self.dropout = dropout
+        self.norm_first = norm_first
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_quantile = validation_quantile
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.sce_buckets = sce_buckets
+        self.sce_bucket_size_x = sce_bucket_size_x
+        self.sce_bucket_size_y = sce_bucket_size_y
+        self.filter_seen = filter_seen
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.user_col = user_col
+        self.item_col = item_col
+        self.time_col = time_col
+
+    def _check_params(self):
+        self._check_sequence_params()
+
+    def _check_sequence_params(self):
+        for name in ("n_factors", "n_blocks", "n_heads", "max_len", "sce_bucket_size_y"):
+            check_param(self, name, int, 1)
+        check_param(self, "dropout", float, 0, 1, high_open=True)
+        check_choice(self, "loss", ("ce", "sce"))
+        if self.n_factors % self.n_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must divide n_factors "
+                             f"({self.n_factors}).")
+        for name in ("sce_buckets", "sce_bucket_size_x"):
+            if getattr(self, name) is not None:
+                check_param(self, name, int, 1)
+
+    def _make_encoder(self, n_items, item_embedding=None, causal=True, extra_tokens=0):
+        return SASRecEncoder(n_items, self.n_factors, self.n_blocks, self.n_heads, self.max_len,
+                             self.dropout, self.norm_first, causal=causal,
+                             item_embedding=item_embedding, extra_tokens=extra_tokens)
+
+    def _objective_kwargs(self):
+        return dict(loss=self.loss, generator=torch.Generator().manual_seed(torch.initial_seed()),
+                    sce_params=dict(n_buckets=self.sce_buckets,
+                                    bucket_size_x=self.sce_bucket_size_x,
+                                    bucket_size_y=self.sce_bucket_size_y))
+
+    def _build(self, data, rng):
+        encoder = self._make_encoder(data.n_items)
+        objective = NextItemObjective(encoder, data.last_items(self.max_len + 1),
+                                      self.batch_size, rng, **self._objective_kwargs())
+        return encoder, objective
+
+    @property
+    def _encoder(self):
+        return self.module_
+
+    def _inference_items(self, data, rows):
+        """Left-padded model input of users ``rows``, shape (len(rows), max_len)."""
+        return torch.as_tensor(data.last_items(self.max_len, rows))
+
+    def _score(self, data, rows):
+        encoder = self._encoder
+        items = trim_padding(self._inference_items(data, rows))
+        state = encoder.user_state(items.to(self.device_))
+        return state @ encoder.catalogue_weight.T

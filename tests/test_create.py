@@ -1,0 +1,136 @@
+"""CREATE: warm-up, shared table, alignment, reductions, model selection."""
+
+import copy
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+
+from skcreate import CREATERecommender, GlobalTemporalSplit, SASRecRecommender
+from skcreate.interactions import Interactions, check_interactions
+from skcreate.training import train
+
+FAST = dict(n_factors=16, batch_size=64, random_state=0)
+
+
+def built(synthetic, **params):
+    est = CREATERecommender(**{**FAST, **params})
+    est.device_ = torch.device("cpu")
+    data, _ = Interactions.from_frame(check_interactions(synthetic), "user_id", "item_id",
+                                      "timestamp")
+    return est._build(data, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("graph_encoder", ["lightgcn", "ultragcn"])
+def test_warmup_freezes_transformer_and_trains_shared_items(synthetic, graph_encoder):
+    model, objective = built(synthetic, warmup_epochs=2, graph_encoder=graph_encoder,
+                             n_negatives=4)
+    before = copy.deepcopy(model.sequence.state_dict())
+    result = train(model, objective, epochs=2, learning_rate=1e-2)
+    after = model.sequence.state_dict()
+    assert set(result.loss_terms) == {"global"}
+    for name, value in before.items():
+        if name == "item_embedding.weight":
+            assert not torch.equal(value, after[name]), "graph gradients reach the shared table"
+        else:
+            torch.testing.assert_close(value, after[name], msg=name)
+
+
+def test_joint_epoch_trains_transformer(synthetic):
+    model, objective = built(synthetic, warmup_epochs=1)
+    before = copy.deepcopy(model.sequence.blocks.state_dict())
+    result = train(model, objective, epochs=2, learning_rate=1e-2)
+    assert set(result.loss_terms) == {"global", "local", "align"}
+    assert result.loss_terms["local"][0] == 0 and result.loss_terms["local"][1] > 0
+    changed = [not torch.equal(v, model.sequence.blocks.state_dict()[k])
+               for k, v in before.items()]
+    assert all(changed)
+
+
+def test_one_item_table_gets_both_gradients(synthetic):
+    model, objective = built(synthetic, warmup_epochs=0)
+    assert model.graph.item_embedding.weight is model.sequence.item_embedding.weight
+    table = model.sequence.item_embedding.weight
+    batch = objective.sequence.batches(0)[0]
+    local, _ = objective.sequence.loss_and_state(batch)
+    (local_grad,) = torch.autograd.grad(local, table)
+    edge_batch = objective.graph.batches(0)[0]
+    global_loss = objective.graph.edge_loss(edge_batch, objective.graph.propagate())
+    (global_grad,) = torch.autograd.grad(global_loss, table)
+    assert local_grad[1:].abs().sum() > 0 and global_grad[1:].abs().sum() > 0
+
+
+def test_without_graph_and_alignment_it_is_sasrec(synthetic):
+    params = dict(epochs=2, **FAST)
+    sas = SASRecRecommender(**params).fit(synthetic)
+    create = CREATERecommender(alignment="none", graph_weight=0.0, warmup_epochs=0,
+                               **params).fit(synthetic)
+    assert create.loss_curve_ == sas.loss_curve_
+    pd.testing.assert_frame_equal(create.recommend(k=5), sas.recommend(k=5))
+
+
+def test_inference_uses_sequence_branch_only(synthetic):
+    model = CREATERecommender(warmup_epochs=1, epochs=1, **FAST).fit(synthetic)
+    new_user = synthetic[synthetic.user_id == 4].assign(user_id="someone-new")
+    old_user = synthetic[synthetic.user_id == 4]
+    a = model.recommend(new_user, k=5)
+    b = model.recommend(old_user, k=5)
+    # a new user with the same history is served exactly like the fitted user
+    np.testing.assert_array_equal(a.item_id, b.item_id)
+    np.testing.assert_allclose(a.score, b.score)
+    # user embeddings are never read at inference: scrambling them changes nothing
+    with torch.no_grad():
+        model.module_.graph.user_embedding.weight.normal_()
+    pd.testing.assert_frame_equal(model.recommend(old_user, k=5), b)
+
+
+@pytest.mark.parametrize("params", [
+    dict(sequence_encoder="bert4rec"),
+    dict(graph_encoder="ultragcn", n_negatives=4),
+    dict(alignment="contrastive"),
+    dict(loss="sce", sce_bucket_size_y=16),
+    dict(graph_last_n=3, graph_last_frac=None),
+])
+def test_variants_train(synthetic, params):
+    model = CREATERecommender(warmup_epochs=1, epochs=2, **FAST, **params).fit(synthetic)
+    recs = model.recommend(k=4)
+    assert recs.groupby("user_id").size().eq(4).all()
+    assert np.isfinite(model.loss_curve_).all()
+    assert len(model.loss_curve_) == 3 and model.warmup_epochs_ == 1
+
+
+def test_warmup_epochs_not_validated(synthetic):
+    model = CREATERecommender(warmup_epochs=2, epochs=2, early_stopping=True,
+                              **FAST).fit(synthetic)
+    scores = model.validation_scores_
+    assert np.isnan(scores[:2]).all() and np.isfinite(scores[2:]).all()
+    assert model.best_epoch_ > 2
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(alignment="mse"), "alignment must be one of"),
+    (dict(graph_encoder="gcn"), "graph_encoder must be one of"),
+    (dict(sequence_encoder="gru"), "sequence_encoder must be one of"),
+    (dict(warmup_epochs=-1), "warmup_epochs must be"),
+    (dict(alignment_weight=-0.1), "alignment_weight must be"),
+    (dict(graph_weight=0.0, warmup_epochs=3), "needs graph_weight > 0"),
+])
+def test_bad_parameters(synthetic, params, message):
+    with pytest.raises(ValueError, match=message):
+        CREATERecommender(**params).fit(synthetic)
+
+
+def test_grid_search_over_alignment_weight_on_ml100k(ml100k):
+    search = GridSearchCV(
+        CREATERecommender(n_factors=16, epochs=1, warmup_epochs=1, random_state=0),
+        {"alignment_weight": [0.0, 0.5]}, cv=GlobalTemporalSplit(quantile=0.8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        search.fit(ml100k)
+    assert search.best_params_["alignment_weight"] in (0.0, 0.5)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()
+    assert search.best_estimator_.alignment_weight == search.best_params_["alignment_weight"]

@@ -1,0 +1,139 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skcreate.interactions import Interactions, check_interactions
+
+COLS = ("user_id", "item_id", "timestamp")
+
+
+def encode(frame, item_ids=None):
+    return Interactions.from_frame(check_interactions(frame), *COLS, item_ids=item_ids)
+
+
+def test_missing_column_names_it_and_lists_present(tiny):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['timestamp'\].*columns present"):
+        check_interactions(tiny.drop(columns="timestamp"))
+
+
+def test_custom_column_names(tiny):
+    renamed = tiny.rename(columns={"user_id": "u", "item_id": "i", "timestamp": "t"})
+    out = check_interactions(renamed, "u", "i", "t")
+    assert list(out.columns) == ["u", "i", "t"]
+
+
+def test_nan_ids_counted_with_first_rows(tiny):
+    bad = tiny.astype({"item_id": object})
+    bad.loc[[1, 4], "item_id"] = None
+    with pytest.raises(ValueError, match=r"X\['item_id'\] has 2 missing value\(s\); first "
+                                         r"offending rows: \[1, 4\]"):
+        check_interactions(bad)
+
+
+def test_nan_timestamps(tiny):
+    bad = tiny.astype({"timestamp": float})
+    bad.loc[3, "timestamp"] = np.nan
+    with pytest.raises(ValueError, match=r"X\['timestamp'\] has 1 missing.*\[3\]"):
+        check_interactions(bad)
+
+
+def test_empty_frame():
+    with pytest.raises(ValueError, match="X is empty"):
+        check_interactions(pd.DataFrame(columns=list(COLS)))
+
+
+def test_not_a_frame():
+    with pytest.raises(TypeError, match="pandas .* DataFrame .* got ndarray"):
+        check_interactions(np.zeros((3, 3)))
+
+
+def test_string_timestamps_rejected(tiny):
+    with pytest.raises(TypeError, match=r"X\['timestamp'\] must be numeric or datetime64"):
+        check_interactions(tiny.astype({"timestamp": str}))
+
+
+def test_unhashable_ids(tiny):
+    bad = tiny.astype({"user_id": object})
+    bad["user_id"] = [[1]] * len(bad)
+    with pytest.raises(TypeError, match=r"X\['user_id'\] holds unhashable ids"):
+        check_interactions(bad)
+
+
+def test_caller_frame_untouched(tiny):
+    before = tiny.copy()
+    data, _ = encode(tiny)
+    pd.testing.assert_frame_equal(tiny, before)
+
+
+def test_stable_tie_rule_and_id_round_trip(tiny):
+    data, n_unknown = encode(tiny)
+    assert n_unknown == 0
+    sequences = {
+        data.user_ids[u]: list(data.item_ids.take(data.items[data.indptr[u]:data.indptr[u + 1]]))
+        for u in range(data.n_users)
+    }
+    # b: w@1, then x and z tie at 5 and keep row order
+    assert sequences == {"a": ["x", "y", "w"], "b": ["w", "x", "z"]}
+
+
+def test_datetime_timestamps_order_like_ints(tiny):
+    as_dates = tiny.assign(timestamp=pd.to_datetime(tiny["timestamp"], unit="D"))
+    a, _ = encode(tiny)
+    b, _ = encode(as_dates)
+    np.testing.assert_array_equal(a.items, b.items)
+
+
+def test_unknown_items_dropped_and_counted(tiny):
+    data, _ = encode(tiny)
+    new = pd.DataFrame({"user_id": ["c", "c", "c"], "item_id": ["x", "new", "y"],
+                        "timestamp": [1, 2, 3]})
+    encoded, n_unknown = encode(new, item_ids=data.item_ids)
+    assert n_unknown == 1
+    assert list(encoded.item_ids.take(encoded.items)) == ["x", "y"]
+
+
+def test_last_items_left_padded_shifted(tiny):
+    data, _ = encode(tiny)
+    codes = {item: i + 1 for i, item in enumerate(data.item_ids)}
+    np.testing.assert_array_equal(
+        data.last_items(4),
+        [[0, codes["x"], codes["y"], codes["w"]], [0, codes["w"], codes["x"], codes["z"]]])
+    np.testing.assert_array_equal(data.last_items(2, rows=[1]), [[codes["x"], codes["z"]]])
+
+
+def test_recent_keeps_last_events(tiny):
+    data, _ = encode(tiny)
+    recent = data.recent(last_n=2)
+    np.testing.assert_array_equal(recent.lengths, [2, 2])
+    np.testing.assert_array_equal(recent.last_items(2), data.last_items(2))
+    frac = data.recent(last_frac=0.1)
+    np.testing.assert_array_equal(frac.lengths, [1, 1])
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(1, 40))
+    col = lambda hi: st.lists(st.integers(0, hi), min_size=n, max_size=n)  # noqa: E731
+    return pd.DataFrame({"user_id": draw(col(5)), "item_id": draw(col(8)),
+                         "timestamp": draw(col(6))})
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), st.integers(1, 6))
+def test_sequences_match_naive_reference(frame, max_len):
+    data, _ = encode(frame)
+    order = sorted(range(len(frame)), key=lambda p: (frame.user_id[p], frame.timestamp[p], p))
+    expected = {}
+    for p in order:
+        expected.setdefault(frame.user_id[p], []).append(frame.item_id[p])
+    padded = data.last_items(max_len)
+    matrix = data.to_csr().toarray()
+    for u, user in enumerate(data.user_ids):
+        tail = [data.item_ids.get_loc(i) + 1 for i in expected[user][-max_len:]]
+        assert list(padded[u]) == [0] * (max_len - len(tail)) + tail
+        assert set(np.flatnonzero(matrix[u])) == {data.item_ids.get_loc(i)
+                                                  for i in expected[user]}
+    sub = data.subset([data.n_users - 1])
+    np.testing.assert_array_equal(sub.last_items(max_len), padded[-1:])

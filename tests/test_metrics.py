@@ -1,0 +1,240 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from skcreate.metrics import coverage_at_k, evaluate, make_scorer, ndcg_at_k, recall_at_k
+from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.preprocessing import IdFilter
+
+LOG2_3 = np.log2(3)
+
+
+def recs_of(rows):
+    """Recommendations frame from {user: [items best first]}."""
+    users, items, ranks = [], [], []
+    for user, listed in rows.items():
+        users += [user] * len(listed)
+        items += listed
+        ranks += list(range(1, len(listed) + 1))
+    return pd.DataFrame({"user_id": users, "item_id": items, "rank": ranks})
+
+
+def targets_of(pairs):
+    return pd.DataFrame(pairs, columns=["user_id", "item_id"])
+
+
+def test_ndcg_single_target_rank_three():
+    recs = recs_of({1: [7, 8, 9]})
+    assert ndcg_at_k(recs, targets_of([(1, 9)])) == pytest.approx(0.5)
+    assert ndcg_at_k(recs, targets_of([(1, 7)])) == pytest.approx(1.0)
+
+
+def test_ndcg_two_relevant_items():
+    recs = recs_of({1: [7, 8, 9, 10]})
+    dcg = 1.0 + 0.5
+    idcg = 1.0 + 1 / LOG2_3
+    assert ndcg_at_k(recs, targets_of([(1, 7), (1, 9)])) == pytest.approx(dcg / idcg)
+    # more relevant items than k: the ideal list has only k positions
+    assert ndcg_at_k(recs, targets_of([(1, 7), (1, 8), (1, 10)]), k=2) == pytest.approx(1.0)
+
+
+def test_ndcg_cutoff_and_missing_users():
+    recs = recs_of({1: [7, 8, 9], 3: [1, 2]})
+    targets = targets_of([(1, 9), (2, 7)])
+    assert ndcg_at_k(recs, targets, k=2) == 0.0
+    # user 2 has no recommendations: it counts 0; user 3 is not a target user: ignored
+    assert ndcg_at_k(recs, targets, k=3) == pytest.approx(0.25)
+
+
+def test_rank_column_optional_and_ranks_respected():
+    recs = recs_of({1: [7, 8, 9]})
+    targets = targets_of([(1, 9)])
+    assert ndcg_at_k(recs.drop(columns="rank"), targets) == pytest.approx(0.5)
+    # the rank column wins over row order
+    shuffled = recs.iloc[::-1]
+    assert ndcg_at_k(shuffled, targets) == pytest.approx(0.5)
+    assert ndcg_at_k(shuffled.drop(columns="rank"), targets) == pytest.approx(1.0)
+
+
+def test_duplicates_count_once():
+    recs = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [9, 8, 9], "rank": [3, 1, 2]})
+    targets = targets_of([(1, 9), (1, 9)])
+    assert ndcg_at_k(recs, targets) == pytest.approx(1 / LOG2_3)
+    assert recall_at_k(recs, targets) == pytest.approx(1.0)
+
+
+def test_recall():
+    recs = recs_of({1: [7, 8, 9], 2: [1, 2, 3]})
+    targets = targets_of([(1, 8), (1, 9), (2, 3), (3, 1)])
+    assert recall_at_k(recs, targets, k=2) == pytest.approx((0.5 + 0 + 0) / 3)
+    assert recall_at_k(recs, targets, k=3) == pytest.approx((1 + 1 + 0) / 3)
+
+
+def test_string_ids_and_custom_columns():
+    recs = pd.DataFrame({"u": ["a", "a"], "i": ["x", "y"], "rank": [1, 2]})
+    targets = pd.DataFrame({"u": ["a"], "i": ["y"]})
+    assert ndcg_at_k(recs, targets, user_col="u", item_col="i") == pytest.approx(1 / LOG2_3)
+
+
+def test_coverage():
+    recs = recs_of({1: [7, 8, 9], 2: [7, 10, 11]})
+    assert coverage_at_k(recs, k=1, catalog=10) == pytest.approx(0.1)
+    assert coverage_at_k(recs, k=2, catalog=10) == pytest.approx(0.3)
+    assert coverage_at_k(recs, k=2, catalog=pd.Index([7, 8, 10, 12])) == pytest.approx(0.75)
+    # items outside the catalogue are not counted; duplicates in the catalogue are ignored
+    assert coverage_at_k(recs, k=3, catalog=[7, 8, 8, 9, 12]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="catalog"):
+        coverage_at_k(recs, k=2)
+    with pytest.raises(ValueError, match="catalog"):
+        coverage_at_k(recs, k=2, catalog=2)
+    with pytest.raises(ValueError, match="catalog"):
+        coverage_at_k(recs, k=2, catalog="abc")
+    with pytest.raises(ValueError, match="catalog"):
+        coverage_at_k(recs, k=2, catalog=[])
+
+
+def test_evaluate_keys_and_values():
+    recs = recs_of({1: list(range(20)), 2: list(range(5, 25))})
+    targets = targets_of([(1, 12), (2, 5)])
+    result = evaluate(recs, targets, catalog=100, ks=(10, 20))
+    assert list(result) == ["ndcg@10", "recall@10", "coverage@10",
+                            "ndcg@20", "recall@20", "coverage@20"]
+    for k in (10, 20):
+        assert result[f"ndcg@{k}"] == ndcg_at_k(recs, targets, k=k)
+        assert result[f"recall@{k}"] == recall_at_k(recs, targets, k=k)
+        assert result[f"coverage@{k}"] == coverage_at_k(recs, k=k, catalog=100)
+    assert result["recall@10"] == 0.5 and result["recall@20"] == 1.0
+    assert list(evaluate(recs, targets, catalog=100, ks=5)) == ["ndcg@5", "recall@5",
+                                                                "coverage@5"]
+
+
+def test_empty_recommendations_score_zero():
+    recs = pd.DataFrame({"user_id": [], "item_id": [], "rank": []})
+    targets = targets_of([(1, 2)])
+    assert ndcg_at_k(recs, targets) == 0.0
+    assert coverage_at_k(recs, catalog=5) == 0.0
+
+
+def test_input_errors():
+    recs = recs_of({1: [7, 8, 9]})
+    targets = targets_of([(1, 9)])
+    for bad_k in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="k must be"):
+            ndcg_at_k(recs, targets, k=bad_k)
+    with pytest.raises(ValueError, match=r"recommendations is missing column\(s\) \['item_id'\]"):
+        recall_at_k(recs.drop(columns="item_id"), targets)
+    with pytest.raises(ValueError, match=r"targets is missing column\(s\) \['user_id'\]"):
+        ndcg_at_k(recs, targets.drop(columns="user_id"))
+    with pytest.raises(ValueError, match="rank"):
+        ndcg_at_k(recs.assign(rank=[1, np.nan, 3]), targets)
+    with pytest.raises(ValueError, match="rank"):
+        ndcg_at_k(recs.assign(rank=[0, 1, 2]), targets)
+    with pytest.raises(ValueError, match="ks"):
+        evaluate(recs, targets, catalog=10, ks=(10, 0))
+    with pytest.warns(UserWarning, match="same user ids"):
+        assert ndcg_at_k(recs.assign(user_id="1"), targets) == 0.0
+
+
+class ShiftRecommender(BaseEstimator):
+    """Recommends, after a history ending in item i, the items i+1+shift, i+2+shift, ..."""
+
+    def __init__(self, shift=0, user_col="user_id", item_col="item_id", time_col="timestamp"):
+        self.shift = shift
+        self.user_col = user_col
+        self.item_col = item_col
+        self.time_col = time_col
+
+    def fit(self, X, y=None):
+        self.item_ids_ = pd.Index(np.arange(X[self.item_col].max() + 10))
+        return self
+
+    def recommend(self, histories=None, k=10):
+        last = histories.sort_values(self.time_col, kind="stable") \
+            .groupby(self.user_col)[self.item_col].last()
+        return pd.DataFrame({
+            self.user_col: np.repeat(last.index.to_numpy(), k),
+            self.item_col: (np.repeat(last.to_numpy(), k) + np.tile(np.arange(1, k + 1), len(last))
+                            + self.shift),
+            "score": np.tile(-np.arange(k, dtype=float), len(last)),
+            "rank": np.tile(np.arange(1, k + 1), len(last)),
+        })
+
+    def score(self, X, y=None):
+        return make_scorer("ndcg", k=10)(self, X)
+
+
+SMALL = pd.DataFrame({"user_id": [1, 1, 1, 1, 2, 2, 2],
+                      "item_id": [1, 2, 3, 4, 10, 11, 13],
+                      "timestamp": [1, 2, 3, 4, 1, 2, 3]})
+
+
+def test_make_scorer_with_fake_estimator():
+    est = ShiftRecommender().fit(SMALL)
+    # user 1: target 4 at rank 1; user 2: target 13 at rank 2
+    assert make_scorer()(est, SMALL) == pytest.approx((1 + 1 / LOG2_3) / 2)
+    assert make_scorer("recall", k=1)(est, SMALL) == pytest.approx(0.5)
+    # recommended items {4, 5, 12, 13} of a 23-item catalogue
+    assert make_scorer("coverage", k=2)(est, SMALL) == pytest.approx(4 / 23)
+    assert est.score(SMALL) == make_scorer()(est, SMALL)
+    assert repr(make_scorer("recall", 5)) == "make_scorer(metric='recall', k=5)"
+
+
+def test_make_scorer_uses_estimator_columns():
+    X = SMALL.set_axis(["u", "i", "t"], axis=1)
+    est = ShiftRecommender(user_col="u", item_col="i", time_col="t").fit(X)
+    assert make_scorer()(est, X) == pytest.approx((1 + 1 / LOG2_3) / 2)
+
+
+def test_make_scorer_with_pipeline():
+    pipe = Pipeline([("drop", IdFilter(users=[2], exclude=True)),
+                     ("rec", ShiftRecommender())]).fit(SMALL)
+    assert make_scorer()(pipe, SMALL) == pytest.approx(1.0)
+    # the recommender was fitted on user 1 only: a 14-item catalogue
+    assert make_scorer("coverage", k=1)(pipe, SMALL) == pytest.approx(1 / 14)
+
+
+def test_make_scorer_lists_give_dicts():
+    scorers = make_scorer(["ndcg", "recall"], k=[1, 2])
+    assert list(scorers) == ["ndcg@1", "ndcg@2", "recall@1", "recall@2"]
+    est = ShiftRecommender().fit(SMALL)
+    assert scorers["recall@2"](est, SMALL) == pytest.approx(1.0)
+    assert list(make_scorer(["coverage"], k=5)) == ["coverage@5"]
+    assert list(make_scorer("ndcg", k=[5, 10])) == ["ndcg@5", "ndcg@10"]
+
+
+def test_make_scorer_errors():
+    with pytest.raises(ValueError, match=r"Unknown metric 'map'.*'ndcg', 'recall', 'coverage'"):
+        make_scorer("map")
+    with pytest.raises(ValueError, match="k must be"):
+        make_scorer("ndcg", k=0)
+    with pytest.raises(ValueError, match="k must be"):
+        make_scorer(["ndcg"], k=[10, 0])
+
+    class NoCatalog(ShiftRecommender):
+        def fit(self, X, y=None):
+            return self
+
+    with pytest.raises(AttributeError, match="item_ids_"):
+        make_scorer("coverage")(NoCatalog().fit(SMALL), SMALL)
+
+
+def test_grid_search_with_temporal_cv():
+    # every user consumes consecutive items, so shift=0 is the perfect model
+    rng = np.random.default_rng(0)
+    n_users, length = 30, 6
+    X = pd.DataFrame({
+        "user_id": np.repeat(np.arange(n_users), length),
+        "item_id": (rng.integers(0, 50, n_users)[:, None] + np.arange(length)).ravel(),
+        "timestamp": (rng.integers(0, 100, n_users)[:, None] + 10 * np.arange(length)).ravel(),
+    })
+    search = GridSearchCV(ShiftRecommender(), {"shift": [1, 0]},
+                          cv=GlobalTemporalSplit(quantile=[0.6, 0.7]),
+                          scoring=make_scorer(["ndcg", "recall"], k=[1, 3]), refit="ndcg@1")
+    search.fit(X)
+    assert search.best_params_ == {"shift": 0}
+    assert search.cv_results_["mean_test_recall@3"].tolist() == [0.0, 1.0]
+    default = GridSearchCV(ShiftRecommender(), {"shift": [1, 0]}, cv=GlobalTemporalSplit()).fit(X)
+    assert default.best_params_ == {"shift": 0}

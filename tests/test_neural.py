@@ -1,0 +1,141 @@
+"""Training engine and neural estimators: seeding, early stopping, interruption, quality."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from skcreate import (GlobalTemporalSplit, LightGCNRecommender, PopularRecommender,
+                      SASRecRecommender, UltraGCNRecommender)
+from skcreate.training import train
+
+FAST = dict(n_factors=16, batch_size=64, random_state=0)
+
+
+def test_same_seed_same_weights(synthetic):
+    a = SASRecRecommender(epochs=2, **FAST).fit(synthetic)
+    b = SASRecRecommender(epochs=2, **FAST).fit(synthetic)
+    c = SASRecRecommender(epochs=2, **{**FAST, "random_state": 1}).fit(synthetic)
+    for (name, p), q, r in zip(a.module_.state_dict().items(), b.module_.state_dict().values(),
+                               c.module_.state_dict().values()):
+        torch.testing.assert_close(p, q, msg=name)
+    assert not torch.equal(a.module_.catalogue_weight, c.module_.catalogue_weight)
+    assert a.loss_curve_ == b.loss_curve_
+
+
+def test_global_torch_rng_untouched(synthetic):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SASRecRecommender(epochs=1, **FAST).fit(synthetic)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_loss_decreases_and_curves_recorded(synthetic):
+    model = SASRecRecommender(epochs=4, **FAST).fit(synthetic)
+    assert len(model.loss_curve_) == 4 == model.n_epochs_
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    assert model.validation_scores_ == []
+
+
+def test_early_stopping_restores_best(synthetic):
+    model = SASRecRecommender(epochs=30, early_stopping=True, patience=2, learning_rate=0.05,
+                              **FAST).fit(synthetic)
+    scores = model.validation_scores_
+    assert len(scores) == model.n_epochs_
+    assert model.best_epoch_ == int(np.argmax(scores)) + 1
+    if model.n_epochs_ < 30:
+        assert model.n_epochs_ - model.best_epoch_ == 2
+    # the kept weights are the best epoch's: re-scoring validation reproduces the best score
+    history, targets = model._validation_split(model.interactions_)[1]
+    assert model._ndcg(history, targets) == pytest.approx(max(scores))
+
+
+def test_sasrec_beats_popularity_on_synthetic_order(synthetic):
+    train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(synthetic))
+    train, test = synthetic.iloc[train_idx], synthetic.iloc[test_idx]
+    pop = PopularRecommender().fit(train).score(test)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sas = SASRecRecommender(epochs=15, learning_rate=5e-3, **FAST).fit(train).score(test)
+    assert sas > 2 * pop
+
+
+def test_sasrec_beats_popularity_on_ml100k(ml100k):
+    train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(ml100k))
+    train, test = ml100k.iloc[train_idx], ml100k.iloc[test_idx]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pop = PopularRecommender().fit(train).score(test)
+        model = SASRecRecommender(epochs=8, random_state=0).fit(train)
+        sas = model.score(test)
+    assert sas > pop, (sas, pop)
+
+
+def test_sce_trains(synthetic):
+    model = SASRecRecommender(epochs=3, loss="sce", sce_bucket_size_y=32, **FAST).fit(synthetic)
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+@pytest.mark.parametrize("cls", [LightGCNRecommender, UltraGCNRecommender])
+def test_graph_fold_in_for_unseen_users(cls, synthetic):
+    model = cls(epochs=2, **FAST).fit(synthetic)
+    user = synthetic[synthetic.user_id == 5]
+    as_new = user.assign(user_id="brand-new")
+    new = model.recommend(as_new, k=5, )
+    # the unseen user is served from its history: the mean of its items' embeddings
+    _, items = model.module_(model.adjacency_)
+    codes = model.item_ids_.get_indexer(user.item_id.unique())
+    state = items[codes].mean(0)
+    scores = (items @ state).detach().numpy()
+    scores[codes] = -np.inf
+    assert list(new.item_id) == list(model.item_ids_[np.argsort(-scores)[:5]])
+    # a seen user keeps its fitted embedding
+    seen = model.recommend(user, k=5)
+    assert list(seen.item_id) == list(model.recommend(k=5).query("user_id == 5").item_id)
+
+
+def test_graph_last_n_limits_edges(synthetic):
+    model = LightGCNRecommender(epochs=1, graph_last_n=2, **FAST).fit(synthetic)
+    n_users = synthetic.user_id.nunique()
+    assert model.adjacency_._nnz() <= 2 * 2 * n_users
+
+
+def test_ctrl_c_keeps_best_weights():
+    module = torch.nn.Linear(2, 1)
+
+    class Objective:
+        def batches(self, epoch):
+            if epoch == 3:
+                raise KeyboardInterrupt
+            return [0]
+
+        def loss(self, batch, epoch):
+            loss = (module.weight - 1).pow(2).sum()
+            return loss, {"local": loss.detach()}
+
+    scores = iter([0.1, 0.5, 0.2])
+    with pytest.warns(UserWarning, match="interrupted after 3 epoch"):
+        result = train(module, Objective(), epochs=10, learning_rate=0.1,
+                       validate=lambda: next(scores))
+    assert result.interrupted and result.best_epoch == 2
+    assert result.validation_scores == [0.1, 0.5, 0.2]
+
+
+def test_verbose_progress_shows_loss_and_validation(synthetic, capsys):
+    SASRecRecommender(epochs=1, verbose=True, early_stopping=True, **FAST).fit(synthetic)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "val_ndcg@10=" in err
+
+
+def test_validation_split_failure_is_explained(tiny):
+    with pytest.raises(ValueError, match="early_stopping needs a validation split"):
+        SASRecRecommender(epochs=1, early_stopping=True, **FAST).fit(tiny)
+
+
+def test_fit_does_not_mutate_input(synthetic):
+    before = synthetic.copy()
+    SASRecRecommender(epochs=1, **FAST).fit(synthetic)
+    pd.testing.assert_frame_equal(synthetic, before)

@@ -1,0 +1,191 @@
+"""The torch networks and losses against direct references."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn import functional as F
+
+from skcreate.nn import (LightGCNEncoder, SASRecEncoder, UltraGCNEncoder, barlow_twins_loss,
+                         bpr_loss, full_cross_entropy, info_nce_loss, item_neighbours,
+                         normalized_adjacency, scalable_cross_entropy)
+
+
+def encoder(norm_first=True, causal=True, max_len=6, seed=0):
+    torch.manual_seed(seed)
+    return SASRecEncoder(n_items=20, n_factors=8, n_blocks=2, n_heads=2, max_len=max_len,
+                         dropout=0.0, norm_first=norm_first, causal=causal).eval()
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.parametrize("causal", [True, False])
+def test_padded_sequence_scores_like_unpadded(norm_first, causal):
+    # also shows positions count back from the most recent item: padding shifts the start
+    enc = encoder(norm_first, causal)
+    items = torch.tensor([[5, 3, 9]])
+    padded = torch.tensor([[0, 0, 0, 5, 3, 9]])
+    torch.testing.assert_close(enc(padded)[:, 3:], enc(items), atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(enc(padded)).all()
+
+
+def test_causal_mask_hides_later_items():
+    enc = encoder()
+    a = enc(torch.tensor([[0, 4, 7, 2, 11, 3]]))
+    b = enc(torch.tensor([[0, 4, 7, 2, 19, 8]]))
+    torch.testing.assert_close(a[:, :4], b[:, :4])
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_bidirectional_sees_later_items():
+    enc = encoder(causal=False)
+    a = enc(torch.tensor([[4, 7, 2, 11]]))
+    b = enc(torch.tensor([[4, 7, 2, 19]]))
+    assert not torch.allclose(a[:, 0], b[:, 0])
+
+
+def test_full_cross_entropy_matches_naive():
+    torch.manual_seed(0)
+    hidden = torch.randn(700, 16, requires_grad=True)
+    weight = torch.randn(50, 16, requires_grad=True)
+    targets = torch.randint(0, 50, (700,))
+    ours = full_cross_entropy(hidden, targets, weight, block_size=128)
+    grads = torch.autograd.grad(ours, (hidden, weight))
+    naive = F.cross_entropy(hidden @ weight.T, targets)
+    naive_grads = torch.autograd.grad(naive, (hidden, weight))
+    torch.testing.assert_close(ours, naive)
+    for g, n in zip(grads, naive_grads):
+        torch.testing.assert_close(g, n, atol=1e-6, rtol=1e-5)
+
+
+def test_sce_equals_full_ce_when_buckets_cover_everything():
+    torch.manual_seed(0)
+    hidden = torch.randn(12, 8)
+    weight = torch.randn(30, 8)
+    targets = torch.randint(0, 30, (12,))
+    sce = scalable_cross_entropy(hidden, targets, weight, n_buckets=3, bucket_size_x=12,
+                                 bucket_size_y=30)
+    torch.testing.assert_close(sce, F.cross_entropy(hidden @ weight.T, targets))
+
+
+def test_sce_converges_on_tiny_problem():
+    torch.manual_seed(0)
+    n_items, width = 200, 16
+    contexts = torch.randn(64, width)
+    targets = torch.randint(0, n_items, (64,))
+    proj = torch.nn.Linear(width, width)
+    weight = torch.nn.Parameter(torch.randn(n_items, width) * 0.1)
+    opt = torch.optim.Adam([*proj.parameters(), weight], lr=0.05)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        loss = scalable_cross_entropy(proj(contexts), targets, weight, bucket_size_y=32,
+                                      generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    accuracy = ((proj(contexts) @ weight.T).argmax(1) == targets).float().mean()
+    assert accuracy > 0.9
+
+
+def dense_lightgcn(user_items, layer0, n_layers, normalize=False):
+    n_users, n_items = user_items.shape
+    a = np.zeros((n_users + n_items,) * 2)
+    a[:n_users, n_users:] = user_items
+    a[n_users:, :n_users] = user_items.T
+    d = a.sum(1)
+    inv = np.where(d > 0, d, 1) ** -0.5 * (d > 0)
+    norm = inv[:, None] * a * inv[None, :]
+    layers, layer = [layer0], layer0
+    for _ in range(n_layers):
+        layer = norm @ layer
+        if normalize:
+            layers.append(layer / np.maximum(np.linalg.norm(layer, axis=1, keepdims=True), 1e-12))
+        else:
+            layers.append(layer)
+    return np.mean(layers, axis=0)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_lightgcn_propagation_matches_dense_reference(normalize):
+    rng = np.random.default_rng(0)
+    user_items = (rng.random((7, 9)) < 0.3).astype(float)
+    user_items[0] = 0  # an isolated user
+    enc = LightGCNEncoder(7, 9, n_factors=4, n_layers=3, normalize_layers=normalize)
+    users, items = enc(normalized_adjacency(sp.csr_matrix(user_items)))
+    expected = dense_lightgcn(user_items, enc.layer0().detach().double().numpy(), 3, normalize)
+    np.testing.assert_allclose(torch.cat([users, items]).detach().numpy(), expected, atol=1e-5)
+
+
+def test_lightgcn_edge_dropout_only_in_training():
+    user_items = sp.csr_matrix(np.ones((3, 4)))
+    adj = normalized_adjacency(user_items)
+    enc = LightGCNEncoder(3, 4, 4, 2, edge_dropout=0.5)
+    gen = torch.Generator().manual_seed(0)
+    a = enc(adj, gen)[0]
+    b = enc(adj, gen)[0]
+    assert not torch.allclose(a, b)
+    enc.eval()
+    torch.testing.assert_close(enc(adj)[0], enc(adj)[0])
+
+
+def test_shared_item_table_is_one_tensor():
+    seq = SASRecEncoder(n_items=5, n_factors=4, n_blocks=1, n_heads=1, max_len=3)
+    graph = LightGCNEncoder(2, 5, 4, 1, item_embedding=seq.item_embedding)
+    assert graph.item_embedding.weight is seq.item_embedding.weight
+
+
+def test_item_neighbours_weights_by_formula():
+    a = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=float)
+    neighbours, weights = item_neighbours(sp.csr_matrix(a), n_neighbours=2)
+    g = a.T @ a
+    row = g.sum(1)
+    expected = {(i, j): g[i, j] / (row[i] - g[i, i]) * np.sqrt(row[i] / row[j])
+                for i in range(3) for j in range(3) if i != j and g[i, j] > 0}
+    for i in range(3):
+        for j, w in zip(neighbours[i], weights[i]):
+            if w > 0:
+                assert w == pytest.approx(expected[(i, j)])
+    # item 0 co-occurs with 1 (twice) and 2 (once): the stronger neighbour first
+    assert neighbours[0, 0] == 1
+
+
+def test_ultragcn_beta_formula():
+    enc = UltraGCNEncoder(2, 3, 4, user_degree=np.array([2, 5]), item_degree=np.array([1, 3, 8]),
+                          neighbours=np.zeros((3, 1), dtype=int),
+                          neighbour_weights=np.zeros((3, 1), dtype=np.float32))
+    beta = enc.beta(torch.tensor([1]), torch.tensor([2]))
+    assert float(beta) == pytest.approx(1 / 5 * np.sqrt(6 / 9))
+
+
+def test_bpr_loss_value():
+    u = torch.tensor([[1.0, 0.0]])
+    assert float(bpr_loss(u, torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 1.0]]))) == \
+        pytest.approx(-np.log(1 / (1 + np.exp(-2.0))))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(3, 12), st.integers(2, 6), st.floats(0.0, 0.1))
+def test_barlow_twins_matches_direct_formula(batch, width, lam):
+    gen = torch.Generator().manual_seed(batch * 7 + width)
+    a, b = torch.randn(batch, width, generator=gen), torch.randn(batch, width, generator=gen)
+    za = (a - a.mean(0)) / torch.sqrt(a.var(0, unbiased=False) + 1e-5)
+    zb = (b - b.mean(0)) / torch.sqrt(b.var(0, unbiased=False) + 1e-5)
+    c = za.numpy().T @ zb.numpy() / batch
+    expected = sum((1 - c[i, i]) ** 2 for i in range(width)) + lam * sum(
+        c[i, j] ** 2 for i in range(width) for j in range(width) if i != j)
+    assert float(barlow_twins_loss(a, b, lam)) == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_barlow_twins_zero_for_identical_decorrelated_views():
+    # orthogonal +-1 columns: standardised, unit diagonal, zero off-diagonal correlation
+    h = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]],
+                     dtype=torch.float32)[:, 1:]
+    assert float(barlow_twins_loss(h, h)) == pytest.approx(0.0, abs=1e-4)
+    assert float(barlow_twins_loss(h, -h)) > 1.0
+
+
+def test_info_nce_prefers_matching_pairs():
+    torch.manual_seed(0)
+    a = torch.randn(8, 4)
+    assert float(info_nce_loss(a, a)) < float(info_nce_loss(a, a.roll(1, 0)))

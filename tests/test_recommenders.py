@@ -1,0 +1,212 @@
+"""The fit / recommend / score contract, checked on every estimator."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_html_repr
+
+from skcreate import (ALSRecommender, BPRRecommender, LightGCNRecommender,
+                      PopRandomRecommender, PopularRecommender, PureSVDRecommender,
+                      RandomRecommender, SASRecRecommender, UltraGCNRecommender)
+
+SMALL = {"n_factors": 8}
+NEURAL = {"n_factors": 8, "epochs": 2, "batch_size": 64}
+ESTIMATORS = [
+    PopularRecommender(),
+    RandomRecommender(random_state=0),
+    PopRandomRecommender(random_state=0),
+    PureSVDRecommender(random_state=0, **SMALL),
+    ALSRecommender(random_state=0, iterations=3, num_threads=1, **SMALL),
+    BPRRecommender(random_state=0, iterations=5, num_threads=1, **SMALL),
+    LightGCNRecommender(random_state=0, n_layers=2, **NEURAL),
+    UltraGCNRecommender(random_state=0, n_negatives=4, **NEURAL),
+    SASRecRecommender(random_state=0, max_len=10, **NEURAL),
+]
+IDS = [type(e).__name__ for e in ESTIMATORS]
+
+
+def fit(est, frame):
+    return clone(est).fit(frame)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_recommend_contract(est, synthetic):
+    model = fit(est, synthetic)
+    recs = model.recommend(k=5)
+    assert list(recs.columns) == ["user_id", "item_id", "score", "rank"]
+    # original ids, k rows per user, ranks 1..k, sorted by user then rank
+    assert set(recs.item_id) <= set(synthetic.item_id)
+    assert recs.groupby("user_id").size().eq(5).all()
+    assert recs.user_id.nunique() == synthetic.user_id.nunique()
+    assert recs.equals(recs.sort_values(["user_id", "rank"]))
+    assert recs.groupby("user_id")["rank"].apply(list).map([1, 2, 3, 4, 5].__eq__).all()
+    assert recs.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+    # no seen items
+    seen = synthetic.merge(recs, on=["user_id", "item_id"])
+    assert seen.empty
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_same_seed_same_output_and_pickle_round_trip(est, synthetic):
+    a = fit(est, synthetic)
+    b = fit(est, synthetic)
+    history = synthetic[synthetic.user_id < 20]
+    recs = a.recommend(history, k=7)
+    pd.testing.assert_frame_equal(recs, b.recommend(history, k=7))
+    restored = pickle.loads(pickle.dumps(a))
+    pd.testing.assert_frame_equal(recs, restored.recommend(history, k=7))
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_sklearn_api(est):
+    cloned = clone(est)
+    assert cloned.get_params() == est.get_params()
+    assert repr(cloned).startswith(type(est).__name__)
+    assert type(est).__name__ in estimator_html_repr(est)
+    cloned.set_params(filter_seen=False)
+    assert cloned.filter_seen is False and est.filter_seen is True
+    with pytest.raises(NotFittedError):
+        cloned.recommend(k=3)
+    with pytest.raises(ValueError, match="Invalid parameter 'nonsense'"):
+        cloned.set_params(nonsense=1)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_unseen_users_and_items(est, synthetic):
+    model = fit(est, synthetic)
+    item = synthetic.item_id.iloc[0]
+    new = pd.DataFrame({"user_id": ["new-1", "new-1", "new-2"],
+                        "item_id": [item, "never-seen", "never-seen"],
+                        "timestamp": [1, 2, 1]})
+    with pytest.warns(UserWarning) as caught:
+        recs = model.recommend(new, k=4)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "2 interaction(s) in histories have items unseen at fit" in messages
+    assert "1 user(s) have no history item" in messages
+    assert recs.groupby("user_id").size().to_dict() == {"new-1": 4, "new-2": 4}
+    assert item not in set(recs[recs.user_id == "new-1"].item_id)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_score_is_ndcg_in_unit_interval(est, synthetic):
+    model = fit(est, synthetic)
+    value = model.score(synthetic[synthetic.user_id < 50])
+    assert 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "3"])
+def test_bad_k(k, synthetic):
+    model = PopularRecommender().fit(synthetic)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        model.recommend(k=k)
+
+
+def test_k_above_catalogue_returns_whole_catalogue(tiny):
+    recs = PopularRecommender(filter_seen=False).fit(tiny).recommend(k=50)
+    assert recs.groupby("user_id").item_id.apply(sorted).map(["w", "x", "y", "z"].__eq__).all()
+
+
+def test_users_who_saw_almost_everything_get_fewer_rows(tiny):
+    recs = PopularRecommender().fit(tiny).recommend(k=2)
+    # a saw x, y, w and b saw x, z, w: one unseen item each
+    assert recs.groupby("user_id").item_id.apply(list).to_dict() == {"a": ["z"], "b": ["y"]}
+    unfiltered = PopularRecommender(filter_seen=False).fit(tiny).recommend(k=4)
+    assert unfiltered.groupby("user_id").size().eq(4).all()
+
+
+def test_popular_hand_computed(tiny):
+    recs = PopularRecommender(filter_seen=False).fit(tiny).recommend(tiny[tiny.user_id == "a"],
+                                                                     k=2)
+    # x and w have two interactions each, more than any other item
+    assert set(recs.item_id) == {"w", "x"}
+    assert recs.score.tolist() == [2.0, 2.0]
+
+
+def test_custom_columns(tiny):
+    renamed = tiny.rename(columns={"user_id": "u", "item_id": "i", "timestamp": "t"})
+    model = PopularRecommender(user_col="u", item_col="i", time_col="t").fit(renamed)
+    recs = model.recommend(k=1)
+    assert list(recs.columns) == ["u", "i", "score", "rank"]
+    assert 0 <= model.score(renamed) <= 1
+
+
+def test_missing_column_error_names_parameter(tiny):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['time'\]"):
+        PopularRecommender(time_col="time").fit(tiny)
+
+
+def test_histories_validated(synthetic):
+    model = PopularRecommender().fit(synthetic)
+    with pytest.raises(ValueError, match=r"histories is missing column\(s\) \['timestamp'\]"):
+        model.recommend(synthetic.drop(columns="timestamp"))
+
+
+def test_poprandom_follows_popularity(synthetic):
+    model = PopRandomRecommender(random_state=1).fit(synthetic)
+    recs = model.recommend(k=5)
+    popularity = synthetic.item_id.value_counts()
+    # sampled items are on average far more popular than uniform draws
+    assert popularity.reindex(recs.item_id).mean() > 1.5 * popularity.mean()
+    other = PopRandomRecommender(random_state=2).fit(synthetic).recommend(k=5)
+    assert not recs.item_id.equals(other.item_id)
+
+
+def test_puresvd_folds_in_exactly(synthetic):
+    model = PureSVDRecommender(n_factors=6, random_state=0, filter_seen=False).fit(synthetic)
+    user = synthetic[synthetic.user_id == 3]
+    codes = model.item_ids_.get_indexer(user.item_id.unique())
+    x = np.zeros(model.n_items_)
+    x[codes] = 1
+    expected = x @ model.item_factors_ @ model.item_factors_.T
+    recs = model.recommend(user, k=3)
+    np.testing.assert_allclose(recs.score, np.sort(expected)[::-1][:3], rtol=1e-4)
+
+
+def test_als_fold_in_matches_fitted_factors(synthetic):
+    model = ALSRecommender(n_factors=8, iterations=10, regularization=0.1, random_state=0,
+                           num_threads=1).fit(synthetic)
+    user = synthetic[synthetic.user_id == 7]
+    folded = model._user_factors(model._encode_histories(user), np.array([0]))
+    # after convergence a user's fold-in is close to its fitted factor
+    fitted = model.user_factors_[model.interactions_.user_ids.get_loc(7)]
+    cos = folded[0] @ fitted / np.linalg.norm(folded[0]) / np.linalg.norm(fitted)
+    assert cos > 0.95
+
+
+def test_parameter_errors(synthetic):
+    with pytest.raises(ValueError, match="n_factors must be in"):
+        PureSVDRecommender(n_factors=1000).fit(synthetic)
+    with pytest.raises(ValueError, match="n_factors must be a positive integer"):
+        ALSRecommender(n_factors=0).fit(synthetic)
+    with pytest.raises(ValueError, match="learning_rate must be a number"):
+        SASRecRecommender(learning_rate=-1).fit(synthetic)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        SASRecRecommender(loss="bpr").fit(synthetic)
+    with pytest.raises(ValueError, match="n_heads"):
+        SASRecRecommender(n_factors=10, n_heads=3).fit(synthetic)
+    with pytest.raises(ValueError, match="device='cuda' was requested"):
+        SASRecRecommender(device="cuda").fit(synthetic) if not _cuda() else _raise_cuda()
+    with pytest.raises(ValueError, match="graph_last_frac must be"):
+        LightGCNRecommender(graph_last_frac=1.5).fit(synthetic)
+
+
+def _cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _raise_cuda():
+    raise ValueError("device='cuda' was requested")
+
+
+def test_no_warning_on_fitted_recommend(synthetic):
+    model = PopularRecommender().fit(synthetic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.recommend(k=3)
