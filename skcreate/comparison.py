@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from .baselines import (PopRandomRecommender, PopularRecommender, PureSVDRecommender,
+                        RandomRecommender)
+from .create import CREATERecommender
+from .graph import LightGCNRecommender, UltraGCNRecommender
+from .matrix_factorization import ALSRecommender, BPRRecommender
 from .metrics import evaluate
 from .model_selection import GlobalTemporalSplit, split_history_target
+from .sequential import SASRecRecommender
 
 __all__ = ["evaluate_model", "compare", "default_models", "format_table"]
 
@@ -26,10 +32,6 @@ def default_models(random_state=0, epochs=None):
     -------
     dict of str to estimator
     """
-    from . import (ALSRecommender, BPRRecommender, LightGCNRecommender, PopRandomRecommender,
-                   PopularRecommender, PureSVDRecommender, RandomRecommender,
-                   SASRecRecommender)
-
     neural = {"epochs": epochs} if epochs else {}
     return {
         "Random": RandomRecommender(random_state=random_state),
@@ -39,7 +41,9 @@ def default_models(random_state=0, epochs=None):
         "ALS": ALSRecommender(random_state=random_state),
         "BPR": BPRRecommender(random_state=random_state),
         "LightGCN": LightGCNRecommender(random_state=random_state, **neural),
+        "UltraGCN": UltraGCNRecommender(random_state=random_state, **neural),
         "SASRec": SASRecRecommender(random_state=random_state, **neural),
+        "CREATE": CREATERecommender(random_state=random_state, **neural),
     }
 
 

@@ -95,15 +95,15 @@ class CREATERecommender(SASRecRecommender):
     [1, 2, 3]
     """
 
-    def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.2,
+    def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, sequence_encoder="sasrec", mask_prob=0.2,
                  graph_encoder="lightgcn", n_layers=2, normalize_layers=False, edge_dropout=0.0,
                  constraint_weight=1.0, item_weight=1.0, n_neighbours=10, n_negatives=50,
                  negative_weight=50.0, graph_last_n=None, graph_last_frac=0.4,
                  graph_batch_size=2048, regularization=1e-4, warmup_epochs=20,
                  graph_weight=0.5, alignment="barlow", alignment_weight=0.2,
-                 barlow_lambda=5e-3, temperature=0.2, learning_rate=1e-3, batch_size=128,
-                 epochs=50, early_stopping=False, patience=5, validation_quantile=0.9,
+                 barlow_lambda=5e-3, temperature=0.2, learning_rate=2e-3, batch_size=128,
+                 epochs=15, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
                  verbose=False, user_col="user_id", item_col="item_id", time_col="timestamp"):

@@ -28,16 +28,17 @@ class SASRecRecommender(NeuralRecommender):
         Attention heads (must divide ``n_factors``).
     max_len : int, default=50
         Items of history the model reads.
-    dropout : float, default=0.2
+    dropout : float, default=0.3
         Dropout rate.
     norm_first : bool, default=True
         Pre-LN blocks (False: post-LN, as in the original SASRec).
-    learning_rate : float, default=1e-3
+    learning_rate : float, default=2e-3
         Adam step size.
     batch_size : int, default=128
         Users per step.
-    epochs : int, default=50
-        Training epochs (the maximum with early stopping).
+    epochs : int, default=15
+        Training epochs (the maximum with early stopping). The defaults were chosen on the
+        validation split of Amazon Beauty (see ``benchmarks/README.md``).
     early_stopping : bool, default=False
         Hold out the last part of the fit data in time (``validation_quantile``), stop when
         validation NDCG@10 has not improved for ``patience`` epochs and keep the best weights.
@@ -89,8 +90,8 @@ class SASRecRecommender(NeuralRecommender):
     [1, 2, 3, 4, 5]
     """
 
-    def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.2,
-                 norm_first=True, learning_rate=1e-3, batch_size=128, epochs=50,
+    def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
+                 norm_first=True, learning_rate=2e-3, batch_size=128, epochs=15,
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,

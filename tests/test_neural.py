@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from skcreate import (GlobalTemporalSplit, LightGCNRecommender, PopularRecommender,
-                      SASRecRecommender, UltraGCNRecommender)
+from skcreate import (GlobalTemporalSplit, LeaveLastOutSplit, LightGCNRecommender,
+                      PopularRecommender, SASRecRecommender, UltraGCNRecommender)
 from skcreate.training import train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
@@ -64,14 +64,14 @@ def test_sasrec_beats_popularity_on_synthetic_order(synthetic):
 
 
 def test_sasrec_beats_popularity_on_ml100k(ml100k):
-    train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(ml100k))
+    # leave-last-out scores all 943 users; the temporal split keeps ~110, too few to rank models
+    train_idx, test_idx = next(LeaveLastOutSplit().split(ml100k))
     train, test = ml100k.iloc[train_idx], ml100k.iloc[test_idx]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         pop = PopularRecommender().fit(train).score(test)
-        model = SASRecRecommender(epochs=8, random_state=0).fit(train)
-        sas = model.score(test)
-    assert sas > pop, (sas, pop)
+        sas = SASRecRecommender(epochs=10, random_state=0).fit(train).score(test)
+    assert sas > 1.15 * pop, (sas, pop)
 
 
 def test_sce_trains(synthetic):

@@ -117,6 +117,31 @@ def test_lightgcn_propagation_matches_dense_reference(normalize):
     np.testing.assert_allclose(torch.cat([users, items]).detach().numpy(), expected, atol=1e-5)
 
 
+def test_edge_dropout_keeps_symmetry_and_rate():
+    from skcreate.nn.graph import _drop_edges
+
+    rng = np.random.default_rng(0)
+    adj = normalized_adjacency(sp.csr_matrix((rng.random((60, 80)) < 0.3).astype(float)))
+    dropped = _drop_edges(adj, 0.3, torch.Generator().manual_seed(0)).to_dense()
+    torch.testing.assert_close(dropped, dropped.T)
+    kept = (dropped != 0).sum() / (adj.to_dense() != 0).sum()
+    assert abs(float(kept) - 0.7) < 0.03
+    nonzero = dropped != 0
+    torch.testing.assert_close(dropped[nonzero], adj.to_dense()[nonzero] / 0.7)
+
+
+def test_symmetric_spmm_gradient_matches_dense():
+    from skcreate.nn.graph import symmetric_spmm
+
+    rng = np.random.default_rng(1)
+    adj = normalized_adjacency(sp.csr_matrix((rng.random((5, 7)) < 0.5).astype(float)))
+    x = torch.randn(12, 3, requires_grad=True)
+    weights = torch.randn(12, 3)
+    (grad,) = torch.autograd.grad((symmetric_spmm(adj, x) * weights).sum(), x)
+    (expected,) = torch.autograd.grad((adj.to_dense() @ x * weights).sum(), x)
+    torch.testing.assert_close(grad, expected)
+
+
 def test_lightgcn_edge_dropout_only_in_training():
     user_items = sp.csr_matrix(np.ones((3, 4)))
     adj = normalized_adjacency(user_items)

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_html_repr
 
-from skcreate import (ALSRecommender, BPRRecommender, LightGCNRecommender,
+from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
                       PopRandomRecommender, PopularRecommender, PureSVDRecommender,
                       RandomRecommender, SASRecRecommender, UltraGCNRecommender)
 
@@ -26,6 +26,7 @@ ESTIMATORS = [
     LightGCNRecommender(random_state=0, n_layers=2, **NEURAL),
     UltraGCNRecommender(random_state=0, n_negatives=4, **NEURAL),
     SASRecRecommender(random_state=0, max_len=10, **NEURAL),
+    CREATERecommender(random_state=0, max_len=10, warmup_epochs=1, **NEURAL),
 ]
 IDS = [type(e).__name__ for e in ESTIMATORS]
 
@@ -210,3 +211,60 @@ def test_no_warning_on_fitted_recommend(synthetic):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.recommend(k=3)
+
+
+def test_grid_search_als_on_ml100k(ml100k):
+    from sklearn.model_selection import GridSearchCV
+
+    from skcreate import GlobalTemporalSplit
+
+    grid = {"n_factors": [8, 32], "regularization": [0.01, 10.0]}
+    search = GridSearchCV(ALSRecommender(iterations=5, random_state=0), grid,
+                          cv=GlobalTemporalSplit(quantile=[0.7, 0.8]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        search.fit(ml100k)
+    results = pd.DataFrame(search.cv_results_)
+    assert len(results) == 4 and {"split0_test_score", "split1_test_score"} <= set(results)
+    assert results.mean_test_score.between(0, 1).all()
+    assert results.mean_test_score.nunique() > 1
+    assert search.best_params_ == results.loc[results.rank_test_score.idxmin(), "params"]
+    assert search.best_score_ == results.mean_test_score.max()
+    assert search.best_estimator_.n_factors == search.best_params_["n_factors"]
+
+
+def test_pipeline_with_preprocessing_fits_and_scores(ml100k):
+    from sklearn.pipeline import make_pipeline
+
+    from skcreate import GlobalTemporalSplit
+    from skcreate.preprocessing import MinInteractionsFilter
+
+    train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(ml100k))
+    train, test = ml100k.iloc[train_idx], ml100k.iloc[test_idx]
+    pipe = make_pipeline(MinInteractionsFilter(10, 10), ALSRecommender(iterations=5,
+                                                                       random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pipe.fit(train)
+        value = pipe.score(test)
+    kept = pipe[0].items_
+    assert set(pipe[-1].item_ids_) == set(kept) and len(kept) < train.item_id.nunique()
+    assert 0 < value <= 1
+
+
+def test_command_line_comparison(capsys, shared_data):
+    from skcreate.__main__ import main
+
+    assert main(["compare", "--dataset", "ml-100k", "--data-home", str(shared_data),
+                 "--models", "Popular,ALS"]) == 0
+    out = capsys.readouterr().out
+    assert "| Popular |" in out and "| ALS |" in out and "ndcg@10" in out
+
+
+def test_command_line_falls_back_to_synthetic(capsys, tmp_path):
+    from skcreate.__main__ import main
+
+    main(["compare", "--dataset", "ml-1m", "--data-home", str(tmp_path), "--models", "Popular"])
+    captured = capsys.readouterr()
+    assert "using the synthetic data set" in captured.err
+    assert captured.out.startswith("\nsynthetic")

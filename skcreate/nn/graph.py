@@ -1,12 +1,15 @@
 """Graph encoders of the user-item bipartite graph: LightGCN and UltraGCN."""
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["sparse_tensor", "normalized_adjacency", "LightGCNEncoder", "UltraGCNEncoder", "item_neighbours"]
+__all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "LightGCNEncoder",
+           "UltraGCNEncoder", "item_neighbours"]
 
 
 def sparse_tensor(matrix):
@@ -18,7 +21,7 @@ def sparse_tensor(matrix):
 
 
 def normalized_adjacency(user_items):
-    """Symmetric-normalised bipartite adjacency ``D^-1/2 A D^-1/2`` as a sparse torch tensor.
+    """Symmetric-normalised bipartite adjacency ``D^-1/2 A D^-1/2`` as a sparse CSR tensor.
 
     Parameters
     ----------
@@ -28,7 +31,7 @@ def normalized_adjacency(user_items):
     Returns
     -------
     torch.Tensor
-        Sparse COO tensor of shape (n_users + n_items, n_users + n_items), float32.
+        Sparse CSR tensor of shape (n_users + n_items, n_users + n_items), float32.
     """
     coo = sp.coo_matrix(user_items)
     n_users, n_items = coo.shape
@@ -37,16 +40,59 @@ def normalized_adjacency(user_items):
     degree = np.bincount(rows, minlength=n_users + n_items).astype(np.float64)
     inv_sqrt = np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1)), 0.0)
     size = n_users + n_items
-    return sparse_tensor(sp.coo_matrix((inv_sqrt[rows] * inv_sqrt[cols], (rows, cols)),
-                                       shape=(size, size)))
+    matrix = sp.csr_matrix((inv_sqrt[rows] * inv_sqrt[cols], (rows, cols)), shape=(size, size))
+    return _csr_tensor(matrix.indptr, matrix.indices, matrix.data, matrix.shape)
+
+
+def _csr_tensor(indptr, indices, values, shape):
+    with warnings.catch_warnings():
+        # torch flags sparse CSR as beta; CSR matmul is the fastest sparse path on CPU
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(indptr, dtype=torch.int64), torch.as_tensor(indices, dtype=torch.int64),
+            torch.as_tensor(values, dtype=torch.float32), shape)
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ x`` for a symmetric sparse ``A``: the gradient is ``A @ grad``, no transpose."""
+
+    @staticmethod
+    def forward(ctx, adjacency, x):
+        ctx.adjacency = adjacency
+        return adjacency @ x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, ctx.adjacency @ grad
+
+
+def symmetric_spmm(adjacency, x):
+    """Product of a symmetric sparse CSR matrix and a dense matrix, differentiable in ``x``.
+
+    Skipping autograd's sparse transpose makes a LightGCN forward and backward about 2x faster
+    on CPU.
+    """
+    return _SymmetricSpMM.apply(adjacency, x)
 
 
 def _drop_edges(adjacency, rate, generator):
-    """Edge dropout: keep each edge with probability 1 - rate, rescaled to keep expectations."""
-    values = adjacency.values()
-    keep = torch.rand(len(values), generator=generator).to(values.device) >= rate
-    return torch.sparse_coo_tensor(adjacency.indices()[:, keep], values[keep] / (1 - rate),
-                                   adjacency.shape, check_invariants=False).coalesce()
+    """Edge dropout that keeps the adjacency symmetric, rescaled to keep expectations.
+
+    Both directions of an edge share the smaller of their two uniform draws, so an undirected
+    edge survives with probability ``(1 - t)^2 = 1 - rate``.
+    """
+    crow, col = adjacency.crow_indices(), adjacency.col_indices()
+    row = torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device),
+                                  crow.diff())
+    size = adjacency.shape[0]
+    # the mirror (col, row) of each entry, found by sorting keys of the transposed entries
+    mirror = torch.argsort(col * size + row)
+    draw = torch.rand(len(col), generator=generator).to(col.device)
+    keep = torch.minimum(draw, draw[mirror]) >= 1 - (1 - rate) ** 0.5
+    counts = torch.bincount(row[keep], minlength=size)
+    indptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    return _csr_tensor(indptr, col[keep], adjacency.values()[keep] / (1 - rate),
+                       adjacency.shape)
 
 
 class LightGCNEncoder(nn.Module):
@@ -100,7 +146,7 @@ class LightGCNEncoder(nn.Module):
         layer = self.layer0()
         total = layer
         for _ in range(self.n_layers):
-            layer = torch.sparse.mm(adjacency, layer)
+            layer = symmetric_spmm(adjacency, layer)
             total = total + (F.normalize(layer, dim=-1) if self.normalize_layers else layer)
         out = total / (self.n_layers + 1)
         return out[:self.n_users], out[self.n_users:]

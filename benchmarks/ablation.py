@@ -1,0 +1,114 @@
+"""CREATE ablations: vary one parameter at a time around a base configuration.
+
+    python benchmarks/ablation.py --dataset amazon-beauty --data-home ../shared/data \
+        --sweep warmup_epochs=0,10,20,50 --sweep alignment=barlow,contrastive,none \
+        --sweep alignment_weight=0,0.1,0.2,0.5,1 --sweep graph_last_frac=0.2,0.4,0.7,1.0 \
+        --out benchmarks/results/ablation-beauty
+
+Writes ``<out>.csv``, ``<out>.md`` and ``<out>.png`` (one panel per swept parameter, test
+NDCG@10 against the value, SASRec as a horizontal reference line).
+"""
+
+import argparse
+import ast
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from skcreate import CREATERecommender, SASRecRecommender
+from skcreate.comparison import evaluate_model
+from skcreate.datasets import load_dataset
+from skcreate.model_selection import GlobalTemporalSplit
+
+
+def parse_value(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="amazon-beauty")
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument("--sweep", action="append", default=[], metavar="PARAM=V1,V2,...")
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="base CREATE parameters (also given to the SASRec reference)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="ablation")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*unseen at fit.*")
+
+    X = load_dataset(args.dataset, data_home=args.data_home)
+    train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
+    train, test = X.iloc[train_idx], X.iloc[test_idx]
+    catalog = X["item_id"].nunique()
+    base = dict(kv.split("=", 1) for kv in args.set)
+    base = {k: parse_value(v) for k, v in base.items()}
+    sasrec_params = {k: v for k, v in base.items() if k in SASRecRecommender().get_params()}
+
+    rows = []
+
+    def run(name, model, param="", value=""):
+        row = {"sweep": param, "value": value, "model": name}
+        row.update(evaluate_model(model, train, test, catalog))
+        rows.append(row)
+        print(f"{name} {param}={value}: ndcg@10 {100 * row['ndcg@10']:.2f} % "
+              f"({row['fit_s']:.0f} s)", file=sys.stderr, flush=True)
+
+    run("SASRec", SASRecRecommender(random_state=args.seed, **sasrec_params))
+    for sweep in args.sweep:
+        param, values = sweep.split("=", 1)
+        for value in map(parse_value, values.split(",")):
+            params = {**base, param: value, "random_state": args.seed}
+            run("CREATE", CREATERecommender(**params), param, value)
+
+    results = pd.DataFrame(rows)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out.with_suffix(".csv"), index=False)
+    table = results[["model", "sweep", "value", "ndcg@10", "recall@10", "coverage@10",
+                     "ndcg@100", "fit_s"]].copy()
+    for col in ("ndcg@10", "recall@10", "coverage@10", "ndcg@100"):
+        table[col] = (100 * table[col]).round(2)
+    table["fit_s"] = table["fit_s"].round(0)
+    markdown = "| " + " | ".join(table.columns) + " |\n" + "|---" * len(table.columns) + "|\n"
+    markdown += "\n".join("| " + " | ".join(map(str, row)) + " |" for row in table.values)
+    header = (f"{args.dataset}, global temporal split 0.8, seed {args.seed}, base "
+              f"{base or 'defaults'}; metrics in %\n\n")
+    out.with_suffix(".md").write_text(header + markdown + "\n")
+    print(header + markdown)
+    plot(results, out.with_suffix(".png"))
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plot", file=sys.stderr)
+        return
+    sweeps = [s for s in results["sweep"].unique() if s]
+    if not sweeps:
+        return
+    reference = 100 * results.loc[results.model == "SASRec", "ndcg@10"].iloc[0]
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(4 * len(sweeps), 3.2), squeeze=False)
+    for ax, sweep in zip(axes[0], sweeps):
+        part = results[results.sweep == sweep]
+        labels = [str(v) for v in part["value"]]
+        ax.plot(labels, 100 * part["ndcg@10"], marker="o", label="CREATE")
+        ax.axhline(reference, color="grey", linestyle="--", label="SASRec")
+        ax.set(title=sweep, ylabel="test NDCG@10 (%)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
