@@ -1,6 +1,5 @@
 """The fit / recommend / score contract shared by every recommender."""
 
-import numbers
 import warnings
 
 import numpy as np
@@ -10,15 +9,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .interactions import Interactions, check_interactions
+from .metrics import check_k, make_scorer
 
-__all__ = ["BaseRecommender", "check_k"]
-
-
-def check_k(k, name="k"):
-    """Validate a cut-off: a positive integer."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"{name} must be a positive integer, got {k!r}.")
-    return int(k)
+__all__ = ["BaseRecommender"]
 
 
 class BaseRecommender(BaseEstimator):
@@ -144,8 +137,6 @@ class BaseRecommender(BaseEstimator):
         -------
         float
         """
-        from .metrics import make_scorer
-
         return make_scorer("ndcg", 10)(self, X)
 
     def __sklearn_tags__(self):

@@ -56,8 +56,9 @@ class CREATERecommender(SASRecRecommender):
         Weight of the graph loss (w_global).
     alignment : {"barlow", "contrastive", "none"}, default="barlow"
         Cross-view alignment.
-    alignment_weight : float, default=0.2
-        Weight of the alignment loss (w_BT).
+    alignment_weight : float, default=0.05
+        Weight of the alignment loss (w_BT). With 64 factors the Barlow Twins loss starts near
+        64; on Amazon Beauty 0.2 cost 0.3 points of NDCG@10 against 0.05.
     barlow_lambda : float, default=5e-3
         Off-diagonal weight of the Barlow Twins loss.
     temperature : float, default=0.2
@@ -98,10 +99,10 @@ class CREATERecommender(SASRecRecommender):
     def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, sequence_encoder="sasrec", mask_prob=0.2,
                  graph_encoder="lightgcn", n_layers=2, normalize_layers=False, edge_dropout=0.0,
-                 constraint_weight=1.0, item_weight=1.0, n_neighbours=10, n_negatives=50,
-                 negative_weight=50.0, graph_last_n=None, graph_last_frac=0.4,
+                 constraint_weight=1.0, item_weight=1.0, n_neighbours=10, n_negatives=10,
+                 negative_weight=10.0, graph_last_n=None, graph_last_frac=0.4,
                  graph_batch_size=2048, regularization=1e-4, warmup_epochs=20,
-                 graph_weight=0.5, alignment="barlow", alignment_weight=0.2,
+                 graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
                  barlow_lambda=5e-3, temperature=0.2, learning_rate=2e-3, batch_size=128,
                  epochs=15, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,

@@ -218,19 +218,19 @@ class UltraGCNRecommender(_GraphRecommender):
         Weight of the item-item neighbour constraint (gamma).
     n_neighbours : int, default=10
         Co-occurrence neighbours per item in the item-item constraint.
-    n_negatives : int, default=50
+    n_negatives : int, default=10
         Negatives sampled per positive.
-    negative_weight : float, default=50.0
+    negative_weight : float, default=10.0
         Weight of the negative terms.
     regularization : float, default=1e-4
         L2 on the embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
         As in :class:`LightGCNRecommender`.
-    learning_rate : float, default=1e-3
+    learning_rate : float, default=1e-2
         Adam step size.
     batch_size : int, default=1024
         Edges per step.
-    epochs : int, default=50
+    epochs : int, default=20
     early_stopping, patience, validation_quantile, weight_decay, filter_seen, device,
     random_state, verbose, user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
@@ -254,8 +254,8 @@ class UltraGCNRecommender(_GraphRecommender):
     _kind = "ultragcn"
 
     def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
-                 n_negatives=50, negative_weight=50.0, regularization=1e-4, graph_last_n=None,
-                 graph_last_frac=None, learning_rate=1e-3, batch_size=1024, epochs=50,
+                 n_negatives=10, negative_weight=10.0, regularization=1e-4, graph_last_n=None,
+                 graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["check_interactions", "time_order", "Interactions"]
+__all__ = ["as_frame", "check_interactions", "time_values", "time_order", "Interactions"]
 
 
-def _to_pandas(X, name):
+def as_frame(X, name="X"):
+    """Pandas view of ``X``; a polars frame is converted at the boundary."""
     if isinstance(X, pd.DataFrame):
         return X
     if type(X).__module__.split(".")[0] == "polars":
@@ -57,7 +58,7 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
     ValueError
         If a column is missing, the frame is empty, or ids/timestamps contain missing values.
     """
-    X = _to_pandas(X, name)
+    X = as_frame(X, name)
     columns = [user_col, item_col] + ([time_col] if require_time else [])
     missing = [c for c in columns if c not in X.columns]
     if missing:

@@ -23,7 +23,8 @@ __all__ = ["ndcg_at_k", "recall_at_k", "coverage_at_k", "evaluate", "make_scorer
 _METRICS = ("ndcg", "recall", "coverage")
 
 
-def _check_k(k, name="k"):
+def check_k(k, name="k"):
+    """Validate a cut-off: an integer >= 1."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {k!r}.")
     return int(k)
@@ -173,7 +174,7 @@ def ndcg_at_k(recommendations, targets, k=10, user_col="user_id", item_col="item
     >>> ndcg_at_k(recs, targets, k=10)  # user 1: 1/log2(4) = 0.5, user 2: 0
     0.25
     """
-    k = _check_k(k)
+    k = check_k(k)
     recs = _Recommendations(recommendations, user_col, item_col)
     return _Hits(recs, targets, user_col, item_col).ndcg(k)
 
@@ -208,7 +209,7 @@ def recall_at_k(recommendations, targets, k=10, user_col="user_id", item_col="it
     >>> recall_at_k(recs, targets, k=2)
     0.5
     """
-    k = _check_k(k)
+    k = check_k(k)
     recs = _Recommendations(recommendations, user_col, item_col)
     return _Hits(recs, targets, user_col, item_col).recall(k)
 
@@ -251,7 +252,7 @@ def coverage_at_k(recommendations, k=10, *, catalog=None, user_col="user_id",
     >>> coverage_at_k(recs, k=2, catalog=[7, 8, 9, 10])
     0.75
     """
-    k = _check_k(k)
+    k = check_k(k)
     return _coverage(_Recommendations(recommendations, user_col, item_col), catalog, k)
 
 
@@ -288,7 +289,7 @@ def evaluate(recommendations, targets, catalog, ks=(10, 100), user_col="user_id"
     >>> evaluate(recs, targets, catalog=4, ks=(1,))
     {'ndcg@1': 1.0, 'recall@1': 1.0, 'coverage@1': 0.25}
     """
-    ks = [_check_k(k, "ks") for k in np.atleast_1d(np.asarray(ks, dtype=object))]
+    ks = [check_k(k, "ks") for k in np.atleast_1d(np.asarray(ks, dtype=object))]
     if not ks:
         raise ValueError("ks must hold at least one cut-off.")
     recs = _Recommendations(recommendations, user_col, item_col)
@@ -378,7 +379,7 @@ def make_scorer(metric="ndcg", k=10):
     for m in metrics:
         if m not in _METRICS:
             raise ValueError(f"Unknown metric {m!r}; valid metrics are {list(_METRICS)}.")
-    ks = [_check_k(value) for value in ks]
+    ks = [check_k(value) for value in ks]
     if isinstance(metric, str) and np.ndim(k) == 0:
         return _RecommenderScorer(metric, ks[0])
     return {f"{m}@{value}": _RecommenderScorer(m, value) for m in metrics for value in ks}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
 
-from skcreate.interactions import check_interactions, time_order, time_values
+from skcreate.interactions import as_frame, check_interactions, time_order, time_values
 
 __all__ = [
     "GlobalTemporalSplit",
@@ -24,17 +24,6 @@ __all__ = [
     "global_temporal_split",
     "split_history_target",
 ]
-
-
-def _as_pandas(X, name="X"):
-    """Pandas view of ``X``; a polars frame is converted at the boundary."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    if type(X).__module__.split(".")[0] == "polars":
-        return X.to_pandas()
-    raise TypeError(
-        f"{name} must be a pandas (or polars) DataFrame of interactions, got {type(X).__name__}."
-    )
 
 
 def _check_int(value, name, minimum):
@@ -403,7 +392,7 @@ def global_temporal_split(X, quantile=0.8, validation_quantile=0.9, **kwargs):
     for name, value in (("quantile", quantile), ("validation_quantile", validation_quantile)):
         if np.ndim(value) != 0:
             raise ValueError(f"{name} must be a single float in (0, 1), got {value!r}.")
-    X = _as_pandas(X)
+    X = as_frame(X)
     outer_train, test = next(GlobalTemporalSplit(quantile, **kwargs).split(X))
     outer = X.iloc[outer_train]
     inner_train, validation = next(
@@ -441,7 +430,7 @@ def split_history_target(X, user_col="user_id", item_col="item_id", time_col="ti
     >>> history.index.tolist(), targets.index.tolist()
     ([0, 1], [2, 3])
     """
-    X = _as_pandas(X)
+    X = as_frame(X)
     frame = check_interactions(X, user_col, item_col, time_col)
     is_target = _UserSequences(frame, user_col, time_col).position_from_end() == 0
     return X.iloc[np.flatnonzero(~is_target)], X.iloc[np.flatnonzero(is_target)]

@@ -11,15 +11,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skcreate.interactions import check_interactions, time_order, time_values
+from skcreate.interactions import as_frame, check_interactions, time_order, time_values
 
 __all__ = ["MinInteractionsFilter", "DropConsecutiveRepeats", "IdFilter"]
-
-
-def _as_pandas(X):
-    if type(X).__module__.split(".")[0] == "polars":
-        return X.to_pandas()
-    return X
 
 
 def _rows(X, keep):
@@ -107,7 +101,7 @@ class MinInteractionsFilter(_InteractionTransformer):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
         if not isinstance(self.iterate, (bool, np.bool_)):
             raise ValueError(f"iterate must be a bool, got {self.iterate!r}.")
-        frame = check_interactions(_as_pandas(X), self.user_col, self.item_col,
+        frame = check_interactions(as_frame(X), self.user_col, self.item_col,
                                    require_time=False)
         users, user_ids = pd.factorize(frame[self.user_col])
         items, item_ids = pd.factorize(frame[self.item_col])
@@ -148,7 +142,7 @@ class MinInteractionsFilter(_InteractionTransformer):
             Rows of ``X`` (all columns, original index and order).
         """
         check_is_fitted(self, "items_")
-        X = _as_pandas(X)
+        X = as_frame(X)
         frame = check_interactions(X, self.user_col, self.item_col, require_time=False)
         keep = frame[self.item_col].isin(self.items_).to_numpy() \
             & ~frame[self.user_col].isin(self.removed_users_).to_numpy()
@@ -195,7 +189,7 @@ class DropConsecutiveRepeats(_InteractionTransformer):
         -------
         self
         """
-        check_interactions(_as_pandas(X), self.user_col, self.item_col, self.time_col)
+        check_interactions(as_frame(X), self.user_col, self.item_col, self.time_col)
         return self
 
     def transform(self, X):
@@ -211,7 +205,7 @@ class DropConsecutiveRepeats(_InteractionTransformer):
         pandas.DataFrame
             The remaining rows of ``X`` (all columns, original index and order).
         """
-        X = _as_pandas(X)
+        X = as_frame(X)
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         users = pd.factorize(frame[self.user_col])[0]
         items = pd.factorize(frame[self.item_col])[0]
@@ -295,7 +289,7 @@ class IdFilter(_InteractionTransformer):
         self
         """
         self._id_lists()
-        check_interactions(_as_pandas(X), self.user_col, self.item_col, require_time=False)
+        check_interactions(as_frame(X), self.user_col, self.item_col, require_time=False)
         return self
 
     def transform(self, X):
@@ -312,7 +306,7 @@ class IdFilter(_InteractionTransformer):
             The selected rows of ``X`` (all columns, original index and order).
         """
         users, items = self._id_lists()
-        X = _as_pandas(X)
+        X = as_frame(X)
         frame = check_interactions(X, self.user_col, self.item_col, require_time=False)
         listed = [frame[col].isin(ids).to_numpy()
                   for col, ids in ((self.user_col, users), (self.item_col, items))

@@ -103,7 +103,7 @@ def test_score_is_ndcg_in_unit_interval(est, synthetic):
 @pytest.mark.parametrize("k", [0, -1, 2.5, True, "3"])
 def test_bad_k(k, synthetic):
     model = PopularRecommender().fit(synthetic)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1"):
         model.recommend(k=k)
 
 
