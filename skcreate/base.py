@@ -43,6 +43,8 @@ class BaseRecommender(BaseEstimator):
         -------
         self
         """
+        # parameters first, so a failed refit leaves the previous fit untouched
+        self._check_params()
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         data, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
         self.interactions_ = data
@@ -107,11 +109,16 @@ class BaseRecommender(BaseEstimator):
         codes, values = [], []
         for start in range(0, data.n_users, self._recommend_batch_size):
             rows = np.arange(start, min(start + self._recommend_batch_size, data.n_users))
-            scores = popularity.repeat(len(rows), 1)
             known = ~empty[rows]
-            if known.any():
+            if known.all():
                 with torch.no_grad():
-                    scores[torch.as_tensor(known)] = self._score(data, rows[known]).float().cpu()
+                    scores = self._score(data, rows).float().cpu()
+            else:
+                scores = popularity.repeat(len(rows), 1)
+                if known.any():
+                    with torch.no_grad():
+                        scores[torch.as_tensor(known)] = \
+                            self._score(data, rows[known]).float().cpu()
             if self.filter_seen:
                 seen = data.to_csr(rows).tocoo()
                 scores[torch.as_tensor(seen.row), torch.as_tensor(seen.col)] = -torch.inf
@@ -146,6 +153,9 @@ class BaseRecommender(BaseEstimator):
         tags.input_tags.categorical = True
         tags.target_tags.required = False
         return tags
+
+    def _check_params(self):
+        """Validate the constructor parameters (subclasses); runs before anything is set."""
 
     def _fit(self, data):
         raise NotImplementedError

@@ -1,5 +1,7 @@
 """Non-personalised and linear baselines of the paper's Table 2."""
 
+import numbers
+
 import numpy as np
 import scipy.sparse.linalg as spla
 import torch
@@ -184,6 +186,10 @@ class PureSVDRecommender(BaseRecommender):
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
+
+    def _check_params(self):
+        if isinstance(self.n_factors, bool) or not isinstance(self.n_factors, numbers.Integral):
+            raise ValueError(f"n_factors must be an integer, got {self.n_factors!r}.")
 
     def _fit(self, data):
         max_rank = min(data.n_users, data.n_items) - 1

@@ -64,7 +64,8 @@ def evaluate_model(model, train, test, catalog, ks=(10, 100)):
     Returns
     -------
     dict
-        Metrics (fractions), ``fit_s``, ``epochs`` and ``s_per_epoch`` (neural models),
+        Metrics (fractions), ``fit_s``, ``epochs`` and ``s_per_epoch`` (neural models: mean
+        training seconds of an epoch, CREATE's joint epochs only),
         ``recommend_s`` and ``users_per_s`` (k = max(ks)).
     """
     history, targets = split_history_target(
@@ -80,9 +81,10 @@ def evaluate_model(model, train, test, catalog, ks=(10, 100)):
     n_users = history[getattr(model, "user_col", "user_id")].nunique()
     row.update(evaluate(recs, targets, catalog, ks=ks))
     row.update(fit_s=fit_s, recommend_s=recommend_s, users_per_s=n_users / recommend_s)
-    if hasattr(model, "n_epochs_"):
+    if hasattr(model, "epoch_seconds_") and model.n_epochs_:
+        # the last n_epochs_ are the model's own epochs (CREATE's warm-up comes first)
         row["epochs"] = model.n_epochs_
-        row["s_per_epoch"] = fit_s / max(model.n_epochs_, 1)
+        row["s_per_epoch"] = float(np.mean(model.epoch_seconds_[-model.n_epochs_:]))
     return row
 
 

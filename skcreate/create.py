@@ -80,8 +80,11 @@ class CREATERecommender(SASRecRecommender):
         Validation NDCG@10 per epoch (early stopping only; NaN during warm-up).
     warmup_epochs_ : int
         Epochs of warm-up run, the boundary in the curves.
-    best_epoch_, n_epochs_
-        As in :class:`~skcreate.sequential.SASRecRecommender` (warm-up included).
+    best_epoch_, n_epochs_ : int
+        Joint epochs of the kept weights and joint epochs run (warm-up excluded, like
+        ``epochs``).
+    epoch_seconds_ : list of float
+        Training seconds of every epoch, warm-up first.
 
     Examples
     --------
@@ -139,7 +142,7 @@ class CREATERecommender(SASRecRecommender):
         self.barlow_lambda = barlow_lambda
         self.temperature = temperature
 
-    def _check_params(self):
+    def _check_model_params(self):
         self._check_sequence_params()
         check_choice(self, "sequence_encoder", ("sasrec", "bert4rec"))
         check_choice(self, "graph_encoder", ("lightgcn", "ultragcn"))
@@ -155,6 +158,9 @@ class CREATERecommender(SASRecRecommender):
         check_param(self, "temperature", float, 0, low_open=True)
         check_param(self, "mask_prob", float, 0, 1, low_open=True)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
+        if self._bert and self.max_len < 2:
+            raise ValueError(f"sequence_encoder='bert4rec' appends a [MASK] to the history and "
+                             f"needs max_len >= 2, got max_len={self.max_len}.")
         if self.warmup_epochs and self.graph_weight == 0:
             raise ValueError("warmup_epochs > 0 trains the graph loss alone, which needs "
                              "graph_weight > 0.")

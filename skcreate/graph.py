@@ -192,7 +192,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_params(self):
+    def _check_model_params(self):
         self._check_graph_params()
         check_param(self, "n_layers", int, 0)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
@@ -283,7 +283,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_params(self):
+    def _check_model_params(self):
         self._check_graph_params()
         for name in ("n_neighbours", "n_negatives"):
             check_param(self, name, int, 1)

@@ -23,8 +23,6 @@ def _check_positive(estimator, names, integer=False):
 
 class _ImplicitRecommender(BaseRecommender):
     def _fit(self, data):
-        _check_positive(self, ["n_factors", "iterations"], integer=True)
-        self._check_params()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         # implicit runs its own threads; a multi-threaded BLAS underneath only oversubscribes
         with threadpool_limits(1, "blas"):
@@ -98,6 +96,7 @@ class ALSRecommender(_ImplicitRecommender):
         self.time_col = time_col
 
     def _check_params(self):
+        _check_positive(self, ["n_factors", "iterations"], integer=True)
         _check_positive(self, ["alpha"])
         if self.regularization < 0:
             raise ValueError(f"regularization must be >= 0, got {self.regularization!r}.")
@@ -173,6 +172,7 @@ class BPRRecommender(_ImplicitRecommender):
         self.time_col = time_col
 
     def _check_params(self):
+        _check_positive(self, ["n_factors", "iterations"], integer=True)
         _check_positive(self, ["learning_rate"])
         if self.regularization < 0:
             raise ValueError(f"regularization must be >= 0, got {self.regularization!r}.")

@@ -310,16 +310,20 @@ class _RecommenderScorer:
         self.k = k
 
     def __call__(self, estimator, X, y=None):
-        if isinstance(estimator, Pipeline):
-            # transform X as Pipeline.score would, then score the final recommender
+        final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+        user_col = getattr(final, "user_col", "user_id")
+        item_col = getattr(final, "item_col", "item_id")
+        time_col = getattr(final, "time_col", "timestamp")
+        # targets come from the raw frame: a preprocessing step may filter the history (and
+        # drop whole users) but must never turn an earlier, trained-on event into a target
+        history, targets = split_history_target(X, user_col, item_col, time_col)
+        if final is not estimator:
+            kept = X
             for _, step in estimator.steps[:-1]:
                 if step is not None and step != "passthrough":
-                    X = step.transform(X)
-            estimator = estimator.steps[-1][1]
-        user_col = getattr(estimator, "user_col", "user_id")
-        item_col = getattr(estimator, "item_col", "item_id")
-        time_col = getattr(estimator, "time_col", "timestamp")
-        history, targets = split_history_target(X, user_col, item_col, time_col)
+                    history, kept = step.transform(history), step.transform(kept)
+            targets = targets[targets[user_col].isin(kept[user_col])]
+            estimator = final
         recommended = estimator.recommend(history, k=self.k)
         # recommend may name its columns after the estimator's or use the default names
         rec_user = user_col if user_col in recommended.columns else "user_id"

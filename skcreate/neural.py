@@ -20,9 +20,11 @@ def resolve_device(device):
     """Map "cpu", "cuda", "auto" (or a torch device string) to a torch.device."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}.")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'auto' or a torch device, got "
+                         f"{device!r}.") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available; "
                          "use device='cpu' or 'auto'.")
@@ -70,16 +72,19 @@ class NeuralRecommender(BaseRecommender):
         check_param(self, "validation_quantile", float, 0, 1, True, True)
         check_param(self, "weight_decay", float, 0)
 
-    def _check_params(self):
-        """Validate model-specific parameters (subclasses)."""
-
     def _warmup_epochs(self):
         """Epochs trained before ``epochs`` that are never validated (CREATE's warm-up)."""
         return 0
 
-    def _fit(self, data):
+    def _check_params(self):
         self._check_training_params()
-        self._check_params()
+        self._check_model_params()
+        resolve_device(self.device)
+
+    def _check_model_params(self):
+        """Validate model-specific parameters (subclasses)."""
+
+    def _fit(self, data):
         self.device_ = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train_data, validation = data, None
@@ -97,11 +102,16 @@ class NeuralRecommender(BaseRecommender):
                 patience=self.patience if self.early_stopping else None,
                 verbose=self.verbose, description=type(self).__name__,
                 weight_decay=self.weight_decay, validate_from=self._warmup_epochs())
+        warmup = self._warmup_epochs()
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = len(result.loss_curve)
+        self.epoch_seconds_ = result.epoch_seconds
+        # epochs counted like the ``epochs`` parameter, warm-up excluded, so that the
+        # protocol's "retrain for best_epoch_ epochs" is set_params(epochs=best_epoch_)
+        self.best_epoch_ = max(result.best_epoch - warmup, 0)
+        self.n_epochs_ = max(len(result.loss_curve) - warmup, 0)
+        self.interrupted_ = result.interrupted
 
     def _validation_split(self, data):
         frame = pd.DataFrame({

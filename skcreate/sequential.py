@@ -121,7 +121,7 @@ class SASRecRecommender(NeuralRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_params(self):
+    def _check_model_params(self):
         self._check_sequence_params()
 
     def _check_sequence_params(self):

@@ -1,6 +1,7 @@
 """The training loop shared by every neural estimator."""
 
 import copy
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ class TrainingResult:
         Mean of each named loss term per epoch (an epoch where a term is off records 0).
     validation_scores : list of float
         Validation NDCG@10 per epoch (empty without validation).
+    epoch_seconds : list of float
+        Wall-clock seconds of each epoch's training (validation excluded).
     best_epoch : int
         Number of epochs of the kept weights.
     interrupted : bool
@@ -31,6 +34,7 @@ class TrainingResult:
     loss_curve: list = field(default_factory=list)
     loss_terms: dict = field(default_factory=dict)
     validation_scores: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
     best_epoch: int = 0
     interrupted: bool = False
 
@@ -79,6 +83,7 @@ def train(module, objective, epochs, learning_rate, clip_norm=1.0, validate=None
     try:
         for epoch in bar:
             module.train()
+            started = time.perf_counter()
             total, terms, n_batches = 0.0, {}, 0
             for batch in objective.batches(epoch):
                 loss, batch_terms = objective.loss(batch, epoch)
@@ -91,6 +96,7 @@ def train(module, objective, epochs, learning_rate, clip_norm=1.0, validate=None
                 for name, value in batch_terms.items():
                     terms[name] = terms.get(name, 0.0) + float(value)
                 n_batches += 1
+            result.epoch_seconds.append(time.perf_counter() - started)
             n_batches = max(n_batches, 1)
             result.loss_curve.append(total / n_batches)
             for name in terms.keys() | result.loss_terms.keys():

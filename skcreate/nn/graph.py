@@ -166,7 +166,7 @@ def item_neighbours(user_items, n_neighbours=10):
     a = sp.csr_matrix(user_items, dtype=np.float64)
     a.data[:] = 1.0
     g = (a.T @ a).tocoo()
-    row_sum = np.asarray((a.T @ a).sum(axis=1)).ravel()
+    row_sum = np.bincount(g.row, weights=g.data, minlength=a.shape[1])
     diagonal = np.bincount(g.row[g.row == g.col], weights=g.data[g.row == g.col],
                            minlength=a.shape[1])
     off = g.row != g.col

@@ -95,9 +95,10 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
     positive = (hidden * item_weight[targets]).sum(-1)
     pos_rows = positive[rows].unsqueeze(-1)
     per_row = torch.logsumexp(torch.cat([pos_rows, logits], dim=-1), dim=-1) - pos_rows[..., 0]
-    per_pos = per_row.new_zeros(n_pos).scatter_reduce(
+    per_pos = per_row.new_full((n_pos,), -torch.inf).scatter_reduce(
         0, rows.reshape(-1), per_row.reshape(-1), reduce="amax", include_self=True)
-    return per_pos.mean()
+    # positions in no bucket carry no signal this step: average over the covered ones
+    return per_pos[torch.isfinite(per_pos)].mean()
 
 
 def bpr_loss(user, positive, negative):
