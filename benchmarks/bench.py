@@ -69,7 +69,7 @@ def run_one(args):
     row = {"model": name, "seed": seed, "params": params}
     row.update(evaluate_model(model, train, test, X["item_id"].nunique()))
     row["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if name.startswith("SASRec") and row.get("s_per_epoch"):
+    if name == "SASRec" and model.loss == "ce" and row.get("s_per_epoch"):
         flops = sasrec_epoch_flops(model, train)
         row["gflop_per_epoch"] = flops / 1e9
         row["achieved_gflops"] = flops / 1e9 / row["s_per_epoch"]

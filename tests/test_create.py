@@ -136,3 +136,23 @@ def test_grid_search_over_alignment_weight_on_ml100k(ml100k):
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()
     assert search.best_estimator_.alignment_weight == search.best_params_["alignment_weight"]
+
+
+def test_training_curves_plot(synthetic, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skcreate.plotting import plot_training_curves
+
+    model = CREATERecommender(warmup_epochs=2, epochs=2, early_stopping=True,
+                              **FAST).fit(synthetic)
+    fig = plot_training_curves(model)
+    loss_ax, val_ax = fig.axes
+    labels = [line.get_label() for line in loss_ax.get_lines()]
+    assert labels[:4] == ["total", "align", "global", "local"]
+    assert len(loss_ax.get_lines()[0].get_xdata()) == 4
+    # the warm-up boundary is drawn after epoch 2 on both panels
+    for ax in (loss_ax, val_ax):
+        assert any(line.get_xdata()[0] == 2.5 for line in ax.get_lines())
+    fig.savefig(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
