@@ -197,15 +197,15 @@ class Interactions:
         """User code of every event, aligned with ``items``."""
         return np.repeat(np.arange(self.n_users), self.lengths)
 
-    def to_csr(self, rows=None, binary=True):
-        """User-item matrix, shape (len(rows), n_items), float32.
+    def to_csr(self, rows=None):
+        """Binary user-item matrix, shape (len(rows), n_items), float32.
+
+        Repeated (user, item) events count once.
 
         Parameters
         ----------
         rows : array-like of int, optional
             Users to include, in this order; all by default.
-        binary : bool
-            Repeated (user, item) events count once when True, else they add up.
         """
         rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
         positions, indptr = self._gather(rows)
@@ -214,8 +214,7 @@ class Interactions:
             shape=(len(rows), self.n_items),
         )
         matrix.sum_duplicates()
-        if binary:
-            matrix.data[:] = 1.0
+        matrix.data[:] = 1.0
         return matrix
 
     def last_items(self, max_len, rows=None):
@@ -237,13 +236,6 @@ class Interactions:
         src = np.repeat(ends - lengths, lengths) + back
         out[row_of, col] = self.items[src] + 1
         return out
-
-    def subset(self, rows):
-        """Interactions of the given users only, same catalogue."""
-        rows = np.asarray(rows, dtype=np.int64)
-        positions, indptr = self._gather(rows)
-        return Interactions(self.user_ids[rows], self.item_ids, indptr,
-                            self.items[positions], self.times[positions])
 
     def recent(self, last_n=None, last_frac=None):
         """Each user's most recent events only: the last ``last_n``, or the last

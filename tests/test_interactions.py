@@ -135,5 +135,5 @@ def test_sequences_match_naive_reference(frame, max_len):
         assert list(padded[u]) == [0] * (max_len - len(tail)) + tail
         assert set(np.flatnonzero(matrix[u])) == {data.item_ids.get_loc(i)
                                                   for i in expected[user]}
-    sub = data.subset([data.n_users - 1])
-    np.testing.assert_array_equal(sub.last_items(max_len), padded[-1:])
+    np.testing.assert_array_equal(data.last_items(max_len, rows=[data.n_users - 1]),
+                                  padded[-1:])
