@@ -11,7 +11,7 @@ from .sequential import SASRecRecommender
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit", "LeaveLastOutSplit",
-    "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender", "PureSVDRecommender",
+    "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit",
+    "LeaveLastOutSplit", "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender", "PureSVDRecommender",
     "RandomRecommender", "SASRecRecommender", "UltraGCNRecommender", "global_temporal_split",
 ]

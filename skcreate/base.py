@@ -111,14 +111,11 @@ class BaseRecommender(BaseEstimator):
             rows = np.arange(start, min(start + self._recommend_batch_size, data.n_users))
             known = ~empty[rows]
             if known.all():
-                with torch.no_grad():
-                    scores = self._score(data, rows).float().cpu()
+                scores = self._batch_scores(data, rows)
             else:
                 scores = popularity.repeat(len(rows), 1)
                 if known.any():
-                    with torch.no_grad():
-                        scores[torch.as_tensor(known)] = \
-                            self._score(data, rows[known]).float().cpu()
+                    scores[torch.as_tensor(known)] = self._batch_scores(data, rows[known])
             if self.filter_seen:
                 seen = data.to_csr(rows).tocoo()
                 scores[torch.as_tensor(seen.row), torch.as_tensor(seen.col)] = -torch.inf
@@ -126,6 +123,10 @@ class BaseRecommender(BaseEstimator):
             values.append(top.values.numpy())
             codes.append(top.indices.numpy())
         return np.concatenate(codes), np.concatenate(values)
+
+    def _batch_scores(self, data, rows):
+        with torch.no_grad():
+            return self._score(data, rows).float().cpu()
 
     def score(self, X, y=None):
         """NDCG@10 of next-item prediction on ``X``.

@@ -3,7 +3,7 @@
 import torch
 
 from .graph import build_graph_encoder, check_graph_size
-from .neural import check_choice, check_param
+from .neural import check_choice, check_param, seeded_generator
 from .nn.create import CREATEModel
 from .objectives import GraphObjective, JointObjective, MaskedItemObjective, NextItemObjective
 from .sequential import SASRecRecommender
@@ -199,7 +199,7 @@ class CREATERecommender(SASRecRecommender):
         graph_objective = GraphObjective(
             graph, None if adjacency is None else adjacency.to(self.device_), edges,
             self.graph_batch_size, rng, self.regularization, n_negatives=self.n_negatives,
-            generator=torch.Generator().manual_seed(torch.initial_seed() + 1))
+            generator=seeded_generator(1))
         objective = JointObjective(seq_objective, graph_objective, self.warmup_epochs,
                                    self.graph_weight, self.alignment, self.alignment_weight,
                                    self.barlow_lambda, self.temperature)

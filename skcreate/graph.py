@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from .neural import NeuralRecommender, check_param
+from .neural import NeuralRecommender, check_param, seeded_generator
 from .nn.graph import (LightGCNEncoder, UltraGCNEncoder, item_neighbours, normalized_adjacency,
                        sparse_tensor)
 from .objectives import GraphObjective
@@ -75,14 +75,25 @@ class _GraphRecommender(NeuralRecommender):
                                                         self._encoder_params())
         self.adjacency_ = adjacency
         objective = GraphObjective(
-            encoder, None if adjacency is None else adjacency.to(self.device_), edges, self.batch_size, rng, self.regularization,
-            n_negatives=getattr(self, "n_negatives", 1),
-            generator=torch.Generator().manual_seed(torch.initial_seed()))
+            encoder, self._adjacency_on_device(), edges, self.batch_size, rng,
+            self.regularization, n_negatives=getattr(self, "n_negatives", 1),
+            generator=seeded_generator())
         return encoder, objective
 
+    def _adjacency_on_device(self):
+        return None if self.adjacency_ is None else self.adjacency_.to(self.device_)
+
+    def _top_k(self, data, k):
+        # the propagated embeddings serve every batch of this pass: propagate once
+        with torch.no_grad():
+            self._embeddings = self.module_(self._adjacency_on_device())
+        try:
+            return super()._top_k(data, k)
+        finally:
+            del self._embeddings
+
     def _score(self, data, rows):
-        adjacency = None if self.adjacency_ is None else self.adjacency_.to(self.device_)
-        users, items = self.module_(adjacency)
+        users, items = self._embeddings
         known = self.train_user_ids_.get_indexer(data.user_ids[rows])
         # unseen users: normalised sum of their history items' propagated embeddings
         history = data.to_csr(rows)
@@ -94,8 +105,7 @@ class _GraphRecommender(NeuralRecommender):
         return state @ items.T
 
     def _check_graph_params(self):
-        for name in ("n_factors",):
-            check_param(self, name, int, 1)
+        check_param(self, "n_factors", int, 1)
         check_param(self, "regularization", float, 0)
         check_graph_size(self)
 

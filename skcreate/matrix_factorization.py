@@ -22,6 +22,15 @@ def _check_positive(estimator, names, integer=False):
 
 
 class _ImplicitRecommender(BaseRecommender):
+    # positive real parameters besides the shared ones, per subclass
+    _positive_params = ()
+
+    def _check_params(self):
+        _check_positive(self, ["n_factors", "iterations"], integer=True)
+        _check_positive(self, self._positive_params)
+        if self.regularization < 0:
+            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}.")
+
     def _fit(self, data):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         # implicit runs its own threads; a multi-threaded BLAS underneath only oversubscribes
@@ -95,11 +104,7 @@ class ALSRecommender(_ImplicitRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_params(self):
-        _check_positive(self, ["n_factors", "iterations"], integer=True)
-        _check_positive(self, ["alpha"])
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}.")
+    _positive_params = ("alpha",)
 
     def _make_model(self, seed):
         return AlternatingLeastSquares(
@@ -171,11 +176,7 @@ class BPRRecommender(_ImplicitRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_params(self):
-        _check_positive(self, ["n_factors", "iterations"], integer=True)
-        _check_positive(self, ["learning_rate"])
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}.")
+    _positive_params = ("learning_rate",)
 
     def _make_model(self, seed):
         return BayesianPersonalizedRanking(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from skcreate.interactions import check_interactions
+from skcreate.interactions import as_frame, check_interactions
 from skcreate.model_selection import split_history_target
 
 __all__ = ["ndcg_at_k", "recall_at_k", "coverage_at_k", "evaluate", "make_scorer"]
@@ -34,11 +34,7 @@ class _Recommendations:
     """Validated recommendations: user and item ids and a float rank per row (may be empty)."""
 
     def __init__(self, recommendations, user_col, item_col):
-        if type(recommendations).__module__.split(".")[0] == "polars":
-            recommendations = recommendations.to_pandas()
-        if not isinstance(recommendations, pd.DataFrame):
-            raise TypeError("recommendations must be a pandas DataFrame, got "
-                            f"{type(recommendations).__name__}.")
+        recommendations = as_frame(recommendations, "recommendations")
         missing = [c for c in (user_col, item_col) if c not in recommendations.columns]
         if missing:
             raise ValueError(

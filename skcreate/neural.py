@@ -13,7 +13,7 @@ from .interactions import Interactions
 from .model_selection import GlobalTemporalSplit, split_history_target
 from .training import train
 
-__all__ = ["NeuralRecommender", "resolve_device"]
+__all__ = ["NeuralRecommender", "resolve_device", "seeded_generator"]
 
 
 def resolve_device(device):
@@ -29,6 +29,11 @@ def resolve_device(device):
         raise ValueError(f"device={device!r} was requested but CUDA is not available; "
                          "use device='cpu' or 'auto'.")
     return resolved
+
+
+def seeded_generator(offset=0):
+    """A CPU generator derived from the current torch seed (set by the estimator's fit)."""
+    return torch.Generator().manual_seed(torch.initial_seed() + offset)
 
 
 def check_param(estimator, name, kind, low=None, high=None, low_open=False, high_open=False):
@@ -86,6 +91,7 @@ class NeuralRecommender(BaseRecommender):
 
     def _fit(self, data):
         self.device_ = resolve_device(self.device)
+        warmup = self._warmup_epochs()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train_data, validation = data, None
         if self.early_stopping:
@@ -97,12 +103,11 @@ class NeuralRecommender(BaseRecommender):
             module, objective = self._build(train_data, np.random.default_rng(seed))
             self.module_ = module.to(self.device_)
             result = train(
-                self.module_, objective, self._warmup_epochs() + self.epochs, self.learning_rate,
+                self.module_, objective, warmup + self.epochs, self.learning_rate,
                 validate=None if validation is None else lambda: self._ndcg(*validation),
                 patience=self.patience if self.early_stopping else None,
                 verbose=self.verbose, description=type(self).__name__,
-                weight_decay=self.weight_decay, validate_from=self._warmup_epochs())
-        warmup = self._warmup_epochs()
+                weight_decay=self.weight_decay, validate_from=warmup)
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores

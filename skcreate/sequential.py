@@ -2,7 +2,7 @@
 
 import torch
 
-from .neural import NeuralRecommender, check_choice, check_param
+from .neural import NeuralRecommender, check_choice, check_param, seeded_generator
 from .nn.sasrec import SASRecEncoder
 from .objectives import NextItemObjective, trim_padding
 
@@ -142,7 +142,7 @@ class SASRecRecommender(NeuralRecommender):
                              item_embedding=item_embedding, extra_tokens=extra_tokens)
 
     def _objective_kwargs(self):
-        return dict(loss=self.loss, generator=torch.Generator().manual_seed(torch.initial_seed()),
+        return dict(loss=self.loss, generator=seeded_generator(),
                     sce_params=dict(n_buckets=self.sce_buckets,
                                     bucket_size_x=self.sce_bucket_size_x,
                                     bucket_size_y=self.sce_bucket_size_y))
