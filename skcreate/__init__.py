@@ -6,12 +6,14 @@ from .create import CREATERecommender
 from .graph import LightGCNRecommender, UltraGCNRecommender
 from .matrix_factorization import ALSRecommender, BPRRecommender
 from .model_selection import GlobalTemporalSplit, LeaveLastOutSplit, global_temporal_split
+from .pipeline import RecommenderPipeline
 from .sequential import SASRecRecommender
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit",
-    "LeaveLastOutSplit", "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender", "PureSVDRecommender",
-    "RandomRecommender", "SASRecRecommender", "UltraGCNRecommender", "global_temporal_split",
+    "LeaveLastOutSplit", "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender",
+    "PureSVDRecommender", "RandomRecommender", "RecommenderPipeline", "SASRecRecommender",
+    "UltraGCNRecommender", "global_temporal_split",
 ]

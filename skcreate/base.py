@@ -17,10 +17,11 @@ __all__ = ["BaseRecommender"]
 class BaseRecommender(BaseEstimator):
     """Base class of skcreate recommenders.
 
-    Subclasses implement ``_fit(data)``, which learns from encoded :class:`Interactions`, and
-    ``_score(data, rows)``, which returns a ``(len(rows), n_items)`` tensor of scores for users
-    ``rows`` of ``data`` given their histories. The base class validates and encodes frames,
-    masks seen items, takes the top k in batches and maps codes back to the original ids.
+    Subclasses implement ``_fit(data)``, which learns from encoded
+    :class:`~skcreate.interactions.Interactions`, and ``_score(data, rows)``, which returns a
+    ``(len(rows), n_items)`` tensor of scores for users ``rows`` of ``data`` given their
+    histories. The base class validates and encodes frames, masks seen items, takes the top k in
+    batches and maps codes back to the original ids.
 
     Users whose history holds no item of the fitted catalogue are served by popularity (with a
     warning), since no model can personalise an empty history.

@@ -138,8 +138,9 @@ class BPRRecommender(_ImplicitRecommender):
         Exclude each user's history items.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and sampling.
-    num_threads : int, default=0
-        Threads of `implicit` (0 = all cores).
+    num_threads : int, default=1
+        Threads of `implicit`'s lock-free SGD (0 = all cores). More threads are faster, but
+        their updates interleave differently on every run, so a seed no longer fixes the result.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -163,7 +164,7 @@ class BPRRecommender(_ImplicitRecommender):
     """
 
     def __init__(self, n_factors=64, learning_rate=0.01, regularization=0.01, iterations=100,
-                 filter_seen=True, random_state=None, num_threads=0, user_col="user_id",
+                 filter_seen=True, random_state=None, num_threads=1, user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.learning_rate = learning_rate

@@ -43,18 +43,22 @@ def plot_training_curves(model, axes=None):
         fig = axes[0].figure
     epochs = np.arange(1, len(model.loss_curve_) + 1)
     loss_ax, val_ax = axes
-    loss_ax.plot(epochs, model.loss_curve_, label="total", color="black")
+    warmup = getattr(model, "warmup_epochs_", 0)
+    if warmup:
+        for ax in axes:
+            ax.axvline(warmup + 0.5, color="grey", linestyle=":", label="end of warm-up")
+    loss_ax.plot(epochs, model.loss_curve_, label="total (weighted)", color="black")
     for name, curve in sorted(getattr(model, "loss_terms_", {}).items()):
-        loss_ax.plot(epochs, curve, label=name, linestyle="--")
+        # a term is recorded as 0 in epochs where it is off (the warm-up): leave a gap
+        curve = np.where(np.asarray(curve, dtype=float) > 0, curve, np.nan)
+        loss_ax.plot(epochs, curve, label=f"{name} (unweighted)", linestyle="--")
     loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log")
     loss_ax.legend()
     scores = np.asarray(model.validation_scores_, dtype=float)
     if len(scores):
         val_ax.plot(epochs[:len(scores)], 100 * scores, marker="o", markersize=3)
     val_ax.set(xlabel="epoch", ylabel="validation NDCG@10 (%)")
-    warmup = getattr(model, "warmup_epochs_", 0)
     if warmup:
-        for ax in axes:
-            ax.axvline(warmup + 0.5, color="grey", linestyle=":", label="end of warm-up")
+        val_ax.legend()
     fig.tight_layout()
     return fig

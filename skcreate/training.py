@@ -6,7 +6,8 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
+# plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
+from tqdm import tqdm
 
 __all__ = ["TrainingResult", "train"]
 

@@ -148,9 +148,14 @@ def test_training_curves_plot(synthetic, tmp_path):
                               **FAST).fit(synthetic)
     fig = plot_training_curves(model)
     loss_ax, val_ax = fig.axes
-    labels = [line.get_label() for line in loss_ax.get_lines()]
-    assert labels[:4] == ["total", "align", "global", "local"]
-    assert len(loss_ax.get_lines()[0].get_xdata()) == 4
+    lines = {line.get_label(): line for line in loss_ax.get_lines()}
+    assert list(lines) == ["end of warm-up", "total (weighted)", "align (unweighted)",
+                           "global (unweighted)", "local (unweighted)"]
+    assert len(lines["total (weighted)"].get_xdata()) == 4
+    # terms that are off during the warm-up leave a gap instead of a 0 on the log axis
+    local = np.asarray(lines["local (unweighted)"].get_ydata(), dtype=float)
+    assert np.isnan(local[:2]).all() and (local[2:] > 0).all()
+    assert "end of warm-up" in [t.get_text() for t in loss_ax.get_legend().get_texts()]
     # the warm-up boundary is drawn after epoch 2 on both panels
     for ax in (loss_ax, val_ax):
         assert any(line.get_xdata()[0] == 2.5 for line in ax.get_lines())

@@ -1,0 +1,253 @@
+r"""Speed and memory of SASRec, LightGCN and CREATE against data size (synthetic interactions).
+
+The committed results come from (about 30 min on the quiet 2-core benchmark machine, 20 of them
+at 1M interactions; ``--epochs 2`` adds about 20 min):
+
+    python benchmarks/size_sweep.py --out benchmarks/results/size-sweep
+
+Sizes grow geometrically, ``interactions:items`` from 10,000:1,000 to 1,000,000:100,000, with
+``interactions / mean_length`` users (``skcreate.datasets.make_interactions``, about 15 events
+per user at the median; about three quarters of the requested items occur). Every
+(size, model) runs in a fresh spawned process that fits on all the interactions, then
+recommends k=100 items to a fixed sample of ``--recommend-users`` users from their histories in
+one batched call. Reported: seconds of the last training epoch (the model's own; CREATE first
+trains one graph-only warm-up epoch, reported apart, then its joint epochs), recommended users
+per second, and the child's peak resident memory, which includes the interpreter, torch and the
+data (``start_mib`` in the CSV, before fit).
+
+"SASRec-SCE" is SASRec with scalable cross-entropy (``loss="sce"``): full softmax CE costs
+positions x catalogue, which dominates at 100k items. Writes ``<out>.csv`` (after every run,
+so a stopped sweep keeps its rows), ``<out>.md`` and ``<out>.png`` (log-log, three panels).
+
+    python benchmarks/size_sweep.py --max-interactions 100000 --models SASRec,CREATE \
+        --set CREATE.loss=sce --out /tmp/sweep
+"""
+
+import argparse
+import multiprocessing as mp
+import platform
+import resource
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench import matmul_gflops, parse_sets, sasrec_epoch_flops
+from skcreate.comparison import default_models
+from skcreate.datasets import make_interactions
+
+DEFAULT_SIZES = "10000:1000,30000:3000,100000:10000,300000:30000,1000000:100000"
+K = 100
+# name -> (estimator of skcreate.comparison.default_models, parameters for this sweep)
+MODELS = {
+    "SASRec": ("SASRec", {}),
+    "SASRec-SCE": ("SASRec", {"loss": "sce"}),
+    "LightGCN": ("LightGCN", {}),
+    "CREATE": ("CREATE", {"warmup_epochs": 1}),
+}
+# (CSV column, Markdown header, format) of the table
+TABLE = [("model", "model", "{}"), ("interactions", "interactions", "{:,}"),
+         ("items", "items", "{:,}"), ("users", "users", "{:,}"),
+         ("s_per_epoch", "s/epoch", "{:,.2f}"), ("warmup_s", "warm-up s", "{:,.2f}"),
+         ("users_per_s", "users/s", "{:,.0f}"), ("peak_mib", "peak MiB", "{:,.0f}")]
+PANELS = [("s_per_epoch", "seconds per epoch"), ("users_per_s", f"users/s (k={K})"),
+          ("peak_mib", "peak resident MiB")]
+
+
+def parse_sizes(text):
+    """``"10000:1000,30000:3000"`` -> ``[(10000, 1000), (30000, 3000)]`` (interactions, items)."""
+    return [tuple(int(n) for n in pair.split(":")) for pair in text.split(",")]
+
+
+def peak_mib():
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(name, X, params, n_recommend, seed):
+    """Fit one model on ``X`` and time recommendations; runs in a fresh process.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``MODELS``.
+    X : pandas.DataFrame
+        Interactions ``user_id, item_id, timestamp``.
+    params : dict
+        Estimator parameters over the sweep's.
+    n_recommend : int
+        Users (a seeded sample) served in the timed ``recommend`` call.
+    seed : int
+        Seed of the model and of the user sample.
+
+    Returns
+    -------
+    dict
+        One row of the results.
+    """
+    base, sweep_params = MODELS[name]
+    model = default_models(seed)[base].set_params(**{**sweep_params, **params})
+    start_mib = peak_mib()
+    start = time.perf_counter()
+    model.fit(X)
+    fit_s = time.perf_counter() - start
+
+    users = X["user_id"].unique()
+    sample = np.random.default_rng(seed).choice(users, min(n_recommend, len(users)),
+                                                replace=False)
+    histories = X[X["user_id"].isin(sample)]
+    start = time.perf_counter()
+    model.recommend(histories, k=K)
+    recommend_s = time.perf_counter() - start
+
+    # CREATE's warm-up epochs come first in epoch_seconds_; the last epoch is the model's own,
+    # and with two or more it is free of the first epoch's one-off start-up (~0.5 s)
+    warmup = getattr(model, "warmup_epochs_", 0)
+    row = {
+        "model": name, "interactions": len(X), "items": model.n_items_, "users": len(users),
+        "epochs": model.n_epochs_, "s_per_epoch": model.epoch_seconds_[-1],
+        "epoch_seconds": [round(seconds, 4) for seconds in model.epoch_seconds_],
+        "warmup_s": float(np.mean(model.epoch_seconds_[:warmup])) if warmup else np.nan,
+        "fit_s": fit_s, "recommend_users": len(sample), "users_per_s": len(sample) / recommend_s,
+        "peak_mib": peak_mib(), "start_mib": start_mib, "threads": torch.get_num_threads(),
+        "params": {**sweep_params, **params},
+    }
+    if base == "SASRec" and model.loss == "ce":
+        flops = sasrec_epoch_flops(model, X)
+        row.update(gflop_per_epoch=flops / 1e9, achieved_gflops=flops / 1e9 / row["s_per_epoch"])
+    return row
+
+
+def markdown_table(results):
+    """The results as a Markdown table (empty cells where a value is missing)."""
+    lines = ["| " + " | ".join(header for _, header, _ in TABLE) + " |",
+             "|---" * len(TABLE) + "|"]
+    for _, row in results.iterrows():
+        cells = [fmt.format(row[col]) if col in row and pd.notna(row[col]) else ""
+                 for col, _, fmt in TABLE]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    """Three log-log panels against interactions, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
+    for ax, (col, label) in zip(axes, PANELS):
+        for name, part in results.groupby("model", sort=False):
+            ax.plot(part["interactions"], part[col], marker="o", label=name)
+        ax.set(xscale="log", yscale="log", xlabel="interactions", ylabel=label)
+        ax.grid(True, which="both", alpha=0.3)
+        # plain numbers, not 6x10^2; minor ticks labelled only where few major ticks show
+        low, high = ax.get_ylim()
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain if high / low < 100 else NullFormatter())
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    """Run the sweep and write ``<out>.csv``, ``<out>.md`` and ``<out>.png``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (size, model); a run whose process died (e.g. out of memory) has only
+        its model, data size and ``error``.
+    """
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="N:ITEMS,...",
+                        help="interactions:items pairs (default: %(default)s)")
+    parser.add_argument("--max-interactions", type=int, default=None,
+                        help="skip sizes above this many interactions")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="comma-separated, from %(default)s")
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="training epochs per run (CREATE: joint epochs after its warm-up); "
+                             "2 keeps the first epoch's start-up out of the reported one")
+    parser.add_argument("--mean-length", type=float, default=20,
+                        help="mean events per user; users = interactions / mean length")
+    parser.add_argument("--recommend-users", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
+                        help="override a model parameter, e.g. CREATE.loss=sce")
+    parser.add_argument("--out", default="size-sweep", help="output prefix")
+    args = parser.parse_args(argv)
+
+    names = args.models.split(",")
+    unknown = set(names) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown model(s) {sorted(unknown)}; choose from {list(MODELS)}")
+    sizes = [(n, m) for n, m in args.sizes
+             if args.max_interactions is None or n <= args.max_interactions]
+    overrides = parse_sets(args.set)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+
+    rows = []
+    for n_interactions, n_items in sizes:
+        X = make_interactions(n_users=max(1, round(n_interactions / args.mean_length)),
+                              n_items=n_items, mean_length=args.mean_length,
+                              random_state=args.seed)
+        for name in names:
+            params = {"epochs": args.epochs, **overrides.get(name, {})}
+            started = time.perf_counter()
+            # a fresh process per run, so that its peak memory is its own; an executor (not a
+            # Pool) reports a killed worker instead of waiting for it forever
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                try:
+                    row = pool.submit(run_one, name, X, params, args.recommend_users,
+                                      args.seed).result()
+                except BrokenProcessPool as exc:
+                    row = {"model": name, "interactions": len(X),
+                           "items": X["item_id"].nunique(), "users": X["user_id"].nunique(),
+                           "error": f"process died: {exc}"}
+            row["wall_s"] = time.perf_counter() - started
+            rows.append(row)
+            print(f"{name} {len(X):,} interactions: " + ", ".join(
+                f"{key} {row[key]:.3g}" for key in ("s_per_epoch", "warmup_s", "users_per_s",
+                                                    "peak_mib", "wall_s") if key in row)
+                  + f" {row.get('error', '')}", file=sys.stderr, flush=True)
+            pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
+
+    results = pd.DataFrame(rows)
+    command = "python benchmarks/size_sweep.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    header = (f"`{command.strip()}`\n\n"
+              f"make_interactions, mean length {args.mean_length:g}; {args.epochs} epoch(s) per "
+              f"run (CREATE: after its warm-up epoch); recommend k={K} to "
+              f"{args.recommend_users:,} users; {torch.get_num_threads()} torch threads, "
+              f"{platform.processor() or platform.machine()}, float32 matmul "
+              f"{matmul_gflops():.0f} GFLOP/s. Peak MiB includes Python, torch and the data "
+              f"(`start_mib` in the CSV: before fit).\n\n")
+    markdown = header + markdown_table(results) + "\n"
+    out.with_suffix(".md").write_text(markdown)
+    print("\n" + markdown)
+    plot(results, out.with_suffix(".png"))
+    return results
+
+
+if __name__ == "__main__":
+    main()

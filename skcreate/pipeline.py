@@ -1,0 +1,79 @@
+"""A Pipeline whose ``score`` takes next-item targets from the raw evaluation frame."""
+
+from sklearn.pipeline import Pipeline
+from sklearn.pipeline import make_pipeline as _sklearn_make_pipeline
+
+from .metrics import make_scorer
+
+__all__ = ["RecommenderPipeline", "make_pipeline"]
+
+
+class RecommenderPipeline(Pipeline):
+    """:class:`sklearn.pipeline.Pipeline` of interaction filters and a final recommender.
+
+    scikit-learn's ``Pipeline.score`` transforms the evaluation frame before the recommender
+    picks each user's last interaction as the target: a filter that drops a user's real target
+    turns an earlier event, possibly one the model trained on, into the target. Here ``score``
+    is :func:`~skcreate.metrics.make_scorer`'s NDCG@10, which takes the targets from the raw
+    frame and filters only the histories, so ``GridSearchCV`` with its default scoring ranks
+    configurations by the same metric as ``scoring=make_scorer()``.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator)
+        As in :class:`sklearn.pipeline.Pipeline`; the last step is a recommender.
+    transform_input, memory, verbose
+        As in :class:`sklearn.pipeline.Pipeline`.
+
+    Examples
+    --------
+    >>> from skcreate import PopularRecommender
+    >>> from skcreate.datasets import make_interactions
+    >>> from skcreate.pipeline import make_pipeline
+    >>> from skcreate.preprocessing import MinInteractionsFilter
+    >>> X = make_interactions(n_users=200, n_items=50, random_state=0)
+    >>> pipe = make_pipeline(MinInteractionsFilter(5, 5), PopularRecommender()).fit(X)
+    >>> 0 <= pipe.score(X) <= 1
+    True
+    """
+
+    def score(self, X, y=None, **params):
+        """NDCG@10 of next-item prediction on ``X`` (targets from the unfiltered ``X``).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Interactions of the users to evaluate; each user's last one is the target.
+        y : None
+            Ignored.
+        **params
+            Not supported; present for the signature of ``Pipeline.score``.
+
+        Returns
+        -------
+        float
+        """
+        if params:
+            raise TypeError(f"RecommenderPipeline.score takes no extra parameters, got "
+                            f"{sorted(params)}.")
+        return make_scorer("ndcg", 10)(self, X)
+
+
+def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
+    """Build a :class:`RecommenderPipeline` with step names derived from the classes.
+
+    Parameters
+    ----------
+    *steps : estimators
+        Filters, then the recommender.
+    memory, transform_input, verbose
+        As in :func:`sklearn.pipeline.make_pipeline`.
+
+    Returns
+    -------
+    RecommenderPipeline
+    """
+    pipe = _sklearn_make_pipeline(*steps, memory=memory, transform_input=transform_input,
+                                  verbose=verbose)
+    return RecommenderPipeline(pipe.steps, memory=memory, transform_input=transform_input,
+                               verbose=verbose)

@@ -1,0 +1,44 @@
+"""benchmarks/size_sweep.py runs end to end on tiny sizes."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_size_sweep(monkeypatch):
+    # the script imports bench.py beside it, and its spawned workers import it by name
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("size_sweep", BENCHMARKS / "size_sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "size_sweep", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, monkeypatch):
+    size_sweep = load_size_sweep(monkeypatch)
+    out = tmp_path / "sweep"
+    results = size_sweep.main(["--sizes", "600:60,2000:200,90000:9000", "--max-interactions",
+                               "2000", "--models", "CREATE", "--recommend-users", "20",
+                               "--set", "CREATE.n_factors=8", "--out", str(out)])
+
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert len(results) == len(table) == 2  # the 90,000 size is above --max-interactions
+    assert table["model"].tolist() == ["CREATE", "CREATE"]
+    assert table["interactions"].is_monotonic_increasing
+    assert "error" not in table
+    numbers = ["interactions", "items", "users", "s_per_epoch", "warmup_s", "users_per_s",
+               "peak_mib", "start_mib", "fit_s", "wall_s"]
+    assert (table[numbers] > 0).all().all()
+    assert (table["peak_mib"] >= table["start_mib"]).all()
+    assert (table["recommend_users"] == 20).all()  # fewer than the 30 and 100 users
+
+    markdown = out.with_suffix(".md").read_text()
+    assert "| model | interactions | items | users | s/epoch | warm-up s | users/s | peak MiB |" \
+        in markdown
+    assert markdown.count("| CREATE |") == 2
+    assert out.with_suffix(".png").stat().st_size > 0

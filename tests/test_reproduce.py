@@ -1,0 +1,86 @@
+"""benchmarks/reproduce.py: the Table-2 command, on synthetic data with tiny settings."""
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run(reproduce, tmp_path_factory):
+    out = tmp_path_factory.mktemp("table2") / "synthetic"
+    reproduce.main([
+        "--dataset", "synthetic", "--models", "Popular,ALS,SASRec,CREATE", "--seeds", "0", "1",
+        "--set", "SASRec.epochs=3", "--set", "SASRec.n_factors=16",
+        "--set", "CREATE.epochs=3", "--set", "CREATE.n_factors=16",
+        "--set", "CREATE.warmup_epochs=1",
+        "--sweep", "ALS.regularization=0.01,1.0",
+        "--sweep", "CREATE.alignment_weight=0.01,0.1",
+        "--no-tune", "SASRec", "--out", str(out)])
+    return out
+
+
+def test_writes_every_output(run):
+    for suffix in (".md", ".csv", "-tuning.csv", "-curves.png", "-sweeps.png"):
+        assert Path(f"{run}{suffix}").stat().st_size > 0, suffix
+
+
+def test_test_rows_per_model_and_seed(run):
+    results = pd.read_csv(f"{run}.csv")
+    assert sorted(results.groupby("model").size().items()) == [
+        ("ALS", 2), ("CREATE", 2), ("Popular", 2), ("SASRec", 2)]
+    for col in ("ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100"):
+        assert results[col].between(0, 1).all(), col
+    # recall can only grow with k
+    assert (results["recall@100"] >= results["recall@10"]).all()
+
+
+def test_tuning_picks_the_validation_best(run):
+    tuning = pd.read_csv(f"{run}-tuning.csv")
+    create = tuning[tuning.model == "CREATE"]
+    sweep = create[create.sweep == "alignment_weight"]
+    assert sorted(sweep["value"].astype(float)) == [0.01, 0.1]
+    best = create.loc[create["val_ndcg@10"].idxmax()]
+    results = pd.read_csv(f"{run}.csv")
+    chosen = ast.literal_eval(results.loc[results.model == "CREATE", "params"].iloc[0])
+    # retrained for the early-stopping epochs of the winning configuration
+    assert chosen["epochs"] == max(int(best["best_epoch"]), 1)
+    if best["sweep"] == "alignment_weight":
+        assert chosen["alignment_weight"] == float(best["value"])
+    # untuned models keep their given parameters and never enter the tuning table
+    assert "SASRec" not in set(tuning.model)
+    assert ast.literal_eval(results.loc[results.model == "SASRec", "params"].iloc[0]) == {
+        "epochs": 3, "n_factors": 16}
+
+
+def test_report_has_table_gain_and_command(run):
+    text = Path(f"{run}.md").read_text()
+    assert "| CREATE | " in text and "±" in text
+    assert "CREATE over SASRec, test NDCG@10" in text
+    assert "--dataset synthetic" in text
+
+
+def test_tuning_sees_only_train(reproduce):
+    X = reproduce.load("synthetic", None)
+    train_idx, _ = next(reproduce.GlobalTemporalSplit(0.8).split(X))
+    train = X.iloc[train_idx]
+    tuner = reproduce.Tuner("ALS", reproduce.ALSRecommender(), train, 500, 0, print)
+    assert set(tuner.inner.index) | set(tuner.valid.index) <= set(train.index)
+    assert tuner.inner["timestamp"].max() <= tuner.valid["timestamp"].max()
+
+
+def test_bad_model_option_names_it(reproduce):
+    with pytest.raises(SystemExit, match="Nope.epochs"):
+        reproduce.main(["--dataset", "synthetic", "--set", "Nope.epochs=3"])
