@@ -59,9 +59,9 @@ MODELS = {
     "UltraGCN": (UltraGCNRecommender(), [("negative_weight", [1.0, 10.0])]),
     "SASRec": (SASRecRecommender(), [("dropout", [0.2, 0.3, 0.5])]),
     "CREATE-BERT4Rec": (CREATERecommender(sequence_encoder="bert4rec"), []),
-    "CREATE": (CREATERecommender(), [("warmup_epochs", [0, 20, 50]),
+    "CREATE": (CREATERecommender(), [("warmup_epochs", [0, 20, 60]),
                                      ("alignment", ["barlow", "contrastive", "none"]),
-                                     ("alignment_weight", [0.01, 0.05, 0.2]),
+                                     ("alignment_weight", [0.03, 0.1, 0.3]),
                                      ("graph_last_frac", [0.2, 0.4, 1.0])]),
 }
 
@@ -72,7 +72,7 @@ QUICK_SWEEPS = {
     "LightGCN": [],
     "UltraGCN": [],
     "SASRec": [],
-    "CREATE": [("warmup_epochs", [0, 20]), ("alignment", ["barlow", "none"])],
+    "CREATE": [("warmup_epochs", [0, 60]), ("alignment", ["barlow", "contrastive"])],
 }
 QUICK_SETS = {
     "LightGCN": {"epochs": 30},
@@ -237,6 +237,46 @@ def plot_sweeps(tuning, reference, path):
     plt.close(fig)
 
 
+def write_report(out, header, test_rows, tuning_rows, chosen, dataset):
+    """Write the CSVs and the Markdown report; returns the report text."""
+    results = pd.DataFrame(test_rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results.to_csv(f"{out}.csv", index=False)
+    if tuning_rows:
+        pd.DataFrame(tuning_rows).to_csv(f"{out}-tuning.csv", index=False)
+    lines = header + [summary_table(results, PAPER.get(dataset, {})), ""]
+    gain = gain_line(results)
+    if gain:
+        lines += [gain, ""]
+    lines += ["Chosen parameters (validation NDCG@10, first seed; epochs = early-stopping "
+              "choice, retrained on train + validation):", ""]
+    lines += [f"- {name}: {params or 'defaults'}" for name, params in chosen.items()]
+    text = "\n".join(lines) + "\n"
+    Path(f"{out}.md").write_text(text)
+    return text
+
+
+def write_figures(out, tuning_rows, curves_model):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no figures", file=sys.stderr)
+        return
+    from skcreate.plotting import plot_training_curves
+
+    if curves_model is not None:
+        fig = plot_training_curves(curves_model)
+        fig.savefig(f"{out}-curves.png", dpi=120)
+        plt.close(fig)
+    if tuning_rows:
+        tuning = pd.DataFrame(tuning_rows)
+        sasrec = tuning.loc[tuning.model == "SASRec", "val_ndcg@10"]
+        plot_sweeps(tuning, sasrec.max() if len(sasrec) else None, f"{out}-sweeps.png")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,7 +322,19 @@ def main(argv=None):
     log(f"{args.dataset}: {len(train)} train rows, {test['user_id'].nunique()} test users")
 
     test_rows, tuning_rows, chosen, curves_model = [], [], {}, None
+    out = Path(args.out)
+    command = "python benchmarks/reproduce.py " + " ".join(map(shlex.quote, argv))
     started = time.perf_counter()
+
+    def header(done):
+        elapsed = f"{time.perf_counter() - started:.0f} s " + ("in total" if done else
+                                                              "so far (run in progress)")
+        return [f"# {args.dataset}: Table-2-style comparison", "", f"Command: `{command}`", "",
+                f"Machine: {machine()}; {elapsed}.", "",
+                f"Protocol: DESIGN section 5; {len(train)} train rows, "
+                f"{test['user_id'].nunique()} warm test users, seeds {seeds}, metrics in %, "
+                "mean ± std over seeds.", ""]
+
     for name in names:
         estimator, sweeps = MODELS[name]
         estimator = clone(estimator).set_params(**sets.get(name, {}))
@@ -316,49 +368,10 @@ def main(argv=None):
             log(f"{name} seed {seed}: test NDCG@10 {100 * row['ndcg@10']:.2f} %, fit "
                 f"{row['fit_s']:.0f} s")
 
-    results = pd.DataFrame(test_rows)
-    tuning = pd.DataFrame(tuning_rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    results.to_csv(f"{out}.csv", index=False)
-    if len(tuning):
-        tuning.to_csv(f"{out}-tuning.csv", index=False)
-
-    command = "python benchmarks/reproduce.py " + " ".join(map(shlex.quote, argv))
-    lines = [f"# {args.dataset}: Table-2-style comparison", "",
-             f"Command: `{command}`", "",
-             f"Machine: {machine()}; total {time.perf_counter() - started:.0f} s.", "",
-             f"Protocol: DESIGN section 5; {len(train)} train rows, "
-             f"{test['user_id'].nunique()} warm test users, seeds {seeds}, metrics in %, "
-             "mean ± std over seeds.", "",
-             summary_table(results, PAPER.get(args.dataset, {})), ""]
-    gain = gain_line(results)
-    if gain:
-        lines += [gain, ""]
-    lines += ["Chosen parameters (validation NDCG@10, first seed; epochs = early-stopping "
-              "choice, retrained on train + validation):", ""]
-    lines += [f"- {name}: {params or 'defaults'}" for name, params in chosen.items()]
-    text = "\n".join(lines) + "\n"
-    Path(f"{out}.md").write_text(text)
-    print(text)
-
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log("matplotlib missing: no figures")
-        return
-    from skcreate.plotting import plot_training_curves
-
-    if curves_model is not None:
-        fig = plot_training_curves(curves_model)
-        fig.savefig(f"{out}-curves.png", dpi=120)
-        plt.close(fig)
-    if len(tuning):
-        sasrec = tuning.loc[tuning.model == "SASRec", "val_ndcg@10"]
-        plot_sweeps(tuning, sasrec.max() if len(sasrec) else None, f"{out}-sweeps.png")
+        # a long run keeps what it has measured so far
+        write_report(out, header(False), test_rows, tuning_rows, chosen, args.dataset)
+    print(write_report(out, header(True), test_rows, tuning_rows, chosen, args.dataset))
+    write_figures(out, tuning_rows, curves_model)
 
 
 if __name__ == "__main__":

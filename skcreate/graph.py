@@ -241,8 +241,9 @@ class UltraGCNRecommender(_GraphRecommender):
     batch_size : int, default=1024
         Edges per step.
     epochs : int, default=20
-    early_stopping, patience, validation_quantile, weight_decay, filter_seen, device,
-    random_state, verbose, user_col, item_col, time_col
+    early_stopping, patience, validation_quantile, weight_decay
+        As in :class:`LightGCNRecommender`.
+    filter_seen, device, random_state, verbose, user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
 
     Attributes

@@ -90,7 +90,7 @@ def test_inference_uses_sequence_branch_only(synthetic):
 @pytest.mark.parametrize("params", [
     dict(sequence_encoder="bert4rec"),
     dict(graph_encoder="ultragcn", n_negatives=4),
-    dict(alignment="contrastive"),
+    dict(alignment="barlow"),
     dict(loss="sce", sce_bucket_size_y=16),
     dict(graph_last_n=3, graph_last_frac=None),
 ])
