@@ -192,7 +192,10 @@ def summary_table(results, paper):
     cols = [f"{m}@{k}" for k in KS for m in ("ndcg", "recall", "coverage")]
     lines = ["| model | " + " | ".join(cols) + " | epochs | paper NDCG@10 |",
              "|---" * (len(cols) + 3) + "|"]
-    for name, group in results.groupby("model", sort=False):
+    # rows in the paper's order, whatever order the models ran in
+    order = {name: i for i, name in enumerate(MODELS)}
+    groups = sorted(results.groupby("model", sort=False), key=lambda g: order[g[0]])
+    for name, group in groups:
         cells = []
         for col in cols:
             values = 100 * group[col].to_numpy()
