@@ -1,4 +1,4 @@
-"""CREATE ablations: vary one parameter at a time around a base configuration.
+r"""CREATE ablations: vary one parameter at a time around a base configuration.
 
     python benchmarks/ablation.py --dataset amazon-beauty --data-home ../shared/data \
         --sweep warmup_epochs=0,10,20,50 --sweep alignment=barlow,contrastive,none \

@@ -1,4 +1,4 @@
-"""Fit models on a named data set under the DESIGN protocol; report quality, speed and memory.
+r"""Fit models on a named data set under the DESIGN protocol; report quality, speed and memory.
 
 Each (model, seed) runs in a fresh process so that its peak resident memory is its own.
 

@@ -1,4 +1,4 @@
-"""Regenerate a Table-2-style comparison (CREATE paper) under the DESIGN section 5 protocol.
+r"""Regenerate a Table-2-style comparison (CREATE paper) under the DESIGN section 5 protocol.
 
     python benchmarks/reproduce.py --dataset movielens-100k --data-home ../shared/data \
         --out benchmarks/results/table2-ml100k

@@ -50,6 +50,7 @@ MODELS = {
     "SASRec-SCE": ("SASRec", {"loss": "sce"}),
     "LightGCN": ("LightGCN", {}),
     "CREATE": ("CREATE", {"warmup_epochs": 1}),
+    "CREATE-SCE": ("CREATE", {"warmup_epochs": 1, "loss": "sce"}),
 }
 # (CSV column, Markdown header, format) of the table
 TABLE = [("model", "model", "{}"), ("interactions", "interactions", "{:,}"),
@@ -181,6 +182,8 @@ def main(argv=None):
                         help="interactions:items pairs (default: %(default)s)")
     parser.add_argument("--max-interactions", type=int, default=None,
                         help="skip sizes above this many interactions")
+    parser.add_argument("--cap", action="append", default=[], metavar="MODEL=N",
+                        help="skip MODEL above N interactions (e.g. full CE at 100k items)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help="comma-separated, from %(default)s")
     parser.add_argument("--epochs", type=int, default=1,
@@ -202,6 +205,12 @@ def main(argv=None):
     sizes = [(n, m) for n, m in args.sizes
              if args.max_interactions is None or n <= args.max_interactions]
     overrides = parse_sets(args.set)
+    caps = {}
+    for item in args.cap:
+        model, _, limit = item.partition("=")
+        if model not in MODELS or not limit.isdigit():
+            parser.error(f"--cap expects MODEL=N with MODEL in {list(MODELS)}, got {item!r}")
+        caps[model] = int(limit)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
@@ -212,6 +221,8 @@ def main(argv=None):
                               n_items=n_items, mean_length=args.mean_length,
                               random_state=args.seed)
         for name in names:
+            if n_interactions > caps.get(name, n_interactions):
+                continue
             params = {"epochs": args.epochs, **overrides.get(name, {})}
             started = time.perf_counter()
             # a fresh process per run, so that its peak memory is its own; an executor (not a

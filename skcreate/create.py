@@ -55,7 +55,8 @@ class CREATERecommender(SASRecRecommender):
         Graph-only epochs before joint training (not counted in ``epochs``). They are cheap
         (the graph branch alone); on Amazon Beauty 60 beat 20 and 0.
     graph_weight : float, default=0.5
-        Weight of the graph loss (w_global).
+        Weight of the graph loss (w_global) in joint training. During the warm-up the graph
+        loss is the only term, and Adam's steps do not depend on its scale.
     alignment : {"barlow", "contrastive", "none"}, default="contrastive"
         Cross-view alignment: Barlow Twins (the paper's choice) or InfoNCE with in-batch
         negatives. The default departs from the paper: in our runs on Amazon Beauty and

@@ -1,11 +1,17 @@
 """`implicit` ALS and BPR under the skcreate fit / recommend / score contract."""
 
+import warnings
+
 import numpy as np
 import torch
-from implicit.cpu.als import AlternatingLeastSquares
-from implicit.cpu.bpr import BayesianPersonalizedRanking
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
+
+with warnings.catch_warnings():
+    # implicit imports tqdm.auto, which warns in every Jupyter kernel without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
 
 from .base import BaseRecommender
 

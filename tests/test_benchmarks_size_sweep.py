@@ -23,12 +23,15 @@ def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, monkeypatch):
     size_sweep = load_size_sweep(monkeypatch)
     out = tmp_path / "sweep"
     results = size_sweep.main(["--sizes", "600:60,2000:200,90000:9000", "--max-interactions",
-                               "2000", "--models", "CREATE", "--recommend-users", "20",
-                               "--set", "CREATE.n_factors=8", "--out", str(out)])
+                               "2000", "--models", "CREATE,CREATE-SCE", "--cap",
+                               "CREATE-SCE=600", "--recommend-users", "20",
+                               "--set", "CREATE.n_factors=8", "--set", "CREATE-SCE.n_factors=8",
+                               "--set", "CREATE-SCE.sce_bucket_size_y=16", "--out", str(out)])
 
     table = pd.read_csv(out.with_suffix(".csv"))
-    assert len(results) == len(table) == 2  # the 90,000 size is above --max-interactions
-    assert table["model"].tolist() == ["CREATE", "CREATE"]
+    # the 90,000 size is above --max-interactions, 2,000 above the cap of CREATE-SCE
+    assert len(results) == len(table) == 3
+    assert table["model"].tolist() == ["CREATE", "CREATE-SCE", "CREATE"]
     assert table["interactions"].is_monotonic_increasing
     assert "error" not in table
     numbers = ["interactions", "items", "users", "s_per_epoch", "warmup_s", "users_per_s",
@@ -40,5 +43,5 @@ def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, monkeypatch):
     markdown = out.with_suffix(".md").read_text()
     assert "| model | interactions | items | users | s/epoch | warm-up s | users/s | peak MiB |" \
         in markdown
-    assert markdown.count("| CREATE |") == 2
+    assert markdown.count("| CREATE |") == 2 and markdown.count("| CREATE-SCE |") == 1
     assert out.with_suffix(".png").stat().st_size > 0

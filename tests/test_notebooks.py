@@ -60,6 +60,8 @@ def run_notebook(name, monkeypatch, tmp_path):
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             assert out.output_type != "error", f"{name}: {out.ename}: {out.evalue}"
+            # importing skcreate must not print tqdm's notebook warning (implicit imports it)
+            assert "IProgress" not in out.get("text", ""), name
     executable, package = json.loads(_stdout(nb.cells[-1]))
     assert Path(executable).resolve() == Path(sys.executable).resolve()
     assert Path(package).resolve() == REPO / "skcreate" / "__init__.py"
