@@ -75,7 +75,6 @@ QUICK_SWEEPS = {
     "CREATE": [("warmup_epochs", [0, 60]), ("alignment", ["barlow", "contrastive"])],
 }
 QUICK_SETS = {
-    "LightGCN": {"epochs": 30},
     "UltraGCN": {"epochs": 10},
     "SASRec": {"epochs": 10},
     "CREATE-BERT4Rec": {"epochs": 10, "warmup_epochs": 10},

@@ -1,9 +1,11 @@
 r"""Speed and memory of SASRec, LightGCN and CREATE against data size (synthetic interactions).
 
-The committed results come from (about 30 min on the quiet 2-core benchmark machine, 20 of them
-at 1M interactions; ``--epochs 2`` adds about 20 min):
+The committed results come from (about 15 min on the quiet 2-core benchmark machine; full CE
+stops at 300k interactions, where its logits already dominate the epoch):
 
-    python benchmarks/size_sweep.py --out benchmarks/results/size-sweep
+    python benchmarks/size_sweep.py --sizes 10000:1000,100000:10000,300000:30000,1000000:100000 \
+        --models SASRec,SASRec-SCE,LightGCN,CREATE,CREATE-SCE --cap SASRec=300000 \
+        --cap CREATE=300000 --out benchmarks/results/size-sweep
 
 Sizes grow geometrically, ``interactions:items`` from 10,000:1,000 to 1,000,000:100,000, with
 ``interactions / mean_length`` users (``skcreate.datasets.make_interactions``, about 15 events

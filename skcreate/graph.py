@@ -136,8 +136,10 @@ class LightGCNRecommender(_GraphRecommender):
         Adam step size.
     batch_size : int, default=2048
         Edges per step.
-    epochs : int, default=60
-        Training epochs (the maximum with early stopping).
+    epochs : int, default=20
+        Training epochs (the maximum with early stopping). Early stopping on Amazon Beauty's
+        validation split chose 20; 60 scored lower on its test users (NDCG@10 1.07 % against
+        1.26 %).
     early_stopping : bool, default=False
         Stop on the internal temporal validation split (see ``SASRecRecommender``).
     patience : int, default=5
@@ -176,7 +178,7 @@ class LightGCNRecommender(_GraphRecommender):
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
                  regularization=1e-4, graph_last_n=None, graph_last_frac=None,
-                 learning_rate=5e-3, batch_size=2048, epochs=60, early_stopping=False,
+                 learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
                  device="cpu", random_state=None, verbose=False, user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
