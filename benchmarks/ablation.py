@@ -10,24 +10,17 @@ NDCG@10 against the value, SASRec as a horizontal reference line).
 """
 
 import argparse
-import ast
 import sys
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from bench import parse_value
 from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.comparison import evaluate_model
 from skcreate.datasets import load_dataset
 from skcreate.model_selection import GlobalTemporalSplit
-
-
-def parse_value(text):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def main(argv=None):

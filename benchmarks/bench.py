@@ -76,16 +76,20 @@ def run_one(args):
     return row
 
 
+def parse_value(text):
+    """A command-line value as a Python literal when it is one (3, 0.1, None), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def parse_sets(items):
     params = {}
     for item in items:
         key, value = item.split("=", 1)
         model, param = key.split(".", 1)
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass
-        params.setdefault(model, {})[param] = value
+        params.setdefault(model, {})[param] = parse_value(value)
     return params
 
 

@@ -23,7 +23,6 @@ its sweeps: warm-up, alignment, alignment weight, graph size).
 """
 
 import argparse
-import ast
 import os
 import platform
 import shlex
@@ -37,33 +36,36 @@ import pandas as pd
 import torch
 from sklearn.base import clone
 
-from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
-                      PopRandomRecommender, PopularRecommender, PureSVDRecommender,
-                      RandomRecommender, SASRecRecommender, UltraGCNRecommender)
-from skcreate.comparison import evaluate_model
-from skcreate.datasets import load_dataset, make_interactions
+from bench import load, parse_value
+from skcreate import CREATERecommender
+from skcreate.comparison import default_models, evaluate_model
 from skcreate.model_selection import GlobalTemporalSplit
 
 KS = (10, 100)
 
-# (estimator, sweeps): each sweep is (parameter, values) explored around the current best
-MODELS = {
-    "Random": (RandomRecommender(), []),
-    "PopRnd": (PopRandomRecommender(), []),
-    "Popular": (PopularRecommender(), []),
-    "PureSVD": (PureSVDRecommender(), [("n_factors", [32, 64, 128])]),
-    "ALS": (ALSRecommender(), [("regularization", [0.01, 0.1, 1.0]), ("alpha", [1.0, 10.0])]),
-    "BPR": (BPRRecommender(), [("learning_rate", [0.01, 0.05]),
-                               ("regularization", [0.001, 0.01])]),
-    "LightGCN": (LightGCNRecommender(), [("n_layers", [2, 3])]),
-    "UltraGCN": (UltraGCNRecommender(), [("negative_weight", [1.0, 10.0])]),
-    "SASRec": (SASRecRecommender(), [("dropout", [0.2, 0.3, 0.5])]),
-    "CREATE-BERT4Rec": (CREATERecommender(sequence_encoder="bert4rec"), []),
-    "CREATE": (CREATERecommender(), [("warmup_epochs", [0, 20, 60]),
-                                     ("alignment", ["barlow", "contrastive", "none"]),
-                                     ("alignment_weight", [0.03, 0.1, 0.3]),
-                                     ("graph_last_frac", [0.2, 0.4, 1.0])]),
+# each sweep is (parameter, values) explored around the current best; rows in the paper's order
+SWEEPS = {
+    "Random": [],
+    "PopRnd": [],
+    "Popular": [],
+    "PureSVD": [("n_factors", [32, 64, 128])],
+    "ALS": [("regularization", [0.01, 0.1, 1.0]), ("alpha", [1.0, 10.0])],
+    "BPR": [("learning_rate", [0.01, 0.05]), ("regularization", [0.001, 0.01])],
+    "LightGCN": [("n_layers", [2, 3])],
+    "UltraGCN": [("negative_weight", [1.0, 10.0])],
+    "SASRec": [("dropout", [0.2, 0.3, 0.5])],
+    "CREATE-BERT4Rec": [],
+    "CREATE": [("warmup_epochs", [0, 20, 60]),
+               ("alignment", ["barlow", "contrastive", "none"]),
+               ("alignment_weight", [0.03, 0.1, 0.3]),
+               ("graph_last_frac", [0.2, 0.4, 1.0])],
 }
+
+
+def estimators():
+    """The package's default models, plus CREATE on the BERT4Rec backbone."""
+    return {**default_models(), "CREATE-BERT4Rec": CREATERecommender(sequence_encoder="bert4rec")}
+
 
 QUICK_SWEEPS = {
     "ALS": [("regularization", [0.01, 0.1])],
@@ -89,22 +91,15 @@ PAPER = {
 }
 
 
-def parse_value(text):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def parse_model_options(items, split_values=False):
     """``MODEL.param=value`` (or ``=v1,v2`` with ``split_values``) into {model: {param: ...}}."""
     options = {}
     for item in items:
         key, _, value = item.partition("=")
         model, _, param = key.partition(".")
-        if model not in MODELS or not param or not value:
+        if model not in SWEEPS or not param or not value:
             raise SystemExit(f"bad option {item!r}: expected MODEL.param=value with MODEL in "
-                             f"{list(MODELS)}")
+                             f"{list(SWEEPS)}")
         parsed = [parse_value(v) for v in value.split(",")] if split_values else parse_value(value)
         options.setdefault(model, {})[param] = parsed
     return options
@@ -112,12 +107,6 @@ def parse_model_options(items, split_values=False):
 
 def is_neural(estimator):
     return "early_stopping" in estimator.get_params()
-
-
-def load(dataset, data_home):
-    if dataset == "synthetic":
-        return make_interactions(n_users=2000, n_items=500, random_state=0)
-    return load_dataset(dataset, data_home=data_home)
 
 
 class Tuner:
@@ -192,7 +181,7 @@ def summary_table(results, paper):
     lines = ["| model | " + " | ".join(cols) + " | epochs | paper NDCG@10 |",
              "|---" * (len(cols) + 3) + "|"]
     # rows in the paper's order, whatever order the models ran in
-    order = {name: i for i, name in enumerate(MODELS)}
+    order = {name: i for i, name in enumerate(SWEEPS)}
     groups = sorted(results.groupby("model", sort=False), key=lambda g: order[g[0]])
     for name, group in groups:
         cells = []
@@ -283,9 +272,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="movielens-100k",
-                        help="a skcreate.datasets name, or 'synthetic'")
+                        help="a skcreate.datasets name, or synthetic[:n_users[:n_items]]")
     parser.add_argument("--data-home", default=None)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default=",".join(SWEEPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="default 0 1 2 (0 with --quick)")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
@@ -305,9 +294,9 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message=".*no known item.*")
 
     names = args.models.split(",")
-    unknown = set(names) - set(MODELS)
+    unknown = set(names) - set(SWEEPS)
     if unknown:
-        parser.error(f"unknown model(s) {sorted(unknown)}; choose from {list(MODELS)}")
+        parser.error(f"unknown model(s) {sorted(unknown)}; choose from {list(SWEEPS)}")
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     sets = {**(QUICK_SETS if args.quick else {})}
     for model, params in parse_model_options(args.set).items():
@@ -337,9 +326,10 @@ def main(argv=None):
                 f"{test['user_id'].nunique()} warm test users, seeds {seeds}, metrics in %, "
                 "mean ± std over seeds.", ""]
 
+    models = estimators()
     for name in names:
-        estimator, sweeps = MODELS[name]
-        estimator = clone(estimator).set_params(**sets.get(name, {}))
+        estimator = clone(models[name]).set_params(**sets.get(name, {}))
+        sweeps = SWEEPS[name]
         if name in args.no_sweep:
             sweeps = []
         elif name in custom_sweeps:

@@ -7,22 +7,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from skcreate import ALSRecommender
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
 
 
 @pytest.fixture(scope="module")
 def reproduce():
-    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with pytest.MonkeyPatch.context() as patch:
+        # the script imports bench.py beside it
+        patch.syspath_prepend(str(SCRIPT.parent))
+        spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
 
 
 @pytest.fixture(scope="module")
 def run(reproduce, tmp_path_factory):
     out = tmp_path_factory.mktemp("table2") / "synthetic"
     reproduce.main([
-        "--dataset", "synthetic", "--models", "Popular,ALS,SASRec,CREATE", "--seeds", "0", "1",
+        "--dataset", "synthetic:2000:500", "--models", "Popular,ALS,SASRec,CREATE",
+        "--seeds", "0", "1",
         "--set", "SASRec.epochs=3", "--set", "SASRec.n_factors=16",
         "--set", "CREATE.epochs=3", "--set", "CREATE.n_factors=16",
         "--set", "CREATE.warmup_epochs=1",
@@ -69,18 +75,18 @@ def test_report_has_table_gain_and_command(run):
     text = Path(f"{run}.md").read_text()
     assert "| CREATE | " in text and "±" in text
     assert "CREATE over SASRec, test NDCG@10" in text
-    assert "--dataset synthetic" in text
+    assert "--dataset synthetic:2000:500" in text
 
 
 def test_tuning_sees_only_train(reproduce):
-    X = reproduce.load("synthetic", None)
+    X = reproduce.load("synthetic:2000:500", None)
     train_idx, _ = next(reproduce.GlobalTemporalSplit(0.8).split(X))
     train = X.iloc[train_idx]
-    tuner = reproduce.Tuner("ALS", reproduce.ALSRecommender(), train, 500, 0, print)
+    tuner = reproduce.Tuner("ALS", ALSRecommender(), train, 500, 0, print)
     assert set(tuner.inner.index) | set(tuner.valid.index) <= set(train.index)
     assert tuner.inner["timestamp"].max() <= tuner.valid["timestamp"].max()
 
 
 def test_bad_model_option_names_it(reproduce):
     with pytest.raises(SystemExit, match="Nope.epochs"):
-        reproduce.main(["--dataset", "synthetic", "--set", "Nope.epochs=3"])
+        reproduce.main(["--dataset", "synthetic:2000:500", "--set", "Nope.epochs=3"])
