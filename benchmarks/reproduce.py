@@ -57,9 +57,15 @@ SWEEPS = {
     "CREATE-BERT4Rec": [],
     "CREATE": [("warmup_epochs", [0, 20, 60]),
                ("alignment", ["barlow", "contrastive", "none"]),
-               ("alignment_weight", [0.03, 0.1, 0.3]),
+               ("alignment_weight", [0.02, 0.05, 0.1]),
+               ("regularization", [1e-3, 1e-2, 3e-2]),
                ("graph_last_frac", [0.2, 0.4, 1.0])],
 }
+
+# sweeps that only matter under some values of another parameter
+ACTIVE_WHEN = {"alignment_weight": ("alignment", {"barlow", "contrastive"}),
+               "barlow_lambda": ("alignment", {"barlow"}),
+               "temperature": ("alignment", {"contrastive"})}
 
 
 def estimators():
@@ -154,6 +160,13 @@ class Tuner:
         best = self.evaluate(best_params)
         self._record(best_params, best)
         for param, values in sweeps:
+            if param in ACTIVE_WHEN:
+                other, active = ACTIVE_WHEN[param]
+                current = {**self.estimator.get_params(), **best_params}[other]
+                if current not in active:
+                    self.log(f"  {self.name}: {param} has no effect with {other}={current!r}; "
+                             "sweep skipped")
+                    continue
             # the other parameters stay fixed within a sweep, so its rows form one curve
             fixed = {k: v for k, v in best_params.items() if k != param}
             for value in values:

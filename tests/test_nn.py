@@ -154,6 +154,27 @@ def test_lightgcn_edge_dropout_only_in_training():
     torch.testing.assert_close(enc(adj)[0], enc(adj)[0])
 
 
+
+def test_edge_dropout_mirror_cache_matches_fresh_draws_and_is_not_pickled():
+    import pickle
+
+    from skcreate.nn.graph import _drop_edges
+
+    rng = np.random.default_rng(2)
+    adj = normalized_adjacency(sp.csr_matrix((rng.random((6, 9)) < 0.5).astype(float)))
+    enc = LightGCNEncoder(6, 9, 4, 1, edge_dropout=0.4)
+    cached = [enc(adj, torch.Generator().manual_seed(s))[0] for s in (0, 1)]
+    mirrors = enc._mirrors
+    assert mirrors[0] is adj
+    enc(adj, torch.Generator().manual_seed(2))
+    assert enc._mirrors is mirrors
+    layer = enc.layer0()
+    for seed, users in zip((0, 1), cached):
+        dropped = _drop_edges(adj, 0.4, torch.Generator().manual_seed(seed))
+        expected = (layer + dropped @ layer) / 2
+        torch.testing.assert_close(users, expected[:6])
+    assert pickle.loads(pickle.dumps(enc))._mirrors is None
+
 def test_shared_item_table_is_one_tensor():
     seq = SASRecEncoder(n_items=5, n_factors=4, n_blocks=1, n_heads=1, max_len=3)
     graph = LightGCNEncoder(2, 5, 4, 1, item_embedding=seq.item_embedding)

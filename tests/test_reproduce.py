@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skcreate import ALSRecommender
+from skcreate import ALSRecommender, CREATERecommender
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
 
@@ -86,6 +86,24 @@ def test_tuning_sees_only_train(reproduce):
     assert set(tuner.inner.index) | set(tuner.valid.index) <= set(train.index)
     assert tuner.inner["timestamp"].max() <= tuner.valid["timestamp"].max()
 
+
+
+@pytest.mark.parametrize("winner, swept", [("none", False), ("barlow", True)])
+def test_weight_sweep_skipped_when_alignment_is_off(reproduce, winner, swept):
+    tuner = reproduce.Tuner("CREATE", CREATERecommender(), None, 500, 0, lambda message: None)
+    seen = []
+
+    def evaluate(params):
+        seen.append(dict(params))
+        return {"score": float(params.get("alignment") == winner), "epochs": 1, "model": None,
+                "fit_s": 0.0}
+
+    tuner.evaluate = evaluate
+    best, _ = tuner.tune([("alignment", ["none", "barlow"]),
+                          ("alignment_weight", [0.01, 0.1])])
+    assert best == {"alignment": winner}
+    weights = [p["alignment_weight"] for p in seen if "alignment_weight" in p]
+    assert weights == ([0.01, 0.1] if swept else [])
 
 def test_bad_model_option_names_it(reproduce):
     with pytest.raises(SystemExit, match="Nope.epochs"):

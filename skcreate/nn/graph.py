@@ -75,18 +75,25 @@ def symmetric_spmm(adjacency, x):
     return _SymmetricSpMM.apply(adjacency, x)
 
 
-def _drop_edges(adjacency, rate, generator):
-    """Edge dropout that keeps the adjacency symmetric, rescaled to keep expectations.
-
-    Both directions of an edge share the smaller of their two uniform draws, so an undirected
-    edge survives with probability ``(1 - t)^2 = 1 - rate``.
-    """
+def _edge_mirrors(adjacency):
+    """Row of each stored entry and the position of its mirror (col, row)."""
     crow, col = adjacency.crow_indices(), adjacency.col_indices()
     row = torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device),
                                   crow.diff())
+    # CSR stores entries sorted by (row, col), so sorting by (col, row) lists the mirrors
+    return row, torch.argsort(col * adjacency.shape[0] + row)
+
+
+def _drop_edges(adjacency, rate, generator, mirrors=None):
+    """Edge dropout that keeps the adjacency symmetric, rescaled to keep expectations.
+
+    Both directions of an edge share the smaller of their two uniform draws, so an undirected
+    edge survives with probability ``(1 - t)^2 = 1 - rate``. ``mirrors`` is
+    ``_edge_mirrors(adjacency)``, computed here when not given.
+    """
+    row, mirror = _edge_mirrors(adjacency) if mirrors is None else mirrors
+    col = adjacency.col_indices()
     size = adjacency.shape[0]
-    # the mirror (col, row) of each entry, found by sorting keys of the transposed entries
-    mirror = torch.argsort(col * size + row)
     draw = torch.rand(len(col), generator=generator).to(col.device)
     keep = torch.minimum(draw, draw[mirror]) >= 1 - (1 - rate) ** 0.5
     counts = torch.bincount(row[keep], minlength=size)
@@ -133,6 +140,11 @@ class LightGCNEncoder(nn.Module):
             item_embedding = nn.Embedding(n_items + 1, n_factors, padding_idx=0)
             nn.init.normal_(item_embedding.weight, std=0.1)
         self.item_embedding = item_embedding
+        self._mirrors = None
+
+    def __getstate__(self):
+        # the mirror cache belongs to one training graph, not to the fitted model
+        return {**super().__getstate__(), "_mirrors": None}
 
     def layer0(self):
         """Concatenated user and item rows of layer 0, shape (n_users + n_items, d)."""
@@ -142,7 +154,10 @@ class LightGCNEncoder(nn.Module):
     def forward(self, adjacency, generator=None):
         """Propagated (users, items) embeddings."""
         if self.training and self.edge_dropout > 0:
-            adjacency = _drop_edges(adjacency, self.edge_dropout, generator)
+            # the training graph is fixed, so its mirror index is sorted once, not every step
+            if self._mirrors is None or self._mirrors[0] is not adjacency:
+                self._mirrors = (adjacency, _edge_mirrors(adjacency))
+            adjacency = _drop_edges(adjacency, self.edge_dropout, generator, self._mirrors[1])
         layer = self.layer0()
         total = layer
         for _ in range(self.n_layers):
