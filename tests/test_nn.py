@@ -154,7 +154,6 @@ def test_lightgcn_edge_dropout_only_in_training():
     torch.testing.assert_close(enc(adj)[0], enc(adj)[0])
 
 
-
 def test_edge_dropout_mirror_cache_matches_fresh_draws_and_is_not_pickled():
     import pickle
 
@@ -174,6 +173,7 @@ def test_edge_dropout_mirror_cache_matches_fresh_draws_and_is_not_pickled():
         expected = (layer + dropped @ layer) / 2
         torch.testing.assert_close(users, expected[:6])
     assert pickle.loads(pickle.dumps(enc))._mirrors is None
+
 
 def test_shared_item_table_is_one_tensor():
     seq = SASRecEncoder(n_items=5, n_factors=4, n_blocks=1, n_heads=1, max_len=3)

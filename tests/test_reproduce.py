@@ -87,7 +87,6 @@ def test_tuning_sees_only_train(reproduce):
     assert tuner.inner["timestamp"].max() <= tuner.valid["timestamp"].max()
 
 
-
 @pytest.mark.parametrize("winner, swept", [("none", False), ("barlow", True)])
 def test_weight_sweep_skipped_when_alignment_is_off(reproduce, winner, swept):
     tuner = reproduce.Tuner("CREATE", CREATERecommender(), None, 500, 0, lambda message: None)
@@ -104,6 +103,7 @@ def test_weight_sweep_skipped_when_alignment_is_off(reproduce, winner, swept):
     assert best == {"alignment": winner}
     weights = [p["alignment_weight"] for p in seen if "alignment_weight" in p]
     assert weights == ([0.01, 0.1] if swept else [])
+
 
 def test_bad_model_option_names_it(reproduce):
     with pytest.raises(SystemExit, match="Nope.epochs"):
