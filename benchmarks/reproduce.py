@@ -59,6 +59,7 @@ SWEEPS = {
                ("alignment", ["barlow", "contrastive", "none"]),
                ("alignment_weight", [0.02, 0.05, 0.1]),
                ("regularization", [1e-3, 1e-2, 3e-2]),
+               ("n_layers", [1, 2]),
                ("graph_last_frac", [0.2, 0.4, 1.0])],
 }
 

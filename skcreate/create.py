@@ -35,8 +35,10 @@ class CREATERecommender(SASRecRecommender):
         Share of items masked per sequence (BERT4Rec).
     graph_encoder : {"lightgcn", "ultragcn"}, default="lightgcn"
         Graph branch.
-    n_layers : int, default=2
-        LightGCN propagation hops.
+    n_layers : int, default=1
+        LightGCN propagation hops. Each hop adds a sparse product to every joint step,
+        forward and backward; on Amazon Beauty's validation split one hop scores as well as
+        two (NDCG@10 2.16 %) with joint epochs about a quarter shorter.
     normalize_layers : bool, default=False
         Row-L2-normalise LightGCN's propagated layers.
     edge_dropout : float, default=0.0
@@ -111,7 +113,7 @@ class CREATERecommender(SASRecRecommender):
 
     def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, sequence_encoder="sasrec", mask_prob=0.2,
-                 graph_encoder="lightgcn", n_layers=2, normalize_layers=False, edge_dropout=0.0,
+                 graph_encoder="lightgcn", n_layers=1, normalize_layers=False, edge_dropout=0.0,
                  constraint_weight=1.0, item_weight=1.0, n_neighbours=10, n_negatives=10,
                  negative_weight=10.0, graph_last_n=None, graph_last_frac=0.4,
                  graph_batch_size=2048, regularization=1e-2, warmup_epochs=60,

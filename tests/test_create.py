@@ -63,6 +63,16 @@ def test_one_item_table_gets_both_gradients(synthetic):
     assert local_grad[1:].abs().sum() > 0 and global_grad[1:].abs().sum() > 0
 
 
+@pytest.mark.parametrize("graph_encoder", ["lightgcn", "ultragcn"])
+def test_alignment_alone_trains_graph_users(synthetic, graph_encoder):
+    model, objective = built(synthetic, warmup_epochs=0, graph_weight=0.0,
+                             graph_encoder=graph_encoder, n_negatives=4)
+    before = model.graph.user_embedding.weight.detach().clone()
+    result = train(model, objective, epochs=1, learning_rate=1e-2)
+    assert set(result.loss_terms) == {"local", "align"}
+    assert not torch.equal(before, model.graph.user_embedding.weight)
+
+
 def test_without_graph_and_alignment_it_is_sasrec(synthetic):
     params = dict(epochs=2, **FAST)
     sas = SASRecRecommender(**params).fit(synthetic)
