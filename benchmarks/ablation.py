@@ -5,8 +5,10 @@ r"""CREATE ablations: vary one parameter at a time around a base configuration.
         --sweep alignment_weight=0,0.1,0.2,0.5,1 --sweep graph_last_frac=0.2,0.4,0.7,1.0 \
         --out benchmarks/results/ablation-beauty
 
-Writes ``<out>.csv``, ``<out>.md`` and ``<out>.png`` (one panel per swept parameter, test
-NDCG@10 against the value, SASRec as a horizontal reference line).
+The base configuration (CREATE's defaults, updated by ``--set``) is fitted once; a swept
+value equal to the base's reuses that fit. Writes ``<out>.csv``, ``<out>.md`` and ``<out>.png``
+(one panel per swept parameter, test NDCG@10 against the value, the base configuration as a
+star and SASRec as a horizontal reference line).
 """
 
 import argparse
@@ -15,18 +17,19 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+from sklearn.base import clone
 
-from bench import parse_value
+from bench import load, parse_value
 from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.comparison import evaluate_model
-from skcreate.datasets import load_dataset
 from skcreate.model_selection import GlobalTemporalSplit
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="amazon-beauty")
+    parser.add_argument("--dataset", default="amazon-beauty",
+                        help="a skcreate.datasets name, or synthetic[:n_users[:n_items]]")
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--sweep", action="append", default=[], metavar="PARAM=V1,V2,...")
     parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
@@ -36,7 +39,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*unseen at fit.*")
 
-    X = load_dataset(args.dataset, data_home=args.data_home)
+    X = load(args.dataset, args.data_home)
     train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
     train, test = X.iloc[train_idx], X.iloc[test_idx]
     catalog = X["item_id"].nunique()
@@ -53,12 +56,24 @@ def main(argv=None):
         print(f"{name} {param}={value}: ndcg@10 {100 * row['ndcg@10']:.2f} % "
               f"({row['fit_s']:.0f} s)", file=sys.stderr, flush=True)
 
-    run("SASRec", SASRecRecommender(random_state=args.seed, **sasrec_params))
+    base_model = CREATERecommender(**base, random_state=args.seed)
+    base_params = base_model.get_params()
+    sweeps = []
     for sweep in args.sweep:
         param, values = sweep.split("=", 1)
-        for value in map(parse_value, values.split(",")):
-            params = {**base, param: value, "random_state": args.seed}
-            run("CREATE", CREATERecommender(**params), param, value)
+        if param not in base_params:
+            raise ValueError(f"--sweep {param}: CREATERecommender has no parameter {param!r}.")
+        sweeps.append((param, [parse_value(v) for v in values.split(",")]))
+
+    run("SASRec", SASRecRecommender(random_state=args.seed, **sasrec_params))
+    run("CREATE", base_model)
+    base_row = rows[-1]
+    for param, values in sweeps:
+        for value in values:
+            if value == base_params[param]:
+                rows.append({**base_row, "sweep": param, "value": value})
+            else:
+                run("CREATE", clone(base_model).set_params(**{param: value}), param, value)
 
     results = pd.DataFrame(rows)
     out = Path(args.out)
@@ -66,6 +81,7 @@ def main(argv=None):
     results.to_csv(out.with_suffix(".csv"), index=False)
     table = results[["model", "sweep", "value", "ndcg@10", "recall@10", "coverage@10",
                      "ndcg@100", "fit_s"]].copy()
+    table.loc[(table.model == "CREATE") & (table.sweep == ""), "sweep"] = "(base)"
     for col in ("ndcg@10", "recall@10", "coverage@10", "ndcg@100"):
         table[col] = (100 * table[col]).round(2)
     table["fit_s"] = table["fit_s"].round(0)
@@ -75,10 +91,10 @@ def main(argv=None):
               f"{base or 'defaults'}; metrics in %\n\n")
     out.with_suffix(".md").write_text(header + markdown + "\n")
     print(header + markdown)
-    plot(results, out.with_suffix(".png"))
+    plot(results, base_params, out.with_suffix(".png"))
 
 
-def plot(results, path):
+def plot(results, base_params, path):
     try:
         import matplotlib
 
@@ -91,11 +107,19 @@ def plot(results, path):
     if not sweeps:
         return
     reference = 100 * results.loc[results.model == "SASRec", "ndcg@10"].iloc[0]
+    base = 100 * results.loc[(results.model == "CREATE") & (results.sweep == ""), "ndcg@10"].iloc[0]
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4 * len(sweeps), 3.2), squeeze=False)
     for ax, sweep in zip(axes[0], sweeps):
-        part = results[results.sweep == sweep]
-        labels = [str(v) for v in part["value"]]
-        ax.plot(labels, 100 * part["ndcg@10"], marker="o", label="CREATE")
+        points = dict(zip(results.loc[results.sweep == sweep, "value"],
+                          100 * results.loc[results.sweep == sweep, "ndcg@10"]))
+        points.setdefault(base_params[sweep], base)
+        values = list(points)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            values.sort()
+        ax.plot([str(v) for v in values], [points[v] for v in values], marker="o",
+                label="CREATE")
+        ax.plot([str(base_params[sweep])], [base], marker="*", markersize=14, linestyle="",
+                color="C1", label="base")
         ax.axhline(reference, color="grey", linestyle="--", label="SASRec")
         ax.set(title=sweep, ylabel="test NDCG@10 (%)")
         ax.legend()
