@@ -53,7 +53,8 @@ def main(argv=None):
         row = {"sweep": param, "value": value, "model": name}
         row.update(evaluate_model(model, train, test, catalog))
         rows.append(row)
-        print(f"{name} {param}={value}: ndcg@10 {100 * row['ndcg@10']:.2f} % "
+        label = f"{param}={value}" if param else "base"
+        print(f"{name} {label}: ndcg@10 {100 * row['ndcg@10']:.2f} % "
               f"({row['fit_s']:.0f} s)", file=sys.stderr, flush=True)
 
     base_model = CREATERecommender(**base, random_state=args.seed)

@@ -8,7 +8,8 @@ r"""Regenerate a Table-2-style comparison (CREATE paper) under the DESIGN sectio
 Protocol: global temporal split of all interactions at the 0.8 quantile (test); inside train, a
 second split at 0.9 (validation). Each model's hyper-parameters are tuned on the validation
 split by coordinate descent over its sweeps (one parameter at a time, the others at their best
-value so far); neural models early-stop there, which also picks their number of epochs. The
+value so far); neural models early-stop there, which also picks their number of epochs, the
+transformer models (SASRec, CREATE) within one common budget (``--budget``, 20 epochs). The
 chosen configuration is retrained on the whole train part (train + validation) for the chosen
 epochs, once per seed, and the test set is evaluated once per seed: each warm test user's last
 interaction is the target, the rest its history, seen items filtered. Tuning uses the first
@@ -83,6 +84,10 @@ QUICK_SWEEPS = {
     "SASRec": [],
     "CREATE": [("warmup_epochs", [0, 60]), ("alignment", ["barlow", "contrastive"])],
 }
+# the transformer models early-stop within one common budget of epochs (--budget), so that
+# the comparison gives each the same chance to converge
+SEQUENTIAL = ("SASRec", "CREATE-BERT4Rec", "CREATE")
+
 QUICK_SETS = {
     "UltraGCN": {"epochs": 10},
     "SASRec": {"epochs": 10},
@@ -110,6 +115,16 @@ def parse_model_options(items, split_values=False):
         parsed = [parse_value(v) for v in value.split(",")] if split_values else parse_value(value)
         options.setdefault(model, {})[param] = parsed
     return options
+
+
+def fixed_params(names, budget, quick=False, sets=()):
+    """Fixed parameters per model: the epoch budget, then ``--quick``'s, then ``--set``'s."""
+    fixed = {name: {"epochs": budget} for name in names if name in SEQUENTIAL}
+    for options in (QUICK_SETS if quick else {}, parse_model_options(sets)):
+        for name, params in options.items():
+            if name in names:
+                fixed[name] = {**fixed.get(name, {}), **params}
+    return fixed
 
 
 def is_neural(estimator):
@@ -291,8 +306,11 @@ def main(argv=None):
     parser.add_argument("--models", default=",".join(SWEEPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="default 0 1 2 (0 with --quick)")
+    parser.add_argument("--budget", type=int, default=20, metavar="EPOCHS",
+                        help=f"epoch budget of the transformer models {list(SEQUENTIAL)}, the "
+                             "same for all (default 20; --quick and --set override it)")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
-                        help="fixed parameters (e.g. SASRec.epochs=20)")
+                        help="fixed parameters (e.g. SASRec.dropout=0.5)")
     parser.add_argument("--sweep", action="append", default=[], metavar="MODEL.PARAM=V1,V2",
                         help="replace the model's default sweeps by these (repeatable)")
     parser.add_argument("--no-sweep", action="append", default=[], metavar="MODEL",
@@ -312,9 +330,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown model(s) {sorted(unknown)}; choose from {list(SWEEPS)}")
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    sets = {**(QUICK_SETS if args.quick else {})}
-    for model, params in parse_model_options(args.set).items():
-        sets[model] = {**sets.get(model, {}), **params}
+    sets = fixed_params(names, args.budget, args.quick, args.set)
     custom_sweeps = parse_model_options(args.sweep, split_values=True)
 
     def log(message):

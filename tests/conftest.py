@@ -1,3 +1,5 @@
+import importlib.util
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -6,6 +8,7 @@ import pytest
 from skcreate.datasets import load_dataset, make_interactions
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +18,24 @@ def shared_data():
         pytest.fail(f"benchmark data not found at {SHARED_DATA}: clone the project with "
                     "shared/data beside it (see shared/data/README.md).")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def load_benchmark():
+    """``load_benchmark(name)`` imports ``benchmarks/<name>.py`` for the test module."""
+    with pytest.MonkeyPatch.context() as patch:
+        # the scripts import bench.py beside them
+        patch.syspath_prepend(str(BENCHMARKS))
+
+        def load(name):
+            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            # size_sweep's spawned workers import it by name
+            patch.setitem(sys.modules, name, module)
+            spec.loader.exec_module(module)
+            return module
+
+        yield load
 
 
 @pytest.fixture(scope="session")

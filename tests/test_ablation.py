@@ -1,24 +1,16 @@
 """benchmarks/ablation.py: one-at-a-time CREATE sweeps, on synthetic data with tiny settings."""
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.py"
 METRICS = ["ndcg@10", "recall@10", "coverage@10", "ndcg@100"]
 
 
 @pytest.fixture(scope="module")
-def ablation():
-    with pytest.MonkeyPatch.context() as patch:
-        # the script imports bench.py beside it
-        patch.syspath_prepend(str(SCRIPT.parent))
-        spec = importlib.util.spec_from_file_location("ablation", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+def ablation(load_benchmark):
+    return load_benchmark("ablation")
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,10 @@
 """benchmarks/size_sweep.py runs end to end on tiny sizes."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
-
-def load_size_sweep(monkeypatch):
-    # the script imports bench.py beside it, and its spawned workers import it by name
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("size_sweep", BENCHMARKS / "size_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "size_sweep", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, monkeypatch):
-    size_sweep = load_size_sweep(monkeypatch)
+def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, load_benchmark):
+    size_sweep = load_benchmark("size_sweep")
     out = tmp_path / "sweep"
     results = size_sweep.main(["--sizes", "600:60,2000:200,90000:9000", "--max-interactions",
                                "2000", "--models", "CREATE,CREATE-SCE", "--cap",

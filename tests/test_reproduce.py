@@ -1,7 +1,6 @@
 """benchmarks/reproduce.py: the Table-2 command, on synthetic data with tiny settings."""
 
 import ast
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -9,18 +8,10 @@ import pytest
 
 from skcreate import ALSRecommender, CREATERecommender
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
-
 
 @pytest.fixture(scope="module")
-def reproduce():
-    with pytest.MonkeyPatch.context() as patch:
-        # the script imports bench.py beside it
-        patch.syspath_prepend(str(SCRIPT.parent))
-        spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+def reproduce(load_benchmark):
+    return load_benchmark("reproduce")
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +99,12 @@ def test_weight_sweep_skipped_when_alignment_is_off(reproduce, winner, swept):
 def test_bad_model_option_names_it(reproduce):
     with pytest.raises(SystemExit, match="Nope.epochs"):
         reproduce.main(["--dataset", "synthetic:2000:500", "--set", "Nope.epochs=3"])
+
+
+def test_transformers_share_the_epoch_budget(reproduce):
+    fixed = reproduce.fixed_params(["ALS", "SASRec", "CREATE"], budget=20)
+    assert fixed == {"SASRec": {"epochs": 20}, "CREATE": {"epochs": 20}}
+    # --quick, then --set, override the budget
+    fixed = reproduce.fixed_params(["SASRec", "CREATE"], budget=20, quick=True,
+                                   sets=["CREATE.epochs=5", "SASRec.dropout=0.5"])
+    assert fixed == {"SASRec": {"epochs": 10, "dropout": 0.5}, "CREATE": {"epochs": 5}}
