@@ -111,8 +111,8 @@ def plot(results, base_params, path):
     base = 100 * results.loc[(results.model == "CREATE") & (results.sweep == ""), "ndcg@10"].iloc[0]
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4 * len(sweeps), 3.2), squeeze=False)
     for ax, sweep in zip(axes[0], sweeps):
-        points = dict(zip(results.loc[results.sweep == sweep, "value"],
-                          100 * results.loc[results.sweep == sweep, "ndcg@10"]))
+        part = results[results.sweep == sweep]
+        points = dict(zip(part["value"], 100 * part["ndcg@10"]))
         points.setdefault(base_params[sweep], base)
         values = list(points)
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
