@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.base import clone
 
-from bench import load, parse_value
 from skcreate import CREATERecommender, SASRecRecommender
+from skcreate.benchmarking import add_data_arguments, load_data, parse_value, pyplot
 from skcreate.comparison import evaluate_model
 from skcreate.model_selection import GlobalTemporalSplit
 
@@ -28,9 +28,7 @@ from skcreate.model_selection import GlobalTemporalSplit
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="amazon-beauty",
-                        help="a skcreate.datasets name, or synthetic[:n_users[:n_items]]")
-    parser.add_argument("--data-home", default=None)
+    add_data_arguments(parser)
     parser.add_argument("--sweep", action="append", default=[], metavar="PARAM=V1,V2,...")
     parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
                         help="base CREATE parameters (also given to the SASRec reference)")
@@ -39,7 +37,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*unseen at fit.*")
 
-    X = load(args.dataset, args.data_home)
+    X = load_data(args.dataset, args.data_home)
     train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
     train, test = X.iloc[train_idx], X.iloc[test_idx]
     catalog = X["item_id"].nunique()
@@ -96,13 +94,8 @@ def main(argv=None):
 
 
 def plot(results, base_params, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no plot", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return
     sweeps = [s for s in results["sweep"].unique() if s]
     if not sweeps:

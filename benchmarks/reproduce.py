@@ -1,4 +1,6 @@
-r"""Regenerate a Table-2-style comparison (CREATE paper) under the DESIGN section 5 protocol.
+r"""Regenerate a Table-2-style comparison (CREATE paper) under the benchmark protocol.
+
+The protocol is described in ``docs/protocol.md``.
 
     python benchmarks/reproduce.py --dataset movielens-100k --data-home ../shared/data \
         --out benchmarks/results/table2-ml100k
@@ -24,8 +26,6 @@ its sweeps: warm-up, alignment, alignment weight, graph size).
 """
 
 import argparse
-import os
-import platform
 import shlex
 import sys
 import time
@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import clone
 
-from bench import load, parse_value
 from skcreate import CREATERecommender
+from skcreate.benchmarking import (add_data_arguments, load_data, machine, parse_value,
+                                   pyplot)
 from skcreate.comparison import default_models, evaluate_model
-from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.create import inactive_params
+from skcreate.model_selection import GlobalTemporalSplit, temporal_validation_split
 
 KS = (10, 100)
 
@@ -63,12 +64,6 @@ SWEEPS = {
                ("n_layers", [1, 2]),
                ("graph_last_frac", [0.2, 0.4, 1.0])],
 }
-
-# sweeps that only matter under some values of another parameter
-ACTIVE_WHEN = {"alignment_weight": ("alignment", {"barlow", "contrastive"}),
-               "barlow_lambda": ("alignment", {"barlow"}),
-               "temperature": ("alignment", {"contrastive"})}
-
 
 def estimators():
     """The package's default models, plus CREATE on the BERT4Rec backbone."""
@@ -139,8 +134,8 @@ class Tuner:
         self.catalog, self.seed, self.log = catalog, seed, log
         self.rows, self.fitted = [], {}
         if not is_neural(estimator):
-            inner_idx, valid_idx = next(GlobalTemporalSplit(0.9).split(train))
-            self.inner, self.valid = train.iloc[inner_idx], train.iloc[valid_idx]
+            # the neural estimators make the same split themselves when early stopping
+            self.inner, self.valid = temporal_validation_split(train)
 
     def evaluate(self, params):
         """Validation result of ``params``, fitting only configurations not seen before."""
@@ -176,13 +171,11 @@ class Tuner:
         best = self.evaluate(best_params)
         self._record(best_params, best)
         for param, values in sweeps:
-            if param in ACTIVE_WHEN:
-                other, active = ACTIVE_WHEN[param]
-                current = {**self.estimator.get_params(), **best_params}[other]
-                if current not in active:
-                    self.log(f"  {self.name}: {param} has no effect with {other}={current!r}; "
-                             "sweep skipped")
-                    continue
+            current = clone(self.estimator).set_params(**best_params)
+            if isinstance(current, CREATERecommender) and param in inactive_params(current):
+                self.log(f"  {self.name}: {param} has no effect with {best_params or 'defaults'}"
+                         "; sweep skipped")
+                continue
             # the other parameters stay fixed within a sweep, so its rows form one curve
             fixed = {k: v for k, v in best_params.items() if k != param}
             for value in values:
@@ -192,17 +185,6 @@ class Tuner:
                 if result["score"] > best["score"]:
                     best, best_params = result, params
         return best_params, best
-
-
-def machine():
-    mem = ""
-    if os.path.exists("/proc/meminfo"):
-        total_kib = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {total_kib / 2**20:.0f} GiB RAM"
-    cpu = platform.processor() or platform.machine()
-    return (f"{os.cpu_count()} cores ({cpu}){mem}, {torch.get_num_threads()} torch threads, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{platform.system()} {platform.release()}")
 
 
 def summary_table(results, paper):
@@ -277,13 +259,8 @@ def write_report(out, header, test_rows, tuning_rows, chosen, dataset):
 
 
 def write_figures(out, tuning_rows, curves_model):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no figures", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return
     from skcreate.plotting import plot_training_curves
 
@@ -300,9 +277,7 @@ def write_figures(out, tuning_rows, curves_model):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="movielens-100k",
-                        help="a skcreate.datasets name, or synthetic[:n_users[:n_items]]")
-    parser.add_argument("--data-home", default=None)
+    add_data_arguments(parser, "movielens-100k")
     parser.add_argument("--models", default=",".join(SWEEPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="default 0 1 2 (0 with --quick)")
@@ -336,7 +311,7 @@ def main(argv=None):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
-    X = load(args.dataset, args.data_home)
+    X = load_data(args.dataset, args.data_home)
     train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
     train, test = X.iloc[train_idx], X.iloc[test_idx]
     catalog = X["item_id"].nunique()
@@ -352,7 +327,7 @@ def main(argv=None):
                                                               "so far (run in progress)")
         return [f"# {args.dataset}: Table-2-style comparison", "", f"Command: `{command}`", "",
                 f"Machine: {machine()}; {elapsed}.", "",
-                f"Protocol: DESIGN section 5; {len(train)} train rows, "
+                f"Protocol: docs/protocol.md; {len(train)} train rows, "
                 f"{test['user_id'].nunique()} warm test users, seeds {seeds}, metrics in %, "
                 "mean ± std over seeds.", ""]
 

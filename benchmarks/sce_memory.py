@@ -9,7 +9,7 @@ resident set size.
 """
 
 import argparse
-import resource
+import itertools
 import time
 
 import numpy as np
@@ -17,9 +17,8 @@ import pandas as pd
 import torch
 
 from skcreate import SASRecRecommender
+from skcreate.benchmarking import peak_mib
 from skcreate.interactions import Interactions, check_interactions
-from skcreate.nn.sasrec import SASRecEncoder
-from skcreate.objectives import NextItemObjective
 
 
 def walks(n_items, length, seed=0):
@@ -30,10 +29,6 @@ def walks(n_items, length, seed=0):
     users = np.repeat(np.arange(n_users), length)
     times = np.tile(np.arange(length), n_users) + users
     return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": times})
-
-
-def peak_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv=None):
@@ -59,15 +54,16 @@ def main(argv=None):
         print(f"fit {fit_s:.0f} s, loss {model.loss_curve_[0]:.3f}; recommend ok "
               f"({len(recs)} rows)")
     else:
-        torch.manual_seed(0)
+        # the estimator's own network, batches and step, cut after a few steps
+        model = SASRecRecommender(loss=args.loss, batch_size=args.batch_size,
+                                  max_len=args.length, random_state=0)
         data, _ = Interactions.from_frame(check_interactions(X), "user_id", "item_id",
                                           "timestamp")
-        encoder = SASRecEncoder(data.n_items, max_len=args.length)
-        objective = NextItemObjective(encoder, data.last_items(args.length + 1),
-                                      args.batch_size, np.random.default_rng(0), loss=args.loss)
-        optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
-        for batch in objective.batches(0)[:args.steps]:
-            loss, _ = objective.loss(batch, 0)
+        torch.manual_seed(0)
+        network, (stage,) = model._build(data, np.random.default_rng(0))
+        optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+        for batch in itertools.islice(stage.batches(0), args.steps):
+            loss = network(batch)["local"]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -26,21 +26,18 @@ so a stopped sweep keeps its rows), ``<out>.md`` and ``<out>.png`` (log-log, thr
 """
 
 import argparse
-import multiprocessing as mp
 import platform
-import resource
 import shlex
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from bench import matmul_gflops, parse_sets, sasrec_epoch_flops
+from skcreate.benchmarking import (fit_and_time, in_fresh_process, matmul_gflops, parse_sets,
+                                   sasrec_epoch_flops)
 from skcreate.comparison import default_models
 from skcreate.datasets import make_interactions
 
@@ -68,13 +65,8 @@ def parse_sizes(text):
     return [tuple(int(n) for n in pair.split(":")) for pair in text.split(",")]
 
 
-def peak_mib():
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_one(name, X, params, n_recommend, seed):
-    """Fit one model on ``X`` and time recommendations; runs in a fresh process.
+    """Fit one model on ``X`` and time recommendations in a fresh process.
 
     Parameters
     ----------
@@ -92,35 +84,32 @@ def run_one(name, X, params, n_recommend, seed):
     Returns
     -------
     dict
-        One row of the results.
+        One row of the results; only the model, data size and ``error`` when the process died
+        (e.g. out of memory).
     """
     base, sweep_params = MODELS[name]
     model = default_models(seed)[base].set_params(**{**sweep_params, **params})
-    start_mib = peak_mib()
-    start = time.perf_counter()
-    model.fit(X)
-    fit_s = time.perf_counter() - start
-
     users = X["user_id"].unique()
     sample = np.random.default_rng(seed).choice(users, min(n_recommend, len(users)),
                                                 replace=False)
     histories = X[X["user_id"].isin(sample)]
-    start = time.perf_counter()
-    model.recommend(histories, k=K)
-    recommend_s = time.perf_counter() - start
-
-    # CREATE's warm-up epochs come first in epoch_seconds_; the last epoch is the model's own,
-    # and with two or more it is free of the first epoch's one-off start-up (~0.5 s)
-    warmup = getattr(model, "warmup_epochs_", 0)
-    row = {
-        "model": name, "interactions": len(X), "items": model.n_items_, "users": len(users),
-        "epochs": model.n_epochs_, "s_per_epoch": model.epoch_seconds_[-1],
-        "epoch_seconds": [round(seconds, 4) for seconds in model.epoch_seconds_],
-        "warmup_s": float(np.mean(model.epoch_seconds_[:warmup])) if warmup else np.nan,
-        "fit_s": fit_s, "recommend_users": len(sample), "users_per_s": len(sample) / recommend_s,
-        "peak_mib": peak_mib(), "start_mib": start_mib, "threads": torch.get_num_threads(),
+    row = {"model": name, "interactions": len(X), "users": len(users)}
+    run = in_fresh_process(fit_and_time, model, X, histories, K)
+    if "error" in run:
+        return {**row, "items": X["item_id"].nunique(), "error": run["error"]}
+    seconds = np.asarray(run["epoch_seconds"])
+    warmup = np.asarray(run["epoch_stages"]) == "warmup"
+    # the last epoch is the model's own, and with two or more it is free of the first epoch's
+    # one-off start-up (~0.5 s); CREATE's warm-up epochs are reported apart
+    row.update({
+        "items": run["n_items"], "epochs": run["n_epochs"], "s_per_epoch": seconds[-1],
+        "epoch_seconds": [round(float(value), 4) for value in seconds],
+        "warmup_s": float(seconds[warmup].mean()) if warmup.any() else np.nan,
+        "fit_s": run["fit_s"], "recommend_users": len(sample),
+        "users_per_s": len(sample) / run["recommend_s"], "peak_mib": run["peak_mib"],
+        "start_mib": run["start_mib"], "threads": run["threads"],
         "params": {**sweep_params, **params},
-    }
+    })
     if base == "SASRec" and model.loss == "ce":
         flops = sasrec_epoch_flops(model, X)
         row.update(gflop_per_epoch=flops / 1e9, achieved_gflops=flops / 1e9 / row["s_per_epoch"])
@@ -215,7 +204,6 @@ def main(argv=None):
         caps[model] = int(limit)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ctx = mp.get_context("spawn")
 
     rows = []
     for n_interactions, n_items in sizes:
@@ -227,16 +215,7 @@ def main(argv=None):
                 continue
             params = {"epochs": args.epochs, **overrides.get(name, {})}
             started = time.perf_counter()
-            # a fresh process per run, so that its peak memory is its own; an executor (not a
-            # Pool) reports a killed worker instead of waiting for it forever
-            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                try:
-                    row = pool.submit(run_one, name, X, params, args.recommend_users,
-                                      args.seed).result()
-                except BrokenProcessPool as exc:
-                    row = {"model": name, "interactions": len(X),
-                           "items": X["item_id"].nunique(), "users": X["user_id"].nunique(),
-                           "error": f"process died: {exc}"}
+            row = run_one(name, X, params, args.recommend_users, args.seed)
             row["wall_s"] = time.perf_counter() - started
             rows.append(row)
             print(f"{name} {len(X):,} interactions: " + ", ".join(

@@ -2,13 +2,46 @@
 
 import torch
 
-from .graph import build_graph_encoder, check_graph_size
-from .neural import check_choice, check_param, seeded_generator
+from .batches import JointBatches, KeyedBatches, MaskedSequenceBatches
+from .graph import check_graph_size, edge_batches, graph_edges
+from .neural import check_bool, check_choice, check_param, seeded_generator
 from .nn.create import CREATEModel
-from .objectives import GraphObjective, JointObjective, MaskedItemObjective, NextItemObjective
+from .nn.graph_model import GraphModel
+from .nn.registry import ALIGNMENTS, GRAPH_ENCODERS
+from .nn.sequence_model import SequenceModel
 from .sequential import SASRecRecommender
+from .training import Stage
 
-__all__ = ["CREATERecommender"]
+__all__ = ["CREATERecommender", "inactive_params"]
+
+
+def inactive_params(estimator):
+    """Flat parameters of a CREATE estimator that have no effect under its other parameters.
+
+    A built-in graph encoder or alignment reads the flat parameters named like its constructor
+    arguments; those of the other built-ins (or all of them, for a passed instance) are
+    inactive, and so is ``alignment_weight`` without an alignment. Tuning scripts skip sweeps
+    over them.
+
+    Examples
+    --------
+    >>> from skcreate import CREATERecommender
+    >>> sorted(inactive_params(CREATERecommender(alignment="none")))[:3]
+    ['alignment_weight', 'barlow_lambda', 'constraint_weight']
+    """
+    params = estimator.get_params(deep=False)
+    inactive = set()
+    for name, registry in (("graph_encoder", GRAPH_ENCODERS), ("alignment", ALIGNMENTS)):
+        chosen = params[name]
+        used = set()
+        if isinstance(chosen, str) and registry.entries[chosen] is not None:
+            used = set(registry.entries[chosen]._get_param_names())
+        for cls in registry.entries.values():
+            if cls is not None:
+                inactive |= set(cls._get_param_names()) - used
+    if params["alignment"] == "none":
+        inactive.add("alignment_weight")
+    return inactive & set(params)
 
 
 class CREATERecommender(SASRecRecommender):
@@ -33,8 +66,12 @@ class CREATERecommender(SASRecRecommender):
         [MASK] token appended at inference.
     mask_prob : float, default=0.2
         Share of items masked per sequence (BERT4Rec).
-    graph_encoder : {"lightgcn", "ultragcn"}, default="lightgcn"
-        Graph branch.
+    graph_encoder : {"lightgcn", "ultragcn"} or skcreate.nn.GraphEncoder, default="lightgcn"
+        Graph branch: a built-in name, configured by the flat parameters below
+        (``n_layers``, ``normalize_layers``, ``edge_dropout`` for LightGCN; the UltraGCN
+        options for UltraGCN), or an instance of a :class:`~skcreate.nn.GraphEncoder`
+        subclass (a user's own; its parameters are reachable as ``graph_encoder__<name>``
+        and the flat encoder options do not apply). See ``docs/extending.md``.
     n_layers : int, default=1
         LightGCN propagation hops. Each hop adds a sparse product to every joint step,
         forward and backward; on Amazon Beauty's validation split one hop scores as well as
@@ -63,9 +100,11 @@ class CREATERecommender(SASRecRecommender):
     graph_weight : float, default=0.5
         Weight of the graph loss (w_global) in joint training. During the warm-up the graph
         loss is the only term, and Adam's steps do not depend on its scale.
-    alignment : {"barlow", "contrastive", "none"}, default="barlow"
-        Cross-view alignment: Barlow Twins (the paper's choice) or InfoNCE with in-batch
-        negatives.
+    alignment : {"barlow", "contrastive", "none"} or skcreate.nn.Alignment, default="barlow"
+        Cross-view alignment: Barlow Twins (the paper's choice, with ``barlow_lambda``),
+        InfoNCE with in-batch negatives (with ``temperature``), none, or an instance of an
+        :class:`~skcreate.nn.Alignment` subclass (its parameters are reachable as
+        ``alignment__<name>``). ``alignment_weight`` weighs it in every case.
     alignment_weight : float, default=0.05
         Weight of the alignment loss (w_BT). With 64 factors the Barlow Twins loss starts near
         64 and InfoNCE near 2 log(batch_size); try 0.1-0.3 with ``alignment="contrastive"``.
@@ -82,13 +121,13 @@ class CREATERecommender(SASRecRecommender):
         As in :class:`~skcreate.sequential.SASRecRecommender`.
     weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, filter_seen
         As in :class:`~skcreate.sequential.SASRecRecommender`.
-    device, random_state, verbose, user_col, item_col, time_col
+    device, random_state, verbose, callbacks, user_col, item_col, time_col
         As in :class:`~skcreate.sequential.SASRecRecommender`.
 
     Attributes
     ----------
-    module_ : skcreate.nn.create.CREATEModel
-        Both branches; ``module_.sequence`` serves recommendations.
+    module_ : skcreate.nn.CREATEModel
+        Both branches and the alignment; ``module_.sequence`` serves recommendations.
     loss_curve_ : list of float
         Total loss per epoch (warm-up epochs first).
     loss_terms_ : dict of str to list of float
@@ -102,6 +141,8 @@ class CREATERecommender(SASRecRecommender):
         ``epochs``).
     epoch_seconds_ : list of float
         Training seconds of every epoch, warm-up first.
+    epoch_stages_ : list of str
+        ``"warmup"`` or ``"joint"`` for every epoch.
 
     Examples
     --------
@@ -127,7 +168,8 @@ class CREATERecommender(SASRecRecommender):
                  epochs=20, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
-                 verbose=False, user_col="user_id", item_col="item_id", time_col="timestamp"):
+                 verbose=False, callbacks=None, user_col="user_id", item_col="item_id",
+                 time_col="timestamp"):
         super().__init__(
             n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
             dropout=dropout, norm_first=norm_first, learning_rate=learning_rate,
@@ -136,7 +178,7 @@ class CREATERecommender(SASRecRecommender):
             weight_decay=weight_decay, loss=loss, sce_buckets=sce_buckets,
             sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,
             filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
-            user_col=user_col, item_col=item_col, time_col=time_col)
+            callbacks=callbacks, user_col=user_col, item_col=item_col, time_col=time_col)
         self.sequence_encoder = sequence_encoder
         self.mask_prob = mask_prob
         self.graph_encoder = graph_encoder
@@ -162,8 +204,8 @@ class CREATERecommender(SASRecRecommender):
     def _check_model_params(self):
         self._check_sequence_params()
         check_choice(self, "sequence_encoder", ("sasrec", "bert4rec"))
-        check_choice(self, "graph_encoder", ("lightgcn", "ultragcn"))
-        check_choice(self, "alignment", ("barlow", "contrastive", "none"))
+        GRAPH_ENCODERS.check("graph_encoder", self.graph_encoder)
+        ALIGNMENTS.check("alignment", self.alignment)
         check_graph_size(self)
         for name in ("n_layers", "warmup_epochs"):
             check_param(self, name, int, 0)
@@ -175,60 +217,59 @@ class CREATERecommender(SASRecRecommender):
         check_param(self, "temperature", float, 0, low_open=True)
         check_param(self, "mask_prob", float, 0, 1, low_open=True)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
-        if self._bert and self.max_len < 2:
+        check_bool(self, "normalize_layers")
+        if self.sequence_encoder == "bert4rec" and self.max_len < 2:
             raise ValueError(f"sequence_encoder='bert4rec' appends a [MASK] to the history and "
                              f"needs max_len >= 2, got max_len={self.max_len}.")
         if self.warmup_epochs and self.graph_weight == 0:
             raise ValueError("warmup_epochs > 0 trains the graph loss alone, which needs "
                              "graph_weight > 0.")
-
-    def _warmup_epochs(self):
-        return self.warmup_epochs
+        if self._aligned and self.batch_size < 2:
+            raise ValueError(f"the alignment standardises over a batch of users and needs "
+                             f"batch_size >= 2, got batch_size={self.batch_size}; or set "
+                             "alignment='none'.")
 
     @property
-    def _bert(self):
-        return self.sequence_encoder == "bert4rec"
+    def _aligned(self):
+        return self.alignment != "none" and self.alignment_weight > 0
+
+    def _sequence_model(self, data, rng):
+        """The sequence step (SASRec or BERT4Rec) and its batches."""
+        if self.sequence_encoder == "sasrec":
+            model = SequenceModel(self._make_encoder(data.n_items), self._local_loss())
+            return model, self._sequence_batches(data, rng)
+        encoder = self._make_encoder(data.n_items, causal=False, extra_tokens=1)
+        mask = encoder.item_table.token(0)
+        batches = MaskedSequenceBatches(data.last_items(self.max_len), self.batch_size, rng,
+                                        mask, mask_prob=self.mask_prob)
+        return SequenceModel(encoder, self._local_loss(), mask_token=mask), batches
 
     def _build(self, data, rng):
-        self.warmup_epochs_ = self.warmup_epochs
-        sequence = self._make_encoder(data.n_items, causal=not self._bert,
-                                      extra_tokens=int(self._bert))
-        graph_data = data.recent(self.graph_last_n, self.graph_last_frac)
+        sequence, sequence_batches = self._sequence_model(data, rng)
+        user_items, edges = graph_edges(data, self.graph_last_n, self.graph_last_frac)
+        params = self.get_params(deep=False)
         # a side stream for the graph's initialisation leaves the sequence branch's random
         # draws as in plain SASRec, so switching the graph off reproduces SASRec exactly
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(torch.initial_seed() + 1)
-            graph, adjacency, edges = build_graph_encoder(
-                self.graph_encoder, graph_data, self.n_factors,
-                dict(n_layers=self.n_layers, normalize_layers=self.normalize_layers,
-                     edge_dropout=self.edge_dropout, constraint_weight=self.constraint_weight,
-                     item_weight=self.item_weight, negative_weight=self.negative_weight,
-                     n_neighbours=self.n_neighbours),
-                item_embedding=sequence.item_embedding)
-        model = CREATEModel(sequence, graph)
-        if self._bert:
-            seq_objective = MaskedItemObjective(
-                sequence, data.last_items(self.max_len), self.batch_size, rng,
-                mask_prob=self.mask_prob, **self._objective_kwargs())
-        else:
-            seq_objective = NextItemObjective(sequence, data.last_items(self.max_len + 1),
-                                              self.batch_size, rng, **self._objective_kwargs())
-        graph_objective = GraphObjective(
-            graph, None if adjacency is None else adjacency.to(self.device_), edges,
-            self.graph_batch_size, rng, self.regularization, n_negatives=self.n_negatives,
-            generator=seeded_generator(1))
-        objective = JointObjective(seq_objective, graph_objective, self.warmup_epochs,
-                                   self.graph_weight, self.alignment, self.alignment_weight,
-                                   self.barlow_lambda, self.temperature)
-        return model, objective
+            encoder = GRAPH_ENCODERS.make(self.graph_encoder, params)
+            encoder.build(user_items, sequence.item_table)
+        graph = GraphModel(encoder, self.regularization, seeded_generator(1))
+        alignment = ALIGNMENTS.make(self.alignment, params) if self._aligned else None
+        model = CREATEModel(sequence, graph, alignment)
+        edges = edge_batches(encoder, edges, self.graph_batch_size, rng)
+        warmup = Stage("warmup", self.warmup_epochs, KeyedBatches(edges, "edges"),
+                       {"global": self.graph_weight}, validate=False)
+        joint = Stage("joint", self.epochs,
+                      JointBatches(sequence_batches, edges if self.graph_weight > 0 else None),
+                      {"local": 1.0, "global": self.graph_weight,
+                       "align": self.alignment_weight})
+        return model, [warmup, joint]
+
+    def _fit(self, data):
+        super()._fit(data)
+        self.warmup_epochs_ = self.epoch_stages_.count("warmup")
 
     @property
-    def _encoder(self):
+    def _network(self):
         return self.module_.sequence
-
-    def _inference_items(self, data, rows):
-        if not self._bert:
-            return super()._inference_items(data, rows)
-        items = torch.as_tensor(data.last_items(self.max_len - 1, rows))
-        mask = torch.full((len(rows), 1), self.module_.sequence.n_items + 1)
-        return torch.cat([items, mask], dim=1)

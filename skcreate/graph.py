@@ -3,12 +3,15 @@
 import numpy as np
 import torch
 
-from .neural import NeuralRecommender, check_param, seeded_generator
-from .nn.graph import (LightGCNEncoder, UltraGCNEncoder, item_neighbours, normalized_adjacency,
-                       sparse_tensor)
-from .objectives import GraphObjective
+from .batches import EdgeBatches
+from .neural import NeuralRecommender, check_bool, check_param, seeded_generator
+from .nn.graph_model import GraphModel
+from .nn.lightgcn import LightGCNEncoder
+from .nn.sparse import sparse_tensor
+from .nn.ultragcn import UltraGCNEncoder
+from .training import Stage
 
-__all__ = ["LightGCNRecommender", "UltraGCNRecommender", "build_graph_encoder"]
+__all__ = ["LightGCNRecommender", "UltraGCNRecommender", "graph_edges", "edge_batches"]
 
 
 def check_graph_size(estimator):
@@ -19,74 +22,44 @@ def check_graph_size(estimator):
         check_param(estimator, "graph_last_frac", float, 0, 1, low_open=True)
 
 
-def build_graph_encoder(kind, data, n_factors, params, item_embedding=None):
-    """The graph encoder and its adjacency for encoded interactions ``data``.
-
-    Parameters
-    ----------
-    kind : {"lightgcn", "ultragcn"}
-    data : skcreate.interactions.Interactions
-        The graph's interactions (already cut to the recent events wanted).
-    n_factors : int
-    params : dict
-        Encoder options: ``n_layers``, ``normalize_layers``, ``edge_dropout`` (LightGCN);
-        ``constraint_weight``, ``item_weight``, ``negative_weight``, ``n_neighbours``
-        (UltraGCN).
-    item_embedding : torch.nn.Embedding, optional
-        Shared item table.
+def graph_edges(data, last_n=None, last_frac=None):
+    """The training graph of encoded interactions: each user's recent events only.
 
     Returns
     -------
-    encoder : torch.nn.Module
-    adjacency : torch.Tensor or None
+    user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
+        Binary user-item matrix of the kept events.
     edges : tuple of numpy.ndarray
-        (user codes, item codes) of the distinct graph edges.
+        (user codes, item codes) of its distinct edges.
     """
-    matrix = data.to_csr()
-    coo = matrix.tocoo()
-    edges = (coo.row.astype(np.int64), coo.col.astype(np.int64))
-    if kind == "lightgcn":
-        encoder = LightGCNEncoder(data.n_users, data.n_items, n_factors, params["n_layers"],
-                                  params["normalize_layers"], params["edge_dropout"],
-                                  item_embedding=item_embedding)
-        return encoder, normalized_adjacency(matrix), edges
-    neighbours, weights = item_neighbours(matrix, params["n_neighbours"])
-    encoder = UltraGCNEncoder(
-        data.n_users, data.n_items, n_factors,
-        user_degree=np.asarray(matrix.sum(1)).ravel(),
-        item_degree=np.asarray(matrix.sum(0)).ravel(),
-        neighbours=neighbours, neighbour_weights=weights,
-        constraint_weight=params["constraint_weight"], item_weight=params["item_weight"],
-        negative_weight=params["negative_weight"], item_embedding=item_embedding)
-    return encoder, None, edges
+    user_items = data.recent(last_n, last_frac).to_csr()
+    coo = user_items.tocoo()
+    return user_items, (coo.row.astype(np.int64), coo.col.astype(np.int64))
+
+
+def edge_batches(encoder, edges, batch_size, rng):
+    """Edge batches with the negatives ``encoder`` asks for."""
+    return EdgeBatches(*edges, batch_size, encoder.item_table.n_items, encoder.n_negatives, rng)
 
 
 class _GraphRecommender(NeuralRecommender):
     """Shared fit and fold-in of the graph estimators."""
 
-    _kind = None
-
-    def _encoder_params(self):
-        raise NotImplementedError
+    _encoder_class = None
 
     def _build(self, data, rng):
-        graph = data.recent(self.graph_last_n, self.graph_last_frac)
-        encoder, adjacency, edges = build_graph_encoder(self._kind, graph, self.n_factors,
-                                                        self._encoder_params())
-        self.adjacency_ = adjacency
-        objective = GraphObjective(
-            encoder, self._adjacency_on_device(), edges, self.batch_size, rng,
-            self.regularization, n_negatives=getattr(self, "n_negatives", 1),
-            generator=seeded_generator())
-        return encoder, objective
-
-    def _adjacency_on_device(self):
-        return None if self.adjacency_ is None else self.adjacency_.to(self.device_)
+        user_items, edges = graph_edges(data, self.graph_last_n, self.graph_last_frac)
+        params = self.get_params()
+        encoder = self._encoder_class(**{name: params[name] for name in
+                                         self._encoder_class._get_param_names()})
+        model = GraphModel(encoder.build(user_items), self.regularization, seeded_generator())
+        batches = edge_batches(encoder, edges, self.batch_size, rng)
+        return model, [Stage("train", self.epochs, batches)]
 
     def _top_k(self, data, k):
         # the propagated embeddings serve every batch of this pass: propagate once
         with torch.no_grad():
-            self._embeddings = self.module_(self._adjacency_on_device())
+            self._embeddings = self.module_.encoder.propagate()
         try:
             return super()._top_k(data, k)
         finally:
@@ -153,12 +126,15 @@ class LightGCNRecommender(_GraphRecommender):
     device : {"cpu", "cuda", "auto"}, default="cpu"
     random_state : int, RandomState instance or None, default=None
     verbose : bool, default=False
+    callbacks : list, default=None
+        Training hooks, as in :class:`~skcreate.sequential.SASRecRecommender`.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
     Attributes
     ----------
-    module_ : skcreate.nn.LightGCNEncoder
+    module_ : skcreate.nn.GraphModel
+        The trained network; ``module_.encoder`` is a :class:`~skcreate.nn.LightGCNEncoder`.
     train_user_ids_ : pandas.Index
         Users of the training graph.
     loss_curve_, validation_scores_, best_epoch_, n_epochs_
@@ -170,18 +146,18 @@ class LightGCNRecommender(_GraphRecommender):
     >>> from skcreate.graph import LightGCNRecommender
     >>> df = make_interactions(n_users=100, n_items=40, random_state=0)
     >>> model = LightGCNRecommender(n_factors=16, epochs=2, random_state=0).fit(df)
-    >>> len(model.recommend(k=3)) == 3 * 100
-    True
+    >>> model.recommend(df[df.user_id == 3], k=3)["rank"].tolist()
+    [1, 2, 3]
     """
 
-    _kind = "lightgcn"
+    _encoder_class = LightGCNEncoder
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
                  regularization=1e-4, graph_last_n=None, graph_last_frac=None,
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
-                 device="cpu", random_state=None, verbose=False, user_col="user_id",
-                 item_col="item_id", time_col="timestamp"):
+                 device="cpu", random_state=None, verbose=False, callbacks=None,
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
@@ -200,6 +176,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -208,10 +185,8 @@ class LightGCNRecommender(_GraphRecommender):
         self._check_graph_params()
         check_param(self, "n_layers", int, 0)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
+        check_bool(self, "normalize_layers")
 
-    def _encoder_params(self):
-        return dict(n_layers=self.n_layers, normalize_layers=self.normalize_layers,
-                    edge_dropout=self.edge_dropout)
 
 
 class UltraGCNRecommender(_GraphRecommender):
@@ -245,12 +220,13 @@ class UltraGCNRecommender(_GraphRecommender):
     epochs : int, default=20
     early_stopping, patience, validation_quantile, weight_decay
         As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, user_col, item_col, time_col
+    filter_seen, device, random_state, verbose, callbacks, user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
 
     Attributes
     ----------
-    module_ : skcreate.nn.UltraGCNEncoder
+    module_ : skcreate.nn.GraphModel
+        The trained network; ``module_.encoder`` is a :class:`~skcreate.nn.UltraGCNEncoder`.
     train_user_ids_ : pandas.Index
     loss_curve_, validation_scores_, best_epoch_, n_epochs_
 
@@ -264,14 +240,14 @@ class UltraGCNRecommender(_GraphRecommender):
     np.int64(2)
     """
 
-    _kind = "ultragcn"
+    _encoder_class = UltraGCNEncoder
 
     def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
                  n_negatives=10, negative_weight=10.0, regularization=1e-4, graph_last_n=None,
                  graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 user_col="user_id", item_col="item_id", time_col="timestamp"):
+                 callbacks=None, user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
         self.item_weight = item_weight
@@ -292,6 +268,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -303,6 +280,4 @@ class UltraGCNRecommender(_GraphRecommender):
         for name in ("constraint_weight", "item_weight", "negative_weight"):
             check_param(self, name, float, 0)
 
-    def _encoder_params(self):
-        return dict(constraint_weight=self.constraint_weight, item_weight=self.item_weight,
-                    negative_weight=self.negative_weight, n_neighbours=self.n_neighbours)
+

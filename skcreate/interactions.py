@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .nn.item_table import ItemTable
+
 __all__ = ["as_frame", "check_interactions", "time_values", "time_order", "Interactions"]
 
 
@@ -218,23 +220,24 @@ class Interactions:
         return matrix
 
     def last_items(self, max_len, rows=None):
-        """Left-padded sequences of the last ``max_len`` items, codes shifted by one.
+        """Left-padded sequences of the last ``max_len`` items, as rows of the item table.
 
         Returns
         -------
         numpy.ndarray of int64, shape (len(rows), max_len)
-            Item code + 1, most recent item in the last column, ``0`` = padding.
+            :class:`~skcreate.nn.ItemTable` rows (item code + 1), most recent item in the last
+            column, padding (``0``) before.
         """
         rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
         lengths = np.minimum(self.lengths[rows], max_len)
         ends = self.indptr[rows + 1]
-        out = np.zeros((len(rows), max_len), dtype=np.int64)
+        out = np.full((len(rows), max_len), ItemTable.padding, dtype=np.int64)
         row_of = np.repeat(np.arange(len(rows)), lengths)
         back = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         # back counts 0..len-1 from the oldest kept event; place it so the newest is last
         col = max_len - np.repeat(lengths, lengths) + back
         src = np.repeat(ends - lengths, lengths) + back
-        out[row_of, col] = self.items[src] + 1
+        out[row_of, col] = ItemTable.rows(self.items[src])
         return out
 
     def recent(self, last_n=None, last_frac=None):

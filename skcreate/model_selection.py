@@ -23,6 +23,7 @@ __all__ = [
     "LeaveLastOutSplit",
     "global_temporal_split",
     "split_history_target",
+    "temporal_validation_split",
 ]
 
 
@@ -83,7 +84,8 @@ class _UserSequences:
 class GlobalTemporalSplit(BaseCrossValidator):
     """Global temporal split: train on the past, test on users active after a time threshold.
 
-    The protocol of DESIGN section 3, for each quantile ``q`` (one fold each):
+    The evaluation protocol (``docs/protocol.md``), for each quantile ``q``
+    (one fold each):
 
     1. drop users with fewer than ``min_user_interactions`` interactions;
     2. ``T = numpy.quantile(timestamps of the remaining rows, q)``;
@@ -340,6 +342,45 @@ class LeaveLastOutSplit(BaseCrossValidator):
         yield np.flatnonzero(train), np.flatnonzero(eligible)
 
 
+def temporal_validation_split(X, quantile=0.9, **kwargs):
+    """Split fit data into an inner train part and validation users, by one global threshold.
+
+    The validation split of the protocol: :class:`GlobalTemporalSplit` at ``quantile`` applied
+    to the data a model is fitted on. The neural estimators' early stopping and
+    ``benchmarks/`` tuning both use it.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Interactions; never modified.
+    quantile : float, default=0.9
+        Quantile of ``X``'s timestamps for the validation threshold.
+    **kwargs
+        Further parameters of :class:`GlobalTemporalSplit`.
+
+    Returns
+    -------
+    train : pandas.DataFrame
+        Inner train rows (at or before the threshold).
+    validation : pandas.DataFrame
+        All rows of the validation users; their last row is the validation target.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skcreate.model_selection import temporal_validation_split
+    >>> X = pd.DataFrame({"user_id": [1] * 5 + [2] * 5,
+    ...                   "item_id": [1, 2, 3, 4, 5, 2, 3, 4, 5, 6],
+    ...                   "timestamp": [1, 2, 3, 7, 10, 1, 2, 3, 4, 9]})
+    >>> train, validation = temporal_validation_split(X, quantile=0.8)
+    >>> len(train), validation["user_id"].unique().tolist()
+    (8, [1, 2])
+    """
+    X = as_frame(X)
+    train, validation = next(GlobalTemporalSplit(quantile, **kwargs).split(X))
+    return X.iloc[train], X.iloc[validation]
+
+
 def global_temporal_split(X, quantile=0.8, validation_quantile=0.9, **kwargs):
     """Split interactions into train, validation and test frames by global time thresholds.
 
@@ -394,10 +435,9 @@ def global_temporal_split(X, quantile=0.8, validation_quantile=0.9, **kwargs):
             raise ValueError(f"{name} must be a single float in (0, 1), got {value!r}.")
     X = as_frame(X)
     outer_train, test = next(GlobalTemporalSplit(quantile, **kwargs).split(X))
-    outer = X.iloc[outer_train]
-    inner_train, validation = next(
-        GlobalTemporalSplit(validation_quantile, **kwargs).split(outer))
-    return outer.iloc[inner_train], outer.iloc[validation], X.iloc[test]
+    train, validation = temporal_validation_split(X.iloc[outer_train], validation_quantile,
+                                                  **kwargs)
+    return train, validation, X.iloc[test]
 
 
 def split_history_target(X, user_col="user_id", item_col="item_id", time_col="timestamp"):

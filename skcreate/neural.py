@@ -1,6 +1,7 @@
 """Shared behaviour of the neural estimators: seeding, device, validation split, training."""
 
 import copy
+import functools
 import numbers
 
 import numpy as np
@@ -10,7 +11,8 @@ from sklearn.utils import check_random_state
 
 from .base import BaseRecommender
 from .interactions import Interactions
-from .model_selection import GlobalTemporalSplit, split_history_target
+from .metrics import ndcg_at_k
+from .model_selection import split_history_target, temporal_validation_split
 from .training import train
 
 __all__ = ["NeuralRecommender", "resolve_device", "seeded_generator"]
@@ -53,6 +55,12 @@ def check_param(estimator, name, kind, low=None, high=None, low_open=False, high
                          f"{left}{low}, {upper}{right}, got {value!r}.")
 
 
+def check_bool(estimator, name):
+    value = getattr(estimator, name)
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+
+
 def check_choice(estimator, name, choices):
     value = getattr(estimator, name)
     if value not in choices:
@@ -62,11 +70,12 @@ def check_choice(estimator, name, choices):
 class NeuralRecommender(BaseRecommender):
     """Base of the torch estimators.
 
-    Subclasses implement ``_build(data, rng)`` returning ``(module, objective)`` for
-    :func:`skcreate.training.train`, and ``_score(data, rows)``. With ``early_stopping=True``
-    the fit data is split by :class:`~skcreate.model_selection.GlobalTemporalSplit` at
+    Subclasses implement ``_build(data, rng)`` returning ``(module, stages)`` for
+    :func:`skcreate.training.train` (a module whose ``forward(batch)`` returns its named loss
+    terms, and the training plan), and ``_score(data, rows)``. With ``early_stopping=True`` the
+    fit data is split by :func:`~skcreate.model_selection.temporal_validation_split` at
     ``validation_quantile``; the model trains on the inner train part and is scored by NDCG@10
-    on the validation users' last interactions after every epoch.
+    on the validation users' last interactions after every validated epoch.
     """
 
     def _check_training_params(self):
@@ -76,10 +85,8 @@ class NeuralRecommender(BaseRecommender):
         check_param(self, "patience", int, 1)
         check_param(self, "validation_quantile", float, 0, 1, True, True)
         check_param(self, "weight_decay", float, 0)
-
-    def _warmup_epochs(self):
-        """Epochs trained before ``epochs`` that are never validated (CREATE's warm-up)."""
-        return 0
+        for name in ("early_stopping", "filter_seen", "verbose"):
+            check_bool(self, name)
 
     def _check_params(self):
         self._check_training_params()
@@ -89,9 +96,12 @@ class NeuralRecommender(BaseRecommender):
     def _check_model_params(self):
         """Validate model-specific parameters (subclasses)."""
 
+    def _optimizer(self):
+        return functools.partial(torch.optim.Adam, lr=self.learning_rate,
+                                 weight_decay=self.weight_decay)
+
     def _fit(self, data):
         self.device_ = resolve_device(self.device)
-        warmup = self._warmup_epochs()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train_data, validation = data, None
         if self.early_stopping:
@@ -100,50 +110,56 @@ class NeuralRecommender(BaseRecommender):
         # fork_rng keeps the caller's global torch RNG untouched while seeding ours
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module, objective = self._build(train_data, np.random.default_rng(seed))
+            module, stages = self._build(train_data, np.random.default_rng(seed))
             self.module_ = module.to(self.device_)
             result = train(
-                self.module_, objective, warmup + self.epochs, self.learning_rate,
-                validate=None if validation is None else lambda: self._ndcg(*validation),
+                self.module_, stages, self._optimizer(),
+                validate=None if validation is None else
+                functools.partial(self._validation_score, *validation),
                 patience=self.patience if self.early_stopping else None,
-                verbose=self.verbose, description=type(self).__name__,
-                weight_decay=self.weight_decay, validate_from=warmup)
+                callbacks=self.callbacks or (), verbose=self.verbose,
+                description=type(self).__name__)
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores
         self.epoch_seconds_ = result.epoch_seconds
-        # epochs counted like the ``epochs`` parameter, warm-up excluded, so that the
+        self.epoch_stages_ = result.epoch_stages
+        # counted like the ``epochs`` parameter (a warm-up stage excluded), so that the
         # protocol's "retrain for best_epoch_ epochs" is set_params(epochs=best_epoch_)
-        self.best_epoch_ = max(result.best_epoch - warmup, 0)
-        self.n_epochs_ = max(len(result.loss_curve) - warmup, 0)
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = result.n_epochs
         self.interrupted_ = result.interrupted
 
     def _validation_split(self, data):
+        """Inner train data and the validation (history, target codes) of encoded ``data``."""
         frame = pd.DataFrame({
             "user_id": data.user_ids.take(data.row_users),
             "item_id": data.item_ids.take(data.items),
             "timestamp": data.times,
         })
-        splitter = GlobalTemporalSplit(quantile=self.validation_quantile)
         try:
-            train_idx, test_idx = next(splitter.split(frame))
+            train, validation = temporal_validation_split(frame, self.validation_quantile)
         except ValueError as exc:
             raise ValueError(f"early_stopping needs a validation split at validation_quantile="
                              f"{self.validation_quantile}: {exc}") from None
         columns = ("user_id", "item_id", "timestamp")
-        train_data, _ = Interactions.from_frame(frame.iloc[train_idx], *columns,
-                                                item_ids=data.item_ids)
-        history, targets = split_history_target(frame.iloc[test_idx])
+        train_data, _ = Interactions.from_frame(train, *columns, item_ids=data.item_ids)
+        history, targets = split_history_target(validation)
         history_data, _ = Interactions.from_frame(history, *columns, item_ids=data.item_ids)
         target_items = targets.set_index("user_id")["item_id"].reindex(history_data.user_ids)
         return train_data, (history_data, data.item_ids.get_indexer(target_items))
 
-    def _ndcg(self, history, targets, k=10):
-        """NDCG@k of next-item prediction with one target per user (codes)."""
-        codes, _ = self._top_k(history, k)
-        hits = codes == targets[:, None]
-        gains = hits / np.log2(np.arange(2, k + 2))
-        return float(gains.sum(axis=1).mean())
+    def _validation_score(self, history, targets, k=10):
+        """NDCG@k of next-item prediction for encoded ``history`` and target item codes."""
+        codes, values = self._top_k(history, k)
+        found = np.isfinite(values)
+        users = np.repeat(np.arange(history.n_users), k)
+        recommendations = pd.DataFrame({"user_id": users[found.ravel()],
+                                        "item_id": codes[found],
+                                        "rank": np.tile(np.arange(1, k + 1), history.n_users)
+                                        [found.ravel()]})
+        relevant = pd.DataFrame({"user_id": np.arange(history.n_users), "item_id": targets})
+        return ndcg_at_k(recommendations, relevant, k)
 
     def __getstate__(self):
         # pickles load on machines without the training device

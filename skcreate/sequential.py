@@ -1,10 +1,14 @@
 """SASRecRecommender: next-item prediction with a causal transformer."""
 
+import numpy as np
 import torch
 
-from .neural import NeuralRecommender, check_choice, check_param, seeded_generator
+from .batches import SequenceBatches, trim_padding
+from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
+from .nn.losses import FullCrossEntropy, ScalableCrossEntropy
 from .nn.sasrec import SASRecEncoder
-from .objectives import NextItemObjective, trim_padding
+from .nn.sequence_model import SequenceModel
+from .training import Stage
 
 __all__ = ["SASRecRecommender"]
 
@@ -62,13 +66,16 @@ class SASRecRecommender(NeuralRecommender):
         Seeds initialisation, dropout, shuffling and sampling.
     verbose : bool, default=False
         Show a progress bar with the loss (and validation NDCG@10).
+    callbacks : list of skcreate.training.Callback or callable, default=None
+        Training hooks (see :func:`skcreate.training.train`); a callable is called as
+        ``callback(epoch, elapsed, loss)`` after every epoch.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
     Attributes
     ----------
-    module_ : skcreate.nn.SASRecEncoder
-        The trained network.
+    module_ : skcreate.nn.SequenceModel
+        The trained network; ``module_.encoder`` (:class:`~skcreate.nn.SASRecEncoder`) serves.
     item_ids_ : pandas.Index
         Catalogue.
     loss_curve_ : list of float
@@ -79,6 +86,10 @@ class SASRecRecommender(NeuralRecommender):
         Epochs of the kept weights.
     n_epochs_ : int
         Epochs run.
+    epoch_seconds_ : list of float
+        Training seconds of every epoch.
+    epoch_stages_ : list of str
+        Training stage of every epoch (see :class:`skcreate.training.Stage`).
 
     Examples
     --------
@@ -95,7 +106,7 @@ class SASRecRecommender(NeuralRecommender):
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 user_col="user_id", item_col="item_id", time_col="timestamp"):
+                 callbacks=None, user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
         self.n_heads = n_heads
@@ -117,6 +128,7 @@ class SASRecRecommender(NeuralRecommender):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -129,6 +141,7 @@ class SASRecRecommender(NeuralRecommender):
             check_param(self, name, int, 1)
         check_param(self, "dropout", float, 0, 1, high_open=True)
         check_choice(self, "loss", ("ce", "sce"))
+        check_bool(self, "norm_first")
         if self.n_factors % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide n_factors "
                              f"({self.n_factors}).")
@@ -136,33 +149,44 @@ class SASRecRecommender(NeuralRecommender):
             if getattr(self, name) is not None:
                 check_param(self, name, int, 1)
 
-    def _make_encoder(self, n_items, item_embedding=None, causal=True, extra_tokens=0):
+    def _make_encoder(self, n_items, causal=True, extra_tokens=0):
         return SASRecEncoder(n_items, self.n_factors, self.n_blocks, self.n_heads, self.max_len,
                              self.dropout, self.norm_first, causal=causal,
-                             item_embedding=item_embedding, extra_tokens=extra_tokens)
+                             extra_tokens=extra_tokens)
 
-    def _objective_kwargs(self):
-        return dict(loss=self.loss, generator=seeded_generator(),
-                    sce_params=dict(n_buckets=self.sce_buckets,
-                                    bucket_size_x=self.sce_bucket_size_x,
-                                    bucket_size_y=self.sce_bucket_size_y))
+    def _local_loss(self):
+        if self.loss == "sce":
+            return ScalableCrossEntropy(self.sce_buckets, self.sce_bucket_size_x,
+                                        self.sce_bucket_size_y, generator=seeded_generator())
+        return FullCrossEntropy()
+
+    def _sequence_batches(self, data, rng):
+        # last_items gives item-table rows: code + 1, 0 = padding
+        batches = SequenceBatches(data.last_items(self.max_len + 1), self.batch_size, rng)
+        if not len(batches.rows):
+            raise ValueError("No user has two or more interactions: a sequence model has "
+                             "nothing to learn from (each user needs an item to predict after "
+                             "a history).")
+        return batches
 
     def _build(self, data, rng):
-        encoder = self._make_encoder(data.n_items)
-        objective = NextItemObjective(encoder, data.last_items(self.max_len + 1),
-                                      self.batch_size, rng, **self._objective_kwargs())
-        return encoder, objective
+        model = SequenceModel(self._make_encoder(data.n_items), self._local_loss())
+        return model, [Stage("train", self.epochs, self._sequence_batches(data, rng))]
 
     @property
-    def _encoder(self):
+    def _network(self):
+        """The fitted sequence step that serves recommendations."""
         return self.module_
 
-    def _inference_items(self, data, rows):
-        """Left-padded model input of users ``rows``, shape (len(rows), max_len)."""
-        return torch.as_tensor(data.last_items(self.max_len, rows))
-
     def _score(self, data, rows):
-        encoder = self._encoder
-        items = trim_padding(self._inference_items(data, rows))
-        state = encoder.user_state(items.to(self.device_))
+        network = self._network
+        encoder = network.encoder
+        if network.mask_token is None:
+            items = torch.as_tensor(data.last_items(encoder.max_len, rows))
+        else:
+            # BERT4Rec reads the history followed by [MASK] and predicts at the mask
+            items = torch.as_tensor(np.concatenate([
+                data.last_items(encoder.max_len - 1, rows),
+                np.full((len(rows), 1), network.mask_token)], axis=1))
+        state = encoder.user_state(trim_padding(items).to(self.device_))
         return state @ encoder.catalogue_weight.T

@@ -1,15 +1,102 @@
-"""The training loop shared by every neural estimator."""
+"""The training loop shared by every neural estimator: a plan of stages, one optimiser.
+
+A model is an ``nn.Module`` whose ``forward(batch)`` returns its named loss terms for one step
+(see :mod:`skcreate.nn`), so one wrapper (DDP, autocast, ``torch.compile``) applies to every
+model. A training plan is a list of :class:`Stage`: which batches feed the model for how many
+epochs, how the terms are weighted, and whether the epochs are validated. CREATE's graph
+warm-up is its first stage.
+"""
 
 import copy
+import functools
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 # plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
 from tqdm import tqdm
 
-__all__ = ["TrainingResult", "train"]
+__all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
+
+
+@dataclass
+class Stage:
+    """One phase of a training plan.
+
+    Attributes
+    ----------
+    name : str
+        Label of the stage's epochs (``TrainingResult.epoch_stages``).
+    epochs : int
+        Epochs to run.
+    batches : callable
+        ``batches(epoch)`` yields the batches of the stage's ``epoch``-th epoch (0-based).
+    weights : dict of str to float
+        Weight of each loss term in the optimised total; a term not listed weighs 1.
+    validate : bool
+        Whether the epochs are the model's own: validated when a validation function is given
+        (early stopping may stop there and keep their weights) and counted in
+        ``best_epoch``/``n_epochs``. A warm-up stage sets False: its epochs record NaN.
+    """
+
+    name: str
+    epochs: int
+    batches: Callable
+    weights: dict = field(default_factory=dict)
+    validate: bool = True
+
+
+@dataclass
+class EpochRecord:
+    """What :class:`Callback` hooks see at the end of an epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs run so far, all stages (1-based).
+    stage : str
+    elapsed : float
+        Training seconds of this epoch.
+    loss : float
+        Mean weighted total loss.
+    terms : dict of str to float
+        Mean of each unweighted term.
+    validation_score : float or None
+        Validation score, None when not validated.
+    """
+
+    epoch: int
+    stage: str
+    elapsed: float
+    loss: float
+    terms: dict
+    validation_score: float = None
+
+
+class Callback:
+    """Hooks into :func:`train`; override what you need.
+
+    A plain callable passed as a callback is called like implicit's
+    ``callback(epoch, elapsed, loss)`` at the end of every epoch.
+    """
+
+    def on_step_end(self, step, terms):
+        """After every optimiser step; ``terms`` are detached device tensors (reading them
+        with ``float`` synchronises with the device)."""
+
+    def on_epoch_end(self, record):
+        """After every epoch (and its validation); return True to stop training."""
+
+
+class _EpochCallable(Callback):
+    def __init__(self, function):
+        self.function = function
+
+    def on_epoch_end(self, record):
+        return self.function(record.epoch, record.elapsed, record.loss)
 
 
 @dataclass
@@ -19,15 +106,20 @@ class TrainingResult:
     Attributes
     ----------
     loss_curve : list of float
-        Mean total loss per epoch.
+        Mean weighted total loss per epoch, all stages.
     loss_terms : dict of str to list of float
-        Mean of each named loss term per epoch (an epoch where a term is off records 0).
+        Mean of each unweighted loss term per epoch (an epoch where a term is off records 0).
     validation_scores : list of float
-        Validation NDCG@10 per epoch (empty without validation).
+        Validation score per epoch (NaN in stages that are not validated; empty without
+        validation).
     epoch_seconds : list of float
         Wall-clock seconds of each epoch's training (validation excluded).
+    epoch_stages : list of str
+        Stage name of each epoch.
     best_epoch : int
-        Number of epochs of the kept weights.
+        Epochs of the validated stages behind the kept weights.
+    n_epochs : int
+        Epochs of the validated stages run.
     interrupted : bool
         Whether Ctrl-C stopped training.
     """
@@ -36,97 +128,182 @@ class TrainingResult:
     loss_terms: dict = field(default_factory=dict)
     validation_scores: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
+    epoch_stages: list = field(default_factory=list)
     best_epoch: int = 0
+    n_epochs: int = 0
     interrupted: bool = False
 
 
-def train(module, objective, epochs, learning_rate, clip_norm=1.0, validate=None,
-          patience=None, verbose=False, description="training", weight_decay=0.0,
-          validate_from=0):
-    """Train ``module`` with Adam on ``objective``.
+def _diverged(stage, epoch, terms, optimiser):
+    bad = [name for name, value in terms.items() if not math.isfinite(value)] or ["total"]
+    rate = optimiser.defaults.get("lr")
+    hint = f" (now {rate:g})" if isinstance(rate, float) else ""
+    raise FloatingPointError(
+        f"The {' and '.join(bad)} loss became {terms.get(bad[0], float('nan'))} in epoch {epoch} "
+        f"(stage {stage.name!r}); training stopped with the weights of the last finite epoch. "
+        f"Try a lower learning rate{hint}.")
+
+
+def _to_device(batch, device):
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch.to(device, non_blocking=True)
+
+
+def _device_of(module):
+    parameter = next(module.parameters(), None)
+    return torch.device("cpu") if parameter is None else parameter.device
+
+
+class _Run:
+    """Bookkeeping of one :func:`train` call: curves, best weights, progress bar."""
+
+    def __init__(self, module, validate, patience, callbacks, bar):
+        self.module, self.validate, self.patience = module, validate, patience
+        self.callbacks, self.bar = callbacks, bar
+        self.result = TrainingResult()
+        self.best_score, self.best_state = -float("inf"), None
+
+    def record(self, stage, elapsed, loss, terms):
+        """Curves and validation of a finished epoch; returns True to stop."""
+        result = self.result
+        done = len(result.loss_curve)
+        result.loss_curve.append(loss)
+        result.epoch_seconds.append(elapsed)
+        result.epoch_stages.append(stage.name)
+        for name in terms.keys() | result.loss_terms.keys():
+            result.loss_terms.setdefault(name, [0.0] * done).append(terms.get(name, 0.0))
+        postfix = {"stage": stage.name, "loss": f"{loss:.4f}"}
+        score, stop = None, False
+        if stage.validate:
+            result.n_epochs += 1
+        if self.validate is None:
+            if stage.validate:
+                result.best_epoch = result.n_epochs
+        elif not stage.validate:
+            result.validation_scores.append(float("nan"))
+        else:
+            self.module.eval()
+            score = float(self.validate())
+            result.validation_scores.append(score)
+            postfix["val_ndcg@10"] = f"{score:.4f}"
+            if score > self.best_score:
+                self.best_score, result.best_epoch = score, result.n_epochs
+                self.best_state = copy.deepcopy(self.module.state_dict())
+            elif self.patience is not None and \
+                    result.n_epochs - result.best_epoch >= self.patience:
+                stop = True
+        self.bar.set_postfix(postfix)
+        self.bar.update()
+        record = EpochRecord(done + 1, stage.name, elapsed, loss, terms, score)
+        for callback in self.callbacks:
+            stop = bool(callback.on_epoch_end(record)) or stop
+        return stop
+
+
+def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
+          callbacks=(), verbose=False, description="training", device=None):
+    """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
     ----------
     module : torch.nn.Module
-        Holds every trainable parameter.
-    objective : object
-        ``objective.batches(epoch)`` yields batches and ``objective.loss(batch, epoch)`` returns
-        ``(loss, terms)``, ``terms`` a dict of named float tensors. Parameters that a given
-        epoch's loss does not reach get no gradient, and Adam leaves them unchanged.
-    epochs : int
-    learning_rate : float
+        Holds every trainable parameter; ``module(batch)`` returns a dict of named scalar loss
+        terms. Parameters that a step's terms do not reach get no gradient, and the
+        optimiser leaves them unchanged (a warm-up stage trains one branch only).
+    stages : list of Stage
+        The training plan, run in order.
+    optimizer : callable, optional
+        ``optimizer(parameters)`` returns a ``torch.optim.Optimizer``; default Adam at
+        learning rate 1e-3. One optimiser serves every stage, so its state carries over.
     clip_norm : float or None
         Max global gradient norm.
     validate : callable, optional
         Returns a validation score (higher is better) for the current weights; called after
-        every epoch, with the module in eval mode.
+        every epoch of a validated stage, with the module in eval mode.
     patience : int, optional
-        With ``validate``, stop after this many epochs without improvement; the best weights
-        are restored in any case.
+        With ``validate``, stop after this many validated epochs without improvement; the best
+        weights are restored in any case.
+    callbacks : sequence of Callback or callable
+        Hooks per step and per epoch; a callable is called as ``callback(epoch, elapsed,
+        loss)`` after every epoch.
     verbose : bool
-        Show a progress bar with loss and validation NDCG@10.
+        Show a progress bar with stage, loss and validation NDCG@10.
     description : str
         Progress bar label.
-    weight_decay : float
-        Adam's L2 penalty.
-    validate_from : int
-        First epoch (0-based) that is validated and may be kept; earlier epochs (a warm-up)
-        record NaN and do not count towards patience.
+    device : torch.device, optional
+        Where batches go; default the module's.
 
     Returns
     -------
     TrainingResult
+
+    Raises
+    ------
+    FloatingPointError
+        When an epoch's loss is not finite; it names the term and the epoch, and the module
+        keeps the weights of the epoch before.
     """
-    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    result = TrainingResult()
-    best_score, best_state = -float("inf"), None
-    bar = tqdm(range(epochs), desc=description, disable=not verbose, leave=False)
+    if optimizer is None:
+        optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
+    optimiser = optimizer(module.parameters())
+    device = _device_of(module) if device is None else device
+    callbacks = [c if isinstance(c, Callback) else _EpochCallable(c) for c in callbacks]
+    bar = tqdm(total=sum(stage.epochs for stage in stages), desc=description,
+               disable=not verbose, leave=False)
+    run = _Run(module, validate, patience, callbacks, bar)
+    step = 0
     try:
-        for epoch in bar:
-            module.train()
-            started = time.perf_counter()
-            total, terms, n_batches = 0.0, {}, 0
-            for batch in objective.batches(epoch):
-                loss, batch_terms = objective.loss(batch, epoch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip_norm:
-                    torch.nn.utils.clip_grad_norm_(module.parameters(), clip_norm)
-                optimizer.step()
-                total += loss.item()
-                for name, value in batch_terms.items():
-                    terms[name] = terms.get(name, 0.0) + float(value)
-                n_batches += 1
-            result.epoch_seconds.append(time.perf_counter() - started)
-            n_batches = max(n_batches, 1)
-            result.loss_curve.append(total / n_batches)
-            for name in terms.keys() | result.loss_terms.keys():
-                curve = result.loss_terms.setdefault(name, [0.0] * epoch)
-                curve.append(terms.get(name, 0.0) / n_batches)
-            postfix = {"loss": f"{result.loss_curve[-1]:.4f}"}
-            if validate is None:
-                result.best_epoch = epoch + 1
-            elif epoch < validate_from:
-                result.validation_scores.append(float("nan"))
-            else:
-                module.eval()
-                score = float(validate())
-                result.validation_scores.append(score)
-                postfix["val_ndcg@10"] = f"{score:.4f}"
-                if score > best_score:
-                    best_score, result.best_epoch = score, epoch + 1
-                    best_state = copy.deepcopy(module.state_dict())
-                elif patience is not None and epoch + 1 - result.best_epoch >= patience:
-                    bar.set_postfix(postfix)
+        for stage in stages:
+            stop = False
+            for epoch in range(stage.epochs):
+                # the last finite weights, restored if this epoch diverges
+                last_good = copy.deepcopy(module.state_dict())
+                module.train()
+                started = time.perf_counter()
+                total = torch.zeros((), dtype=torch.float64, device=device)
+                sums, n_batches = {}, 0
+                for batch in stage.batches(epoch):
+                    terms = module(_to_device(batch, device))
+                    loss = sum(stage.weights.get(name, 1.0) * value
+                               for name, value in terms.items())
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if clip_norm:
+                        torch.nn.utils.clip_grad_norm_(module.parameters(), clip_norm)
+                    optimiser.step()
+                    total += loss.detach()
+                    terms = {name: value.detach() for name, value in terms.items()}
+                    for name, value in terms.items():
+                        sums[name] = sums.get(name, 0.0) + value.double()
+                    n_batches += 1
+                    step += 1
+                    for callback in callbacks:
+                        callback.on_step_end(step, terms)
+                # one read per epoch: the steps never wait for the device
+                values = torch.stack([total, *sums.values()]).tolist()
+                elapsed = time.perf_counter() - started
+                n_batches = max(n_batches, 1)
+                terms = {name: value / n_batches for name, value in zip(sums, values[1:])}
+                if not all(map(math.isfinite, values)):
+                    module.load_state_dict(last_good)
+                    _diverged(stage, len(run.result.loss_curve) + 1, terms, optimiser)
+                stop = run.record(stage, elapsed, values[0] / n_batches, terms)
+                if stop:
                     break
-            bar.set_postfix(postfix)
+            if stop:
+                break
     except KeyboardInterrupt:
-        result.interrupted = True
-        warnings.warn(f"{description} interrupted after {len(result.loss_curve)} epoch(s); "
-                      "keeping the best weights so far.", UserWarning, stacklevel=2)
+        run.result.interrupted = True
+        done = len(run.result.loss_curve)
+        kept = ("the weights are the initial ones" if done == 0 else
+                "keeping the best weights so far" if run.best_state is not None else
+                "keeping the last epoch's weights")
+        warnings.warn(f"{description} interrupted after {done} epoch(s); {kept}.", UserWarning,
+                      stacklevel=2)
     finally:
         bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    if run.best_state is not None:
+        module.load_state_dict(run.best_state)
     module.eval()
-    return result
+    return run.result

@@ -1,5 +1,4 @@
 import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,20 +21,16 @@ def shared_data():
 
 @pytest.fixture(scope="module")
 def load_benchmark():
-    """``load_benchmark(name)`` imports ``benchmarks/<name>.py`` for the test module."""
-    with pytest.MonkeyPatch.context() as patch:
-        # the scripts import bench.py beside them
-        patch.syspath_prepend(str(BENCHMARKS))
+    """``load_benchmark(name)`` imports ``benchmarks/<name>.py``; the scripts share only
+    :mod:`skcreate.benchmarking`, so nothing else is put on the path."""
 
-        def load(name):
-            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            # size_sweep's spawned workers import it by name
-            patch.setitem(sys.modules, name, module)
-            spec.loader.exec_module(module)
-            return module
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
-        yield load
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """CREATE: warm-up, shared table, alignment, reductions, model selection."""
 
 import copy
+import dataclasses
+import functools
 import warnings
 
 import numpy as np
@@ -24,53 +26,63 @@ def built(synthetic, **params):
     return est._build(data, np.random.default_rng(0))
 
 
+def fit_epochs(model, stages, epochs, learning_rate):
+    """Train the plan's first ``epochs`` epochs."""
+    plan = []
+    for stage in stages:
+        take = min(stage.epochs, epochs - sum(s.epochs for s in plan))
+        if take > 0:
+            plan.append(dataclasses.replace(stage, epochs=take))
+    return train(model, plan, functools.partial(torch.optim.Adam, lr=learning_rate))
+
+
 @pytest.mark.parametrize("graph_encoder", ["lightgcn", "ultragcn"])
 def test_warmup_freezes_transformer_and_trains_shared_items(synthetic, graph_encoder):
-    model, objective = built(synthetic, warmup_epochs=2, graph_encoder=graph_encoder,
-                             n_negatives=4)
+    model, stages = built(synthetic, warmup_epochs=2, graph_encoder=graph_encoder,
+                          n_negatives=4)
     before = copy.deepcopy(model.sequence.state_dict())
-    result = train(model, objective, epochs=2, learning_rate=1e-2)
+    result = fit_epochs(model, stages, 2, 1e-2)
     after = model.sequence.state_dict()
     assert set(result.loss_terms) == {"global"}
     for name, value in before.items():
-        if name == "item_embedding.weight":
+        if name == "encoder.item_table.embedding.weight":
             assert not torch.equal(value, after[name]), "graph gradients reach the shared table"
         else:
             torch.testing.assert_close(value, after[name], msg=name)
 
 
 def test_joint_epoch_trains_transformer(synthetic):
-    model, objective = built(synthetic, warmup_epochs=1)
-    before = copy.deepcopy(model.sequence.blocks.state_dict())
-    result = train(model, objective, epochs=2, learning_rate=1e-2)
+    model, stages = built(synthetic, warmup_epochs=1)
+    before = copy.deepcopy(model.sequence.encoder.blocks.state_dict())
+    result = fit_epochs(model, stages, 2, 1e-2)
     assert set(result.loss_terms) == {"global", "local", "align"}
     assert result.loss_terms["local"][0] == 0 and result.loss_terms["local"][1] > 0
-    changed = [not torch.equal(v, model.sequence.blocks.state_dict()[k])
+    changed = [not torch.equal(v, model.sequence.encoder.blocks.state_dict()[k])
                for k, v in before.items()]
     assert all(changed)
 
 
 def test_one_item_table_gets_both_gradients(synthetic):
-    model, objective = built(synthetic, warmup_epochs=0)
-    assert model.graph.item_embedding.weight is model.sequence.item_embedding.weight
-    table = model.sequence.item_embedding.weight
-    batch = objective.sequence.batches(0)[0]
-    local, _ = objective.sequence.loss_and_state(batch)
+    model, (warmup, joint) = built(synthetic, warmup_epochs=0)
+    assert model.graph.item_table.weight is model.sequence.item_table.weight
+    table = model.sequence.item_table.weight
+    batch = next(joint.batches(0))["sequence"]
+    local, _ = model.sequence.local_and_state(batch)
     (local_grad,) = torch.autograd.grad(local, table)
-    edge_batch = objective.graph.batches(0)[0]
-    global_loss = objective.graph.edge_loss(edge_batch, objective.graph.propagate())
+    edge_batch = next(warmup.batches(0))["edges"]
+    global_loss = model.graph.edge_loss(edge_batch, model.graph.propagate())
     (global_grad,) = torch.autograd.grad(global_loss, table)
     assert local_grad[1:].abs().sum() > 0 and global_grad[1:].abs().sum() > 0
 
 
 @pytest.mark.parametrize("graph_encoder", ["lightgcn", "ultragcn"])
 def test_alignment_alone_trains_graph_users(synthetic, graph_encoder):
-    model, objective = built(synthetic, warmup_epochs=0, graph_weight=0.0,
-                             graph_encoder=graph_encoder, n_negatives=4)
-    before = model.graph.user_embedding.weight.detach().clone()
-    result = train(model, objective, epochs=1, learning_rate=1e-2)
+    model, stages = built(synthetic, warmup_epochs=0, graph_weight=0.0,
+                          graph_encoder=graph_encoder, n_negatives=4)
+    before = model.graph.encoder.user_embedding.weight.detach().clone()
+    result = fit_epochs(model, stages, 1, 1e-2)
     assert set(result.loss_terms) == {"local", "align"}
-    assert not torch.equal(before, model.graph.user_embedding.weight)
+    assert not torch.equal(before, model.graph.encoder.user_embedding.weight)
 
 
 def test_without_graph_and_alignment_it_is_sasrec(synthetic):
@@ -93,7 +105,7 @@ def test_inference_uses_sequence_branch_only(synthetic):
     np.testing.assert_allclose(a.score, b.score)
     # user embeddings are never read at inference: scrambling them changes nothing
     with torch.no_grad():
-        model.module_.graph.user_embedding.weight.normal_()
+        model.module_.graph.encoder.user_embedding.weight.normal_()
     pd.testing.assert_frame_equal(model.recommend(old_user, k=5), b)
 
 

@@ -1,5 +1,6 @@
 """Training engine and neural estimators: seeding, early stopping, interruption, quality."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from skcreate import (GlobalTemporalSplit, LeaveLastOutSplit, LightGCNRecommender,
                       PopularRecommender, SASRecRecommender, UltraGCNRecommender)
-from skcreate.training import train
+from skcreate.training import Stage, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
 
@@ -21,7 +22,8 @@ def test_same_seed_same_weights(synthetic):
     for (name, p), q, r in zip(a.module_.state_dict().items(), b.module_.state_dict().values(),
                                c.module_.state_dict().values()):
         torch.testing.assert_close(p, q, msg=name)
-    assert not torch.equal(a.module_.catalogue_weight, c.module_.catalogue_weight)
+    assert not torch.equal(a.module_.encoder.catalogue_weight,
+                           c.module_.encoder.catalogue_weight)
     assert a.loss_curve_ == b.loss_curve_
 
 
@@ -50,7 +52,7 @@ def test_early_stopping_restores_best(synthetic):
         assert model.n_epochs_ - model.best_epoch_ == 2
     # the kept weights are the best epoch's: re-scoring validation reproduces the best score
     history, targets = model._validation_split(model.interactions_)[1]
-    assert model._ndcg(history, targets) == pytest.approx(max(scores))
+    assert model._validation_score(history, targets) == pytest.approx(max(scores))
 
 
 def test_sasrec_beats_popularity_on_synthetic_order(synthetic):
@@ -86,7 +88,7 @@ def test_graph_fold_in_for_unseen_users(cls, synthetic):
     as_new = user.assign(user_id="brand-new")
     new = model.recommend(as_new, k=5, )
     # the unseen user is served from its history: the mean of its items' embeddings
-    _, items = model.module_(model.adjacency_)
+    _, items = model.module_.encoder.propagate()
     codes = model.item_ids_.get_indexer(user.item_id.unique())
     state = items[codes].mean(0)
     scores = (items @ state).detach().numpy()
@@ -100,25 +102,27 @@ def test_graph_fold_in_for_unseen_users(cls, synthetic):
 def test_graph_last_n_limits_edges(synthetic):
     model = LightGCNRecommender(epochs=1, graph_last_n=2, **FAST).fit(synthetic)
     n_users = synthetic.user_id.nunique()
-    assert model.adjacency_._nnz() <= 2 * 2 * n_users
+    assert model.module_.encoder.adjacency._nnz() <= 2 * 2 * n_users
 
 
 def test_ctrl_c_keeps_best_weights():
-    module = torch.nn.Linear(2, 1)
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
 
-    class Objective:
-        def batches(self, epoch):
-            if epoch == 3:
-                raise KeyboardInterrupt
-            return [0]
+        def forward(self, batch):
+            return {"local": (self.linear.weight - 1).pow(2).sum()}
 
-        def loss(self, batch, epoch):
-            loss = (module.weight - 1).pow(2).sum()
-            return loss, {"local": loss.detach()}
+    def batches(epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        yield {}
 
     scores = iter([0.1, 0.5, 0.2])
     with pytest.warns(UserWarning, match="interrupted after 3 epoch"):
-        result = train(module, Objective(), epochs=10, learning_rate=0.1,
+        result = train(Model(), [Stage("train", 10, batches)],
+                       functools.partial(torch.optim.Adam, lr=0.1),
                        validate=lambda: next(scores))
     assert result.interrupted and result.best_epoch == 2
     assert result.validation_scores == [0.1, 0.5, 0.2]

@@ -111,18 +111,18 @@ def test_lightgcn_propagation_matches_dense_reference(normalize):
     rng = np.random.default_rng(0)
     user_items = (rng.random((7, 9)) < 0.3).astype(float)
     user_items[0] = 0  # an isolated user
-    enc = LightGCNEncoder(7, 9, n_factors=4, n_layers=3, normalize_layers=normalize)
-    users, items = enc(normalized_adjacency(sp.csr_matrix(user_items)))
+    enc = LightGCNEncoder(n_factors=4, n_layers=3, normalize_layers=normalize)
+    users, items = enc.build(sp.csr_matrix(user_items)).propagate()
     expected = dense_lightgcn(user_items, enc.layer0().detach().double().numpy(), 3, normalize)
     np.testing.assert_allclose(torch.cat([users, items]).detach().numpy(), expected, atol=1e-5)
 
 
 def test_edge_dropout_keeps_symmetry_and_rate():
-    from skcreate.nn.graph import _drop_edges
+    from skcreate.nn.sparse import drop_edges
 
     rng = np.random.default_rng(0)
     adj = normalized_adjacency(sp.csr_matrix((rng.random((60, 80)) < 0.3).astype(float)))
-    dropped = _drop_edges(adj, 0.3, torch.Generator().manual_seed(0)).to_dense()
+    dropped = drop_edges(adj, 0.3, torch.Generator().manual_seed(0)).to_dense()
     torch.testing.assert_close(dropped, dropped.T)
     kept = (dropped != 0).sum() / (adj.to_dense() != 0).sum()
     assert abs(float(kept) - 0.7) < 0.03
@@ -131,7 +131,7 @@ def test_edge_dropout_keeps_symmetry_and_rate():
 
 
 def test_symmetric_spmm_gradient_matches_dense():
-    from skcreate.nn.graph import symmetric_spmm
+    from skcreate.nn.sparse import symmetric_spmm
 
     rng = np.random.default_rng(1)
     adj = normalized_adjacency(sp.csr_matrix((rng.random((5, 7)) < 0.5).astype(float)))
@@ -144,41 +144,44 @@ def test_symmetric_spmm_gradient_matches_dense():
 
 def test_lightgcn_edge_dropout_only_in_training():
     user_items = sp.csr_matrix(np.ones((3, 4)))
-    adj = normalized_adjacency(user_items)
-    enc = LightGCNEncoder(3, 4, 4, 2, edge_dropout=0.5)
+    enc = LightGCNEncoder(4, 2, edge_dropout=0.5).build(user_items)
     gen = torch.Generator().manual_seed(0)
-    a = enc(adj, gen)[0]
-    b = enc(adj, gen)[0]
+    a = enc.propagate(gen)[0]
+    b = enc.propagate(gen)[0]
     assert not torch.allclose(a, b)
     enc.eval()
-    torch.testing.assert_close(enc(adj)[0], enc(adj)[0])
+    torch.testing.assert_close(enc.propagate()[0], enc.propagate()[0])
 
 
 def test_edge_dropout_mirror_cache_matches_fresh_draws_and_is_not_pickled():
     import pickle
 
-    from skcreate.nn.graph import _drop_edges
+    from skcreate.nn.sparse import drop_edges
 
     rng = np.random.default_rng(2)
-    adj = normalized_adjacency(sp.csr_matrix((rng.random((6, 9)) < 0.5).astype(float)))
-    enc = LightGCNEncoder(6, 9, 4, 1, edge_dropout=0.4)
-    cached = [enc(adj, torch.Generator().manual_seed(s))[0] for s in (0, 1)]
+    enc = LightGCNEncoder(4, 1, edge_dropout=0.4).build(
+        sp.csr_matrix((rng.random((6, 9)) < 0.5).astype(float)))
+    adj = enc.adjacency
+    cached = [enc.propagate(torch.Generator().manual_seed(s))[0] for s in (0, 1)]
     mirrors = enc._mirrors
-    assert mirrors[0] is adj
-    enc(adj, torch.Generator().manual_seed(2))
+    assert mirrors is not None
+    enc.propagate(torch.Generator().manual_seed(2))
     assert enc._mirrors is mirrors
     layer = enc.layer0()
     for seed, users in zip((0, 1), cached):
-        dropped = _drop_edges(adj, 0.4, torch.Generator().manual_seed(seed))
+        dropped = drop_edges(adj, 0.4, torch.Generator().manual_seed(seed))
         expected = (layer + dropped @ layer) / 2
         torch.testing.assert_close(users, expected[:6])
     assert pickle.loads(pickle.dumps(enc))._mirrors is None
+    # the cache belongs to one placement of the adjacency: moving the module drops it
+    enc.to("cpu")
+    assert enc._mirrors is None
 
 
 def test_shared_item_table_is_one_tensor():
     seq = SASRecEncoder(n_items=5, n_factors=4, n_blocks=1, n_heads=1, max_len=3)
-    graph = LightGCNEncoder(2, 5, 4, 1, item_embedding=seq.item_embedding)
-    assert graph.item_embedding.weight is seq.item_embedding.weight
+    graph = LightGCNEncoder(n_layers=1).build(sp.csr_matrix(np.ones((2, 5))), seq.item_table)
+    assert graph.item_table.weight is seq.item_table.weight
 
 
 def test_item_neighbours_weights_by_formula():
@@ -197,11 +200,10 @@ def test_item_neighbours_weights_by_formula():
 
 
 def test_ultragcn_beta_formula():
-    enc = UltraGCNEncoder(2, 3, 4, user_degree=np.array([2, 5]), item_degree=np.array([1, 3, 8]),
-                          neighbours=np.zeros((3, 1), dtype=int),
-                          neighbour_weights=np.zeros((3, 1), dtype=np.float32))
+    # user degrees (2, 3), item degrees (2, 2, 1)
+    enc = UltraGCNEncoder(n_factors=4).build(sp.csr_matrix([[1, 1, 0], [1, 1, 1]]))
     beta = enc.beta(torch.tensor([1]), torch.tensor([2]))
-    assert float(beta) == pytest.approx(1 / 5 * np.sqrt(6 / 9))
+    assert float(beta) == pytest.approx(1 / 3 * np.sqrt(4 / 2))
 
 
 def test_bpr_loss_value():

@@ -70,7 +70,7 @@ def test_report_has_table_gain_and_command(run):
 
 
 def test_tuning_sees_only_train(reproduce):
-    X = reproduce.load("synthetic:2000:500", None)
+    X = reproduce.load_data("synthetic:2000:500", None)
     train_idx, _ = next(reproduce.GlobalTemporalSplit(0.8).split(X))
     train = X.iloc[train_idx]
     tuner = reproduce.Tuner("ALS", ALSRecommender(), train, 500, 0, print)

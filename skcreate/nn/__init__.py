@@ -1,10 +1,31 @@
-"""Plain torch networks and losses; no estimator logic lives here."""
+"""Plain torch networks, losses and the parts CREATE is composed of; no estimator logic here.
 
-from .graph import LightGCNEncoder, UltraGCNEncoder, item_neighbours, normalized_adjacency
-from .losses import (barlow_twins_loss, bpr_loss, full_cross_entropy, info_nce_loss,
-                     scalable_cross_entropy)
+Each box of the CREATE paper's Figure 1 is one module: the shared item table
+(:mod:`~skcreate.nn.item_table`), the sequence encoder (:mod:`~skcreate.nn.sasrec`) and its
+local loss step (:mod:`~skcreate.nn.sequence_model`), the graph encoders
+(:mod:`~skcreate.nn.lightgcn`, :mod:`~skcreate.nn.ultragcn`, interface in
+:mod:`~skcreate.nn.graph_encoder`) and their step (:mod:`~skcreate.nn.graph_model`), the
+alignment (:mod:`~skcreate.nn.alignment`) and the joint network (:mod:`~skcreate.nn.create`).
+"""
+
+from .alignment import Alignment, BarlowTwins, InfoNCE
+from .component import Component
+from .create import CREATEModel
+from .graph_encoder import GraphEncoder
+from .graph_model import GraphModel
+from .item_table import ItemTable
+from .lightgcn import LightGCNEncoder
+from .losses import (FullCrossEntropy, ScalableCrossEntropy, barlow_twins_loss, bpr_loss,
+                     full_cross_entropy, info_nce_loss, scalable_cross_entropy)
+from .registry import ALIGNMENTS, GRAPH_ENCODERS, Registry
 from .sasrec import SASRecEncoder, attention_mask
+from .sequence_model import SequenceModel
+from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
+from .ultragcn import UltraGCNEncoder, item_neighbours
 
-__all__ = ["SASRecEncoder", "attention_mask", "LightGCNEncoder", "UltraGCNEncoder",
-           "normalized_adjacency", "item_neighbours", "full_cross_entropy",
-           "scalable_cross_entropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]
+__all__ = ["Alignment", "BarlowTwins", "InfoNCE", "Component", "CREATEModel", "GraphEncoder",
+           "GraphModel", "ItemTable", "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder",
+           "SequenceModel", "Registry", "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask",
+           "normalized_adjacency", "sparse_tensor", "symmetric_spmm", "item_neighbours",
+           "full_cross_entropy", "scalable_cross_entropy", "FullCrossEntropy",
+           "ScalableCrossEntropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]

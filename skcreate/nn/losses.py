@@ -5,8 +5,8 @@ import math
 import torch
 from torch.nn import functional as F
 
-__all__ = ["full_cross_entropy", "scalable_cross_entropy", "bpr_loss", "barlow_twins_loss",
-           "info_nce_loss"]
+__all__ = ["full_cross_entropy", "scalable_cross_entropy", "FullCrossEntropy",
+           "ScalableCrossEntropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]
 
 
 class _BlockCrossEntropy(torch.autograd.Function):
@@ -101,9 +101,45 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
     return per_pos[torch.isfinite(per_pos)].mean()
 
 
+class FullCrossEntropy:
+    """The local loss ``loss(hidden, targets, item_weight)`` as :func:`full_cross_entropy`."""
+
+    def __call__(self, hidden, targets, item_weight):
+        return full_cross_entropy(hidden, targets, item_weight)
+
+
+class ScalableCrossEntropy:
+    """The local loss ``loss(hidden, targets, item_weight)`` as :func:`scalable_cross_entropy`.
+
+    Parameters
+    ----------
+    n_buckets, bucket_size_x, bucket_size_y
+        As in :func:`scalable_cross_entropy`.
+    generator : torch.Generator, optional
+        Source of the random projections, so that a seeded fit repeats its buckets.
+    """
+
+    def __init__(self, n_buckets=None, bucket_size_x=None, bucket_size_y=256, generator=None):
+        self.n_buckets = n_buckets
+        self.bucket_size_x = bucket_size_x
+        self.bucket_size_y = bucket_size_y
+        self.generator = generator
+
+    def __call__(self, hidden, targets, item_weight):
+        return scalable_cross_entropy(hidden, targets, item_weight, self.n_buckets,
+                                      self.bucket_size_x, self.bucket_size_y, self.generator)
+
+
 def bpr_loss(user, positive, negative):
-    """Bayesian personalised ranking: ``-log sigmoid(<u, i+> - <u, i->)``, mean over triples."""
-    return -F.logsigmoid((user * positive).sum(-1) - (user * negative).sum(-1)).mean()
+    """Bayesian personalised ranking: ``-log sigmoid(<u, i+> - <u, i->)``, mean over triples.
+
+    ``user`` and ``positive`` have shape (B, d); ``negative`` (B, d), or (B, n, d) for ``n``
+    negatives per positive.
+    """
+    if negative.dim() == 2:
+        return -F.logsigmoid((user * positive).sum(-1) - (user * negative).sum(-1)).mean()
+    positive_score = (user * positive).sum(-1)[:, None]
+    return -F.logsigmoid(positive_score - (user[:, None] * negative).sum(-1)).mean()
 
 
 def _standardise(x, eps=1e-5):

@@ -6,17 +6,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .item_table import ItemTable
+
 __all__ = ["SASRecEncoder", "attention_mask"]
 
 
 def attention_mask(items, causal=True):
     """Boolean mask, shape (B, 1, L, L): True where query position i may attend to key j.
 
-    Real positions never see padding keys (item 0). A padding query sees itself only, which keeps
+    Real positions never see padding keys (row 0). A padding query sees itself only, which keeps
     its softmax finite; its output is discarded anyway.
     """
     length = items.shape[1]
-    real_key = (items != 0)[:, None, None, :]
+    real_key = (items != ItemTable.padding)[:, None, None, :]
     allowed = real_key
     if causal:
         allowed = allowed & torch.ones(length, length, dtype=torch.bool,
@@ -56,12 +58,12 @@ class SelfAttentionBlock(nn.Module):
 
 
 class SASRecEncoder(nn.Module):
-    """Transformer encoder over left-padded item sequences.
+    """Transformer encoder over left-padded sequences of item-table rows.
 
     Parameters
     ----------
     n_items : int
-        Catalogue size; the item table has ``n_items + 1`` rows, row 0 being padding.
+        Catalogue size (ignored when ``item_table`` is given).
     n_factors : int
         Embedding width.
     n_blocks, n_heads : int
@@ -74,10 +76,10 @@ class SASRecEncoder(nn.Module):
         Pre-LN (True) or post-LN (False) blocks.
     causal : bool
         Causal attention (SASRec); False gives the bidirectional BERT4Rec encoder.
-    item_embedding : torch.nn.Embedding, optional
+    item_table : skcreate.nn.ItemTable, optional
         A table to share (CREATE's graph branch reads the same one); created when None.
     extra_tokens : int
-        Rows appended after the catalogue for special tokens (BERT4Rec's [MASK]).
+        Special-token rows of a created table (BERT4Rec's [MASK]).
 
     Examples
     --------
@@ -88,18 +90,15 @@ class SASRecEncoder(nn.Module):
     """
 
     def __init__(self, n_items, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.2,
-                 norm_first=True, causal=True, item_embedding=None, extra_tokens=0):
+                 norm_first=True, causal=True, item_table=None, extra_tokens=0):
         super().__init__()
         if n_factors % n_heads:
             raise ValueError(f"n_factors ({n_factors}) must be divisible by n_heads ({n_heads}).")
-        if item_embedding is None:
-            item_embedding = nn.Embedding(n_items + 1 + extra_tokens, n_factors, padding_idx=0)
-            nn.init.normal_(item_embedding.weight, std=n_factors ** -0.5)
-            with torch.no_grad():
-                item_embedding.weight[0].zero_()
-        self.n_items = n_items
+        if item_table is None:
+            item_table = ItemTable(n_items, n_factors, extra_tokens)
         self.causal = causal
-        self.item_embedding = item_embedding
+        self.max_len = max_len
+        self.item_table = item_table
         self.position_embedding = nn.Embedding(max_len, n_factors)
         nn.init.normal_(self.position_embedding.weight, std=n_factors ** -0.5)
         self.blocks = nn.ModuleList(
@@ -109,11 +108,11 @@ class SASRecEncoder(nn.Module):
         self.scale = math.sqrt(n_factors)
 
     def forward(self, items):
-        """Hidden states, shape (B, L, n_factors), for left-padded ``items`` of shape (B, L)."""
+        """Hidden states, shape (B, L, n_factors), for left-padded table rows of shape (B, L)."""
         length = items.shape[1]
         back = torch.arange(length - 1, -1, -1, device=items.device)
-        real = (items != 0).unsqueeze(-1)
-        x = self.item_embedding(items) * self.scale + self.position_embedding(back)
+        real = (items != ItemTable.padding).unsqueeze(-1)
+        x = self.item_table(items) * self.scale + self.position_embedding(back)
         x = self.dropout(x) * real
         mask = attention_mask(items, self.causal)
         for block in self.blocks:
@@ -122,8 +121,8 @@ class SASRecEncoder(nn.Module):
 
     @property
     def catalogue_weight(self):
-        """Output item table (rows 1..n_items), shape (n_items, n_factors)."""
-        return self.item_embedding.weight[1:self.n_items + 1]
+        """Output item table (the catalogue rows), shape (n_items, n_factors)."""
+        return self.item_table.catalogue
 
     def user_state(self, items):
         """State at the most recent position, shape (B, n_factors)."""

@@ -1,0 +1,210 @@
+"""How training batches are drawn: user sequences, graph edges with negatives, and both.
+
+Each batch source is called with the epoch index and yields batches: dicts of CPU tensors in
+the layout the :mod:`skcreate.nn` step modules read (the training loop moves them to the
+device). All randomness comes from one ``numpy.random.Generator``, drawn lazily step by step.
+"""
+
+import numpy as np
+import torch
+
+from .nn.item_table import ItemTable
+
+__all__ = ["trim_padding", "SequenceBatches", "MaskedSequenceBatches", "EdgeBatches",
+           "JointBatches", "KeyedBatches"]
+
+
+def trim_padding(items):
+    """Drop the leading columns that are padding in every row of a left-padded batch."""
+    real = (items != ItemTable.padding).any(0)
+    first = int(real.int().argmax()) if bool(real.any()) else items.shape[1] - 1
+    return items[:, first:]
+
+
+def _chunks(order, size):
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+class SequenceBatches:
+    """Batches of users for next-item training (SASRec).
+
+    Parameters
+    ----------
+    sequences : numpy.ndarray of int, shape (n_users, max_len + 1)
+        Left-padded item-table rows (``Interactions.last_items(max_len + 1)``).
+    batch_size : int
+        Users per batch.
+    rng : numpy.random.Generator
+        Shuffles users.
+
+    Yields
+    ------
+    dict
+        ``inputs`` (B, L) and ``targets`` (B, L): every position predicts the next item;
+        ``users`` (B,): user codes. Users with fewer than two items have nothing to predict
+        and are left out.
+    """
+
+    def __init__(self, sequences, batch_size, rng):
+        self.sequences = torch.as_tensor(sequences)
+        self.batch_size = batch_size
+        self.rng = rng
+        self.lengths = (sequences != ItemTable.padding).sum(1)
+        self.rows = np.flatnonzero(self.lengths >= 2)
+
+    def __len__(self):
+        return -(-len(self.rows) // self.batch_size)
+
+    def _order(self):
+        # batches of similar lengths waste little compute on padding; buckets of 50 batches
+        # drawn at random keep the order of batches and their members random
+        order = self.rng.permutation(self.rows)
+        span = 50 * self.batch_size
+        batches = []
+        for start in range(0, len(order), span):
+            bucket = order[start:start + span]
+            bucket = bucket[np.argsort(self.lengths[bucket], kind="stable")]
+            batches.extend(_chunks(bucket, self.batch_size))
+        return [batches[i] for i in self.rng.permutation(len(batches))]
+
+    def collate(self, rows):
+        items = trim_padding(self.sequences[rows])
+        inputs = items[:, :-1]
+        targets = items[:, 1:].masked_fill(inputs == ItemTable.padding, ItemTable.padding)
+        return {"inputs": inputs, "targets": targets, "users": torch.as_tensor(rows)}
+
+    def __call__(self, epoch):
+        for rows in self._order():
+            yield self.collate(rows)
+
+
+class MaskedSequenceBatches(SequenceBatches):
+    """Batches of users for masked-item training (BERT4Rec).
+
+    Random items are replaced by the [MASK] row and must be recovered from both sides; the last
+    item is masked with probability ``last_mask_prob`` besides, which matches inference, where a
+    [MASK] is appended after the history.
+
+    Parameters
+    ----------
+    sequences : numpy.ndarray of int, shape (n_users, max_len)
+        Left-padded item-table rows.
+    batch_size : int
+    rng : numpy.random.Generator
+        Shuffles users and draws the masks.
+    mask_token : int
+        Table row of [MASK].
+    mask_prob : float
+        Share of items masked.
+    last_mask_prob : float
+        Probability of masking the last item besides.
+    """
+
+    def __init__(self, sequences, batch_size, rng, mask_token, mask_prob=0.2,
+                 last_mask_prob=0.5):
+        super().__init__(sequences, batch_size, rng)
+        self.mask_token = mask_token
+        self.mask_prob = mask_prob
+        self.last_mask_prob = last_mask_prob
+
+    def collate(self, rows):
+        items = trim_padding(self.sequences[rows])
+        real = items != ItemTable.padding
+        masked = real & torch.as_tensor(self.rng.random(items.shape) < self.mask_prob)
+        masked[:, -1] |= torch.as_tensor(self.rng.random(len(items)) < self.last_mask_prob)
+        # every sequence trains on at least one position
+        masked[:, -1] |= ~masked.any(1)
+        return {"inputs": items.masked_fill(masked, self.mask_token),
+                "targets": items.masked_fill(~masked, ItemTable.padding),
+                "users": torch.as_tensor(rows)}
+
+
+class EdgeBatches:
+    """Batches of (user, positive item) edges of the training graph with sampled negatives.
+
+    Parameters
+    ----------
+    users, items : numpy.ndarray of int
+        Codes of the graph's edges.
+    batch_size : int
+        Edges per batch.
+    n_items : int
+        Catalogue size: negatives are drawn uniformly from it.
+    n_negatives : int
+        Negatives per positive.
+    rng : numpy.random.Generator
+        Shuffles edges and samples negatives.
+
+    Yields
+    ------
+    dict
+        ``users``, ``positives`` (B,) and ``negatives`` (B, n_negatives).
+    """
+
+    def __init__(self, users, items, batch_size, n_items, n_negatives, rng):
+        self.users, self.items = np.asarray(users), np.asarray(items)
+        self.batch_size = batch_size
+        self.n_items = n_items
+        self.n_negatives = n_negatives
+        self.rng = rng
+
+    def __len__(self):
+        return -(-len(self.users) // self.batch_size)
+
+    def __call__(self, epoch=None):
+        for rows in _chunks(self.rng.permutation(len(self.users)), self.batch_size):
+            negatives = self.rng.integers(0, self.n_items, (len(rows), self.n_negatives))
+            yield {"users": torch.as_tensor(self.users[rows]),
+                   "positives": torch.as_tensor(self.items[rows]),
+                   "negatives": torch.as_tensor(negatives)}
+
+    def cycle(self):
+        """Edge batches without end, a fresh permutation per pass."""
+        while True:
+            yield from self()
+
+
+class JointBatches:
+    """CREATE's joint batches: a batch of users and, when the graph loss is on, an edge batch.
+
+    The edges cycle through their own permutation, independently of the user epochs.
+
+    Parameters
+    ----------
+    sequences : SequenceBatches
+    edges : EdgeBatches, optional
+        None when the graph loss is off (then only the alignment reads the graph).
+    """
+
+    def __init__(self, sequences, edges=None):
+        self.sequences = sequences
+        self.edges = edges
+        self._edge_stream = None if edges is None else edges.cycle()
+
+    def __len__(self):
+        return len(self.sequences)
+
+    def __call__(self, epoch):
+        for batch in self.sequences(epoch):
+            if self._edge_stream is None:
+                yield {"sequence": batch}
+            else:
+                yield {"sequence": batch, "edges": next(self._edge_stream)}
+
+
+class KeyedBatches:
+    """Each batch of ``source`` under ``key``: one part's batches fed to a joint model.
+
+    CREATE's warm-up feeds ``{"edges": edge_batch}`` to the joint network.
+    """
+
+    def __init__(self, source, key):
+        self.source = source
+        self.key = key
+
+    def __len__(self):
+        return len(self.source)
+
+    def __call__(self, epoch):
+        for batch in self.source(epoch):
+            yield {self.key: batch}

@@ -1,0 +1,49 @@
+"""The training step of a graph encoder: its own loss plus L2 on the rows a batch touches."""
+
+from torch import nn
+
+__all__ = ["GraphModel"]
+
+
+class GraphModel(nn.Module):
+    """A :class:`~skcreate.nn.GraphEncoder` trained on batches of edges.
+
+    Parameters
+    ----------
+    encoder : skcreate.nn.GraphEncoder
+        Built on the training graph.
+    regularization : float
+        Weight of ``encoder.penalty`` (summed squares), divided by twice the batch size.
+    generator : torch.Generator, optional
+        Source of the encoder's training randomness (edge dropout).
+
+    Notes
+    -----
+    A batch is a dict of item and user codes: ``users`` and ``positives`` (B,) and
+    ``negatives`` (B, encoder.n_negatives).
+    """
+
+    def __init__(self, encoder, regularization=1e-4, generator=None):
+        super().__init__()
+        self.encoder = encoder
+        self.regularization = regularization
+        self.generator = generator
+
+    @property
+    def item_table(self):
+        return self.encoder.item_table
+
+    def propagate(self):
+        """This step's (users, items) embeddings."""
+        return self.encoder.propagate(self.generator)
+
+    def edge_loss(self, batch, embeddings):
+        """Graph loss of an edge batch given this step's propagated embeddings."""
+        users, positives, negatives = batch["users"], batch["positives"], batch["negatives"]
+        loss = self.encoder.loss(embeddings, users, positives, negatives)
+        penalty = self.encoder.penalty(users, positives, negatives)
+        return loss + self.regularization * penalty / (2 * len(users))
+
+    def forward(self, batch):
+        """Named loss terms of one step: ``{"global": loss}``."""
+        return {"global": self.edge_loss(batch, self.propagate())}

@@ -1,0 +1,123 @@
+"""UltraGCN (Mao et al., 2021): graph convolution approximated by constraint losses."""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch.nn import functional as F
+
+from .graph_encoder import GraphEncoder
+
+__all__ = ["UltraGCNEncoder", "item_neighbours"]
+
+
+def item_neighbours(user_items, n_neighbours=10):
+    """UltraGCN item-item constraint: top co-occurrence neighbours and their weights.
+
+    ``w_ij = G_ij / (g_i - G_ii) * sqrt(g_i / g_j)`` with ``G = A^T A`` and ``g_i`` its row sums.
+
+    Returns
+    -------
+    neighbours : numpy.ndarray of int, shape (n_items, n_neighbours)
+    weights : numpy.ndarray of float32, shape (n_items, n_neighbours)
+        Zero where an item has fewer neighbours.
+    """
+    a = sp.csr_matrix(user_items, dtype=np.float64)
+    a.data[:] = 1.0
+    g = (a.T @ a).tocoo()
+    row_sum = np.bincount(g.row, weights=g.data, minlength=a.shape[1])
+    diagonal = np.bincount(g.row[g.row == g.col], weights=g.data[g.row == g.col],
+                           minlength=a.shape[1])
+    off = g.row != g.col
+    r, c, v = g.row[off], g.col[off], g.data[off]
+    w = v / np.maximum(row_sum[r] - diagonal[r], 1e-12) * np.sqrt(row_sum[r] / row_sum[c])
+    order = np.lexsort((-w, r))
+    r, c, w = r[order], c[order], w[order]
+    starts = np.searchsorted(r, np.arange(a.shape[1]))
+    rank = np.arange(len(r)) - starts[r]
+    keep = rank < n_neighbours
+    neighbours = np.zeros((a.shape[1], n_neighbours), dtype=np.int64)
+    weights = np.zeros((a.shape[1], n_neighbours), dtype=np.float32)
+    neighbours[r[keep], rank[keep]] = c[keep]
+    weights[r[keep], rank[keep]] = w[keep]
+    return neighbours, weights
+
+
+class UltraGCNEncoder(GraphEncoder):
+    """UltraGCN: LightGCN's infinite-layer limit as weighted BCE constraint losses.
+
+    The embeddings are used as they are (no propagation); the graph enters through the
+    constraint weights ``beta_ui = (1/d_u) sqrt((d_u + 1) / (d_i + 1))`` and the item-item
+    neighbour term of :meth:`loss`.
+
+    Parameters
+    ----------
+    n_factors : int, optional
+        Embedding width; by default the width of the item table given to :meth:`build`.
+    constraint_weight : float, default=1.0
+        Weight of the beta-weighted (user-item constraint) term.
+    item_weight : float, default=1.0
+        Weight of the item-item constraint.
+    n_neighbours : int, default=10
+        Co-occurrence neighbours per item in the item-item constraint.
+    n_negatives : int, default=10
+        Negatives sampled per positive.
+    negative_weight : float, default=10.0
+        Weight of the negative terms.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp, torch
+    >>> enc = UltraGCNEncoder(n_factors=4, n_negatives=2).build(sp.csr_matrix([[1, 0, 1]]))
+    >>> loss = enc.loss(enc.propagate(), torch.tensor([0]), torch.tensor([2]),
+    ...                 torch.tensor([[1, 1]]))
+    >>> loss.shape
+    torch.Size([])
+    """
+
+    init_std = 1e-2
+
+    def __init__(self, n_factors=None, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
+                 n_negatives=10, negative_weight=10.0):
+        super().__init__()
+        self.n_factors = n_factors
+        self.constraint_weight = constraint_weight
+        self.item_weight = item_weight
+        self.n_neighbours = n_neighbours
+        self.n_negatives = n_negatives
+        self.negative_weight = negative_weight
+
+    def build(self, user_items, item_table=None):
+        n_users, n_items = user_items.shape
+        neighbours, weights = item_neighbours(user_items, self.n_neighbours)
+        self._init_tables(n_users, n_items, item_table)
+        user_degree = torch.as_tensor(np.asarray(user_items.sum(1)).ravel(), dtype=torch.float32)
+        item_degree = torch.as_tensor(np.asarray(user_items.sum(0)).ravel(), dtype=torch.float32)
+        self.register_buffer("beta_user", (user_degree + 1).sqrt() / user_degree.clamp_min(1))
+        self.register_buffer("beta_item", 1.0 / (item_degree + 1).sqrt())
+        self.register_buffer("neighbours", torch.as_tensor(neighbours))
+        self.register_buffer("neighbour_weights", torch.as_tensor(weights))
+        return self
+
+    def propagate(self, generator=None):
+        """The embeddings themselves: UltraGCN has no propagation."""
+        return self.user_embedding.weight, self.item_table.catalogue
+
+    def beta(self, users, items):
+        """Constraint weights ``(1/d_u) sqrt((d_u + 1)/(d_i + 1))`` of (user, item) pairs."""
+        return self.beta_user[users] * self.beta_item[items]
+
+    def loss(self, embeddings, users, positives, negatives):
+        u = self.user_embedding(users)
+        items = self.item_table.catalogue
+        pos = (u * items[positives]).sum(-1)
+        neg = torch.einsum("bd,bnd->bn", u, items[negatives])
+        pos_w = 1 + self.constraint_weight * self.beta(users, positives)
+        neg_w = 1 + self.constraint_weight * self.beta(users.unsqueeze(1), negatives)
+        loss = -(pos_w * F.logsigmoid(pos)).sum() \
+            - self.negative_weight * (neg_w * F.logsigmoid(-neg)).mean(1).sum()
+        if self.item_weight > 0:
+            nbr = self.neighbours[positives]
+            nbr_logits = torch.einsum("bd,bkd->bk", u, items[nbr])
+            loss = loss - self.item_weight * (self.neighbour_weights[positives]
+                                              * F.logsigmoid(nbr_logits)).sum()
+        return loss / len(users)
