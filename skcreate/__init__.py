@@ -6,6 +6,7 @@ from .create import CREATERecommender
 from .graph import LightGCNRecommender, UltraGCNRecommender
 from .matrix_factorization import ALSRecommender, BPRRecommender
 from .model_selection import GlobalTemporalSplit, LeaveLastOutSplit, global_temporal_split
+from .persistence import load
 from .pipeline import RecommenderPipeline
 from .sequential import SASRecRecommender
 
@@ -15,5 +16,5 @@ __all__ = [
     "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit",
     "LeaveLastOutSplit", "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender",
     "PureSVDRecommender", "RandomRecommender", "RecommenderPipeline", "SASRecRecommender",
-    "UltraGCNRecommender", "global_temporal_split",
+    "UltraGCNRecommender", "global_temporal_split", "load",
 ]

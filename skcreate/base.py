@@ -148,6 +148,24 @@ class BaseRecommender(BaseEstimator):
         """
         return make_scorer("ndcg", 10)(self, X)
 
+    def save(self, path):
+        """Write the fitted model to ``path`` without pickle; read it with :func:`skcreate.load`.
+
+        The file is a zip of a JSON manifest (versions, class, parameters, fitted scalars and
+        curves), the fitted arrays and id mappings (``.npz``) and, for neural models, the
+        torch weights; see :mod:`skcreate.persistence`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from .persistence import save
+
+        save(self, path)
+
+    def _restore(self, state_dict):
+        """Rebuild what :func:`skcreate.persistence.load` does not store (subclasses)."""
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = True

@@ -47,6 +47,15 @@ class _ImplicitRecommender(BaseRecommender):
         self.item_factors_ = np.asarray(model.item_factors)
         self.user_factors_ = np.asarray(model.user_factors)
 
+    # rebuilt from the saved factors by _restore, so a model file holds no implicit object
+    _restored_attributes = ("model_",)
+
+    def _restore(self, state_dict):
+        model = self._make_model(0)
+        model.user_factors = self.user_factors_
+        model.item_factors = self.item_factors_
+        self.model_ = model
+
     def _score(self, data, rows):
         users = self._user_factors(data, rows)
         return torch.as_tensor(users) @ torch.as_tensor(self.item_factors_).T

@@ -161,6 +161,17 @@ class NeuralRecommender(BaseRecommender):
         relevant = pd.DataFrame({"user_id": np.arange(history.n_users), "item_id": targets})
         return ndcg_at_k(recommendations, relevant, k)
 
+    def _restore(self, state_dict):
+        # the network is rebuilt exactly as at fit (same data and parameters), then given the
+        # saved weights: a model file holds tensors, never code
+        train_data = self.interactions_
+        if self.early_stopping:
+            train_data, _ = self._validation_split(self.interactions_)
+        with torch.random.fork_rng(devices=[]):
+            module, _ = self._build(train_data, np.random.default_rng(0))
+        module.load_state_dict(state_dict)
+        self.module_ = module.to(self.device_).eval()
+
     def __getstate__(self):
         # pickles load on machines without the training device
         state = super().__getstate__()
