@@ -2,8 +2,15 @@
 
 Every component of skcreate goes through this module, so splits, sequences and graphs agree on one
 ordering rule: within a user, by timestamp, ties broken by row order (stable sort).
+
+What a frame may hold: ids of any hashable type, one kind per column (numbers, strings, bytes,
+booleans, or one other type such as tuples; ``1`` and ``1.0`` are the same id), plain or
+categorical; timestamps numeric or datetime64 of any unit, naive or tz-aware (tz-aware ones are
+ordered by the instant they denote). The index and extra columns are ignored; duplicate index
+labels are fine. Anything else is an error naming the column.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,26 +84,55 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
                 f"{_first_rows(isna, out.index)}."
             )
     for col in (user_col, item_col):
-        if out[col].dtype != object:
-            continue
-        try:
-            pd.unique(out[col])
-        except TypeError as exc:
-            raise TypeError(f"{name}[{col!r}] holds unhashable ids ({exc}).") from None
+        if out[col].dtype == object:
+            _check_object_ids(out[col], f"{name}[{col!r}]")
     if require_time:
         t = out[time_col]
         if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_datetime64_any_dtype(t)) \
                 or pd.api.types.is_bool_dtype(t):
             raise TypeError(
-                f"{name}[{time_col!r}] must be numeric or datetime64, got dtype {t.dtype}."
+                f"{name}[{time_col!r}] must be numeric or datetime64, got dtype {t.dtype}; "
+                "convert text dates with pandas.to_datetime."
             )
     return out
 
 
+def _id_kind(kind):
+    """The kind of an id type: ids of different kinds must not share a column."""
+    if issubclass(kind, (bool, np.bool_)):
+        return "bool"
+    if issubclass(kind, numbers.Number):
+        return "number"
+    return "str" if issubclass(kind, (str, np.str_)) else kind.__name__
+
+
+def _check_object_ids(column, label):
+    """Ids of an object column must be hashable and of one kind."""
+    try:
+        pd.unique(column)
+    except TypeError as exc:
+        raise TypeError(f"{label} holds unhashable ids ({exc}).") from None
+    # True == 1 and hash alike, so a column mixing them would merge two ids silently
+    kinds = column.map(type).map(_id_kind)
+    if kinds.nunique() > 1:
+        first = kinds.drop_duplicates()
+        examples = ", ".join(f"{kind} at row {row!r}" for row, kind in first.items())
+        raise TypeError(
+            f"{label} mixes id types ({examples}): ids of one column must be all numbers, all "
+            "strings or all booleans; convert them, e.g. with .astype(str)."
+        )
+
+
 def time_values(times):
-    """Timestamps as a sortable numpy array (datetimes as int64 nanoseconds)."""
+    """Timestamps as a sortable numpy array.
+
+    Datetimes become int64 counts of the column's own unit since the epoch (UTC for tz-aware
+    columns): converting to nanoseconds would wrap dates outside 1677-2262 around.
+    """
     if pd.api.types.is_datetime64_any_dtype(times):
-        return times.to_numpy(dtype="datetime64[ns]").view("int64")
+        if getattr(times.dt, "tz", None) is not None:
+            times = times.dt.tz_convert(None)
+        return times.to_numpy(dtype=f"datetime64[{times.dt.unit}]").view("int64")
     return times.to_numpy()
 
 
