@@ -134,6 +134,10 @@ class BaseRecommender(BaseEstimator):
 
         For each user of ``X`` the last interaction is the target and all earlier rows are the
         history. This makes ``GridSearchCV(est, grid, cv=GlobalTemporalSplit())`` work as is.
+        Users with a single interaction have no history to predict from: they are left out,
+        with a warning that counts them, and a ``ValueError`` is raised when no user of ``X`` has
+        two interactions. A target that repeats a history row exactly (duplicate rows) is a
+        sure miss with ``filter_seen=True``: it is kept and counted in a warning.
 
         Parameters
         ----------

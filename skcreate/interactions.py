@@ -32,7 +32,7 @@ def as_frame(X, name="X"):
 
 
 def _first_rows(mask, index, n=5):
-    return list(index[np.flatnonzero(mask)[:n]])
+    return index[np.flatnonzero(mask)[:n]].tolist()
 
 
 def check_interactions(X, user_col="user_id", item_col="item_id", time_col="timestamp",
