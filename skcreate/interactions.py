@@ -3,9 +3,9 @@
 Every component of skcreate goes through this module, so splits, sequences and graphs agree on one
 ordering rule: within a user, by timestamp, ties broken by row order (stable sort).
 
-What a frame may hold: ids of any hashable type, one kind per column (numbers, strings, bytes,
-booleans, or one other type such as tuples; ``1`` and ``1.0`` are the same id), plain or
-categorical; timestamps numeric or datetime64 of any unit, naive or tz-aware (tz-aware ones are
+What a frame may hold: ids of any hashable type, plain or categorical, compared by equality
+(``1`` and ``1.0`` are one id, ``1`` and ``"1"`` two; booleans beside numbers are an error, since
+``True == 1``); timestamps numeric or datetime64 of any unit, naive or tz-aware (tz-aware ones are
 ordered by the instant they denote). The index and extra columns are ignored; duplicate index
 labels are fine. Anything else is an error naming the column.
 """
@@ -97,29 +97,22 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
     return out
 
 
-def _id_kind(kind):
-    """The kind of an id type: ids of different kinds must not share a column."""
-    if issubclass(kind, (bool, np.bool_)):
-        return "bool"
-    if issubclass(kind, numbers.Number):
-        return "number"
-    return "str" if issubclass(kind, (str, np.str_)) else kind.__name__
-
-
 def _check_object_ids(column, label):
-    """Ids of an object column must be hashable and of one kind."""
+    """Ids of an object column must be hashable, and not booleans beside numbers."""
     try:
         pd.unique(column)
     except TypeError as exc:
         raise TypeError(f"{label} holds unhashable ids ({exc}).") from None
-    # True == 1 and hash alike, so a column mixing them would merge two ids silently
-    kinds = column.map(type).map(_id_kind)
-    if kinds.nunique() > 1:
-        first = kinds.drop_duplicates()
-        examples = ", ".join(f"{kind} at row {row!r}" for row, kind in first.items())
+    kinds = column.map(type)
+    is_bool = kinds.map(lambda kind: issubclass(kind, (bool, np.bool_)))
+    is_number = ~is_bool & kinds.map(lambda kind: issubclass(kind, numbers.Number))
+    if is_bool.any() and is_number.any():
+        examples = ", ".join(
+            f"row {_first_rows(mask, column.index, 1)[0]!r}: {column.iloc[mask.argmax()]!r}"
+            for mask in (is_bool.to_numpy(), is_number.to_numpy()))
         raise TypeError(
-            f"{label} mixes id types ({examples}): ids of one column must be all numbers, all "
-            "strings or all booleans; convert them, e.g. with .astype(str)."
+            f"{label} mixes booleans and numbers ({examples}); True equals 1 and False equals "
+            "0, so two ids would merge. Convert them, e.g. with .astype(str)."
         )
 
 
@@ -152,6 +145,22 @@ def time_order(users, times):
     """
     # lexsort is stable, so equal (user, time) keep their row order
     return np.lexsort((np.asarray(times), np.asarray(users)))
+
+
+def _factorize_sorted(values):
+    """Codes and sorted unique ids, so that codes never depend on row order.
+
+    Ids of types that do not compare with each other (``1.5`` and ``"a"``) are sorted by type
+    name, then by value within a type.
+    """
+    try:
+        return pd.factorize(values, sort=True)
+    except TypeError:
+        codes, uniques = pd.factorize(values)
+    order = sorted(range(len(uniques)), key=lambda j: (type(uniques[j]).__name__, uniques[j]))
+    position = np.empty(len(order), dtype=np.intp)
+    position[order] = np.arange(len(order))
+    return position[codes], uniques.take(order)
 
 
 @dataclass
@@ -198,9 +207,9 @@ class Interactions:
         n_unknown : int
             Number of rows whose item is outside ``item_ids``.
         """
-        user_codes, user_ids = pd.factorize(frame[user_col], sort=True)
+        user_codes, user_ids = _factorize_sorted(frame[user_col])
         if item_ids is None:
-            item_codes, item_ids = pd.factorize(frame[item_col], sort=True)
+            item_codes, item_ids = _factorize_sorted(frame[item_col])
         else:
             item_codes = item_ids.get_indexer(frame[item_col])
         times = time_values(frame[time_col])
