@@ -75,7 +75,8 @@ class ALSRecommender(_ImplicitRecommender):
     random_state : int, RandomState instance or None, default=None
         Seeds the factor initialisation.
     num_threads : int, default=0
-        Threads of `implicit` (0 = all cores).
+        Threads of `implicit` (0 = all cores). The result does not depend on it: each user's
+        and item's least-squares solve is independent of the others.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
