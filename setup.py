@@ -21,7 +21,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6.80", "pyarrow>=12", "matplotlib>=3.7",
+        "dev": ["pytest>=7", "hypothesis>=6.80", "pyarrow>=12", "polars>=1.0", "matplotlib>=3.7",
                 "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6",
                 "sphinx>=7", "numpydoc>=1.6", "myst-parser>=2"],
         "plot": ["matplotlib>=3.7"],

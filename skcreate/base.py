@@ -1,6 +1,7 @@
 """The fit / recommend / score contract shared by every recommender."""
 
 import warnings
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,24 @@ class BaseRecommender(BaseEstimator):
 
     Users whose history holds no item of the fitted catalogue are served by popularity (with a
     warning), since no model can personalise an empty history.
+
+    Parameters are validated at ``fit`` against ``_parameter_constraints`` (scikit-learn's
+    declarations; parameters a subclass does not declare are left to its ``_check_params``) and
+    take effect there: ``set_params`` after ``fit`` changes nothing a fitted model serves until
+    the next ``fit``. The exception are ``user_col``, ``item_col`` and ``time_col``, which name
+    the columns of whatever frame is passed and are read at every call.
     """
 
     # users scored per batch in recommend: bounds memory to batch * n_items floats
     _recommend_batch_size = 1024
+
+    _parameter_constraints: dict = {
+        "filter_seen": ["boolean"],
+        "random_state": ["random_state"],
+        "user_col": [Hashable],
+        "item_col": [Hashable],
+        "time_col": [Hashable],
+    }
 
     def fit(self, X, y=None):
         """Fit the recommender on interactions.
@@ -45,9 +60,11 @@ class BaseRecommender(BaseEstimator):
         self
         """
         # parameters first, so a failed refit leaves the previous fit untouched
+        self._validate_params()
         self._check_params()
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         data, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
+        self.filter_seen_ = bool(self.filter_seen)
         self.interactions_ = data
         self.item_ids_ = data.item_ids
         self.n_items_ = data.n_items
@@ -117,7 +134,7 @@ class BaseRecommender(BaseEstimator):
                 scores = popularity.repeat(len(rows), 1)
                 if known.any():
                     scores[torch.as_tensor(known)] = self._batch_scores(data, rows[known])
-            if self.filter_seen:
+            if self.filter_seen_:
                 seen = data.to_csr(rows).tocoo()
                 scores[torch.as_tensor(seen.row), torch.as_tensor(seen.col)] = -torch.inf
             top = torch.topk(scores, k, dim=1)
@@ -134,6 +151,10 @@ class BaseRecommender(BaseEstimator):
 
         For each user of ``X`` the last interaction is the target and all earlier rows are the
         history. This makes ``GridSearchCV(est, grid, cv=GlobalTemporalSplit())`` work as is.
+        Users with a single interaction have no history to predict from: they are left out,
+        with a warning that counts them, and a ``ValueError`` is raised when no user of ``X`` has
+        two interactions. A target that repeats a history row exactly (duplicate rows) is a
+        sure miss with ``filter_seen=True``: it is kept and counted in a warning.
 
         Parameters
         ----------
@@ -168,7 +189,8 @@ class BaseRecommender(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
+        # X is a frame of interactions (ids and times), never a numeric 2-D array
+        tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.target_tags.required = False

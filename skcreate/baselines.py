@@ -1,11 +1,12 @@
 """Non-personalised and linear baselines of the paper's Table 2."""
 
-import numbers
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 
 from .base import BaseRecommender
 
@@ -178,6 +179,11 @@ class PureSVDRecommender(BaseRecommender):
     (40, 8)
     """
 
+    _parameter_constraints = {
+        **BaseRecommender._parameter_constraints,
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, n_factors=64, filter_seen=True, random_state=None, user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
@@ -187,13 +193,13 @@ class PureSVDRecommender(BaseRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_params(self):
-        if isinstance(self.n_factors, bool) or not isinstance(self.n_factors, numbers.Integral):
-            raise ValueError(f"n_factors must be an integer, got {self.n_factors!r}.")
-
     def _fit(self, data):
         max_rank = min(data.n_users, data.n_items) - 1
-        if not 1 <= self.n_factors <= max_rank:
+        if max_rank < 1:
+            raise ValueError(
+                f"PureSVD needs at least 2 users and 2 items to factorise, got {data.n_users} "
+                f"user(s) and {data.n_items} item(s).")
+        if self.n_factors > max_rank:
             raise ValueError(
                 f"n_factors must be in [1, {max_rank}] (min(n_users, n_items) - 1), "
                 f"got {self.n_factors}.")

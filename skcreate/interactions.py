@@ -2,8 +2,15 @@
 
 Every component of skcreate goes through this module, so splits, sequences and graphs agree on one
 ordering rule: within a user, by timestamp, ties broken by row order (stable sort).
+
+What a frame may hold: ids of any hashable type, plain or categorical, compared by equality
+(``1`` and ``1.0`` are one id, ``1`` and ``"1"`` two; booleans beside numbers are an error, since
+``True == 1``); timestamps numeric or datetime64 of any unit, naive or tz-aware (tz-aware ones are
+ordered by the instant they denote). The index and extra columns are ignored; duplicate index
+labels are fine. Anything else is an error naming the column.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +34,7 @@ def as_frame(X, name="X"):
 
 
 def _first_rows(mask, index, n=5):
-    return list(index[np.flatnonzero(mask)[:n]])
+    return index[np.flatnonzero(mask)[:n]].tolist()
 
 
 def check_interactions(X, user_col="user_id", item_col="item_id", time_col="timestamp",
@@ -79,26 +86,48 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
                 f"{_first_rows(isna, out.index)}."
             )
     for col in (user_col, item_col):
-        if out[col].dtype != object:
-            continue
-        try:
-            pd.unique(out[col])
-        except TypeError as exc:
-            raise TypeError(f"{name}[{col!r}] holds unhashable ids ({exc}).") from None
+        if out[col].dtype == object:
+            _check_object_ids(out[col], f"{name}[{col!r}]")
     if require_time:
         t = out[time_col]
         if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_datetime64_any_dtype(t)) \
                 or pd.api.types.is_bool_dtype(t):
             raise TypeError(
-                f"{name}[{time_col!r}] must be numeric or datetime64, got dtype {t.dtype}."
+                f"{name}[{time_col!r}] must be numeric or datetime64, got dtype {t.dtype}; "
+                "convert text dates with pandas.to_datetime."
             )
     return out
 
 
+def _check_object_ids(column, label):
+    """Ids of an object column must be hashable, and not booleans beside numbers."""
+    try:
+        pd.unique(column)
+    except TypeError as exc:
+        raise TypeError(f"{label} holds unhashable ids ({exc}).") from None
+    kinds = column.map(type)
+    is_bool = kinds.map(lambda kind: issubclass(kind, (bool, np.bool_)))
+    is_number = ~is_bool & kinds.map(lambda kind: issubclass(kind, numbers.Number))
+    if is_bool.any() and is_number.any():
+        examples = ", ".join(
+            f"row {_first_rows(mask, column.index, 1)[0]!r}: {column.iloc[mask.argmax()]!r}"
+            for mask in (is_bool.to_numpy(), is_number.to_numpy()))
+        raise TypeError(
+            f"{label} mixes booleans and numbers ({examples}); True equals 1 and False equals "
+            "0, so two ids would merge. Convert them, e.g. with .astype(str)."
+        )
+
+
 def time_values(times):
-    """Timestamps as a sortable numpy array (datetimes as int64 nanoseconds)."""
+    """Timestamps as a sortable numpy array.
+
+    Datetimes become int64 counts of the column's own unit since the epoch (UTC for tz-aware
+    columns): converting to nanoseconds would wrap dates outside 1677-2262 around.
+    """
     if pd.api.types.is_datetime64_any_dtype(times):
-        return times.to_numpy(dtype="datetime64[ns]").view("int64")
+        if getattr(times.dt, "tz", None) is not None:
+            times = times.dt.tz_convert(None)
+        return times.to_numpy(dtype=f"datetime64[{times.dt.unit}]").view("int64")
     return times.to_numpy()
 
 
@@ -118,6 +147,22 @@ def time_order(users, times):
     """
     # lexsort is stable, so equal (user, time) keep their row order
     return np.lexsort((np.asarray(times), np.asarray(users)))
+
+
+def _factorize_sorted(values):
+    """Codes and sorted unique ids, so that codes never depend on row order.
+
+    Ids of types that do not compare with each other (``1.5`` and ``"a"``) are sorted by type
+    name, then by value within a type.
+    """
+    try:
+        return pd.factorize(values, sort=True)
+    except TypeError:
+        codes, uniques = pd.factorize(values)
+    order = sorted(range(len(uniques)), key=lambda j: (type(uniques[j]).__name__, uniques[j]))
+    position = np.empty(len(order), dtype=np.intp)
+    position[order] = np.arange(len(order))
+    return position[codes], uniques.take(order)
 
 
 @dataclass
@@ -164,9 +209,9 @@ class Interactions:
         n_unknown : int
             Number of rows whose item is outside ``item_ids``.
         """
-        user_codes, user_ids = pd.factorize(frame[user_col], sort=True)
+        user_codes, user_ids = _factorize_sorted(frame[user_col])
         if item_ids is None:
-            item_codes, item_ids = pd.factorize(frame[item_col], sort=True)
+            item_codes, item_ids = _factorize_sorted(frame[item_col])
         else:
             item_codes = item_ids.get_indexer(frame[item_col])
         times = time_values(frame[time_col])

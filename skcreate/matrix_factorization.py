@@ -1,10 +1,12 @@
 """`implicit` ALS and BPR under the skcreate fit / recommend / score contract."""
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from threadpoolctl import threadpool_limits
 
 with warnings.catch_warnings():
@@ -12,37 +14,36 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="IProgress not found")
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.cpu.bpr import BayesianPersonalizedRanking
+    from implicit.recommender_base import ModelFitError
 
 from .base import BaseRecommender
 
 __all__ = ["ALSRecommender", "BPRRecommender"]
 
 
-def _check_positive(estimator, names, integer=False):
-    for name in names:
-        value = getattr(estimator, name)
-        if isinstance(value, bool) or not np.isscalar(value) or value <= 0 \
-                or (integer and int(value) != value):
-            kind = "a positive integer" if integer else "positive"
-            raise ValueError(f"{name} must be {kind}, got {value!r}.")
-
-
 class _ImplicitRecommender(BaseRecommender):
-    # positive real parameters besides the shared ones, per subclass
-    _positive_params = ()
-
-    def _check_params(self):
-        _check_positive(self, ["n_factors", "iterations"], integer=True)
-        _check_positive(self, self._positive_params)
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}.")
+    # implicit takes threads as an unsigned count: -3 asks OpenMP for 2**32 - 3 threads
+    _parameter_constraints = {
+        **BaseRecommender._parameter_constraints,
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "regularization": [Interval(Real, 0, np.inf, closed="left")],
+        "iterations": [Interval(Integral, 1, None, closed="left")],
+        "num_threads": [Interval(Integral, 0, None, closed="left")],
+    }
+    # parameters whose size can make implicit's updates overflow, per subclass
+    _step_params = ()
 
     def _fit(self, data):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         # implicit runs its own threads; a multi-threaded BLAS underneath only oversubscribes
         with threadpool_limits(1, "blas"):
             model = self._make_model(seed)
-            model.fit(data.to_csr(), show_progress=False)
+            try:
+                model.fit(data.to_csr(), show_progress=False)
+            except ModelFitError as exc:
+                values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._step_params)
+                raise ValueError(f"{type(self).__name__} diverged ({exc}) with {values}: use "
+                                 "smaller values.") from exc
         self.model_ = model
         self.item_factors_ = np.asarray(model.item_factors)
         self.user_factors_ = np.asarray(model.user_factors)
@@ -83,7 +84,8 @@ class ALSRecommender(_ImplicitRecommender):
     random_state : int, RandomState instance or None, default=None
         Seeds the factor initialisation.
     num_threads : int, default=0
-        Threads of `implicit` (0 = all cores).
+        Threads of `implicit` (0 = all cores). The result does not depend on it: each user's
+        and item's least-squares solve is independent of the others.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -105,6 +107,12 @@ class ALSRecommender(_ImplicitRecommender):
     [1, 2, 3, 4, 5]
     """
 
+    _parameter_constraints = {
+        **_ImplicitRecommender._parameter_constraints,
+        "alpha": [Interval(Real, 0, np.inf, closed="neither")],
+    }
+    _step_params = ("alpha", "regularization")
+
     def __init__(self, n_factors=64, regularization=0.01, alpha=1.0, iterations=15,
                  filter_seen=True, random_state=None, num_threads=0, user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
@@ -118,8 +126,6 @@ class ALSRecommender(_ImplicitRecommender):
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
-
-    _positive_params = ("alpha",)
 
     def _make_model(self, seed):
         return AlternatingLeastSquares(
@@ -178,6 +184,12 @@ class BPRRecommender(_ImplicitRecommender):
     (40, 9)
     """
 
+    _parameter_constraints = {
+        **_ImplicitRecommender._parameter_constraints,
+        "learning_rate": [Interval(Real, 0, np.inf, closed="neither")],
+    }
+    _step_params = ("learning_rate", "regularization")
+
     def __init__(self, n_factors=64, learning_rate=0.01, regularization=0.01, iterations=100,
                  filter_seen=True, random_state=None, num_threads=1, user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
@@ -191,8 +203,6 @@ class BPRRecommender(_ImplicitRecommender):
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
-
-    _positive_params = ("learning_rate",)
 
     def _make_model(self, seed):
         return BayesianPersonalizedRanking(

@@ -2,10 +2,13 @@
 
 Recommendations are frames with a user column, an item column and a ``rank`` column (1 = best;
 without ``rank``, row order within each user is the rank), as returned by the estimators'
-``recommend``. Targets are frames of relevant (user, item) pairs, usually each user's last
-interaction (:func:`skcreate.model_selection.split_history_target`). Relevance is binary and
-metrics are means over the users of ``targets``; a target user without recommendations scores 0.
-All values are fractions, not percentages.
+``recommend``. Ranks are positions: whole numbers >= 1, distinct within a user (two rows at rank 1
+would put two items in one slot and lift NDCG above 1, so they are an error); gaps are allowed. An
+item listed twice for a user counts once, at its better rank. Targets are frames of relevant
+(user, item) pairs, usually each user's last interaction
+(:func:`skcreate.model_selection.split_history_target`). Relevance is binary and metrics are means
+over the users of ``targets``; a target user without recommendations scores 0. All values are
+fractions in [0, 1], not percentages.
 """
 
 import numbers
@@ -52,13 +55,29 @@ class _Recommendations:
                 raise TypeError(
                     f"recommendations['rank'] must be numeric, got dtype {rank.dtype}.")
             self.rank = rank.to_numpy(dtype=float)
-            if np.isnan(self.rank).any() or (self.rank < 1).any():
-                raise ValueError("recommendations['rank'] must hold ranks >= 1 (1 = best) "
-                                 "without missing values.")
+            if np.isnan(self.rank).any() or (self.rank < 1).any() \
+                    or (self.rank != np.floor(self.rank)).any():
+                raise ValueError("recommendations['rank'] must hold whole-number ranks >= 1 "
+                                 "(1 = best) without missing values.")
+            _check_distinct_ranks(recommendations, user_col, self.rank)
         else:
             # no rank column: the row order within each user is the ranking
             self.rank = recommendations.groupby(user_col, sort=False).cumcount() \
                 .to_numpy(dtype=float) + 1.0
+
+
+def _check_distinct_ranks(recommendations, user_col, rank):
+    users = pd.factorize(recommendations[user_col])[0]
+    repeated = pd.DataFrame({"user": users, "rank": rank}).duplicated().to_numpy()
+    if repeated.any():
+        first = np.flatnonzero(repeated)[0]
+        raise ValueError(
+            f"recommendations['rank'] repeats a rank within a user in {int(repeated.sum())} "
+            f"row(s); first at row {recommendations.index[[first]].tolist()[0]!r} (user "
+            f"{recommendations[user_col].iloc[[first]].tolist()[0]!r}, rank {rank[first]:g}). "
+            "Ranks are positions, distinct within each user; drop the rank column to rank by row "
+            "order."
+        )
 
 
 class _Hits:
@@ -298,6 +317,40 @@ def evaluate(recommendations, targets, catalog, ks=(10, 100), user_col="user_id"
     return out
 
 
+def _history_and_targets(X, user_col, item_col, time_col):
+    """Next-item targets of ``X`` with their histories, under the scorer's rules.
+
+    A user with a single interaction has no history to predict its target from: such users are
+    left out, with a warning that counts them, and an error says so when no user remains. A
+    target with an identical row (same user, item, time) in its history is a duplicated event:
+    it is kept, with a warning, since filtering seen items makes it a sure miss.
+    """
+    history, targets = split_history_target(X, user_col, item_col, time_col)
+    has_history = targets[user_col].isin(history[user_col]).to_numpy()
+    if not has_history.any():
+        raise ValueError(
+            f"No user of X has two or more interactions, so none can be scored: each user's last "
+            f"interaction is the target and the earlier ones its history ({len(targets)} user(s) "
+            "with a single interaction)."
+        )
+    if not has_history.all():
+        warnings.warn(
+            f"{int((~has_history).sum())} of {len(targets)} user(s) in X have a single "
+            "interaction: with no history to predict the target from, they are left out of the "
+            "score.", UserWarning, stacklevel=4)
+        targets = targets[has_history]
+    event = [user_col, item_col, time_col]
+    duplicated = pd.MultiIndex.from_frame(targets[event]).isin(
+        pd.MultiIndex.from_frame(history[event]))
+    if duplicated.any():
+        warnings.warn(
+            f"{int(duplicated.sum())} target(s) repeat a row of their user's history exactly "
+            "(same item and time: duplicate rows); with filter_seen=True such a target is "
+            "filtered as seen and scores 0. Drop duplicate rows first (X.drop_duplicates).",
+            UserWarning, stacklevel=4)
+    return history, targets
+
+
 class _RecommenderScorer:
     """``scorer(estimator, X, y=None)``: next-item metric of ``estimator.recommend`` on ``X``."""
 
@@ -312,7 +365,7 @@ class _RecommenderScorer:
         time_col = getattr(final, "time_col", "timestamp")
         # targets come from the raw frame: a preprocessing step may filter the history (and
         # drop whole users) but must never turn an earlier, trained-on event into a target
-        history, targets = split_history_target(X, user_col, item_col, time_col)
+        history, targets = _history_and_targets(X, user_col, item_col, time_col)
         if final is not estimator:
             kept = X
             for _, step in estimator.steps[:-1]:
@@ -344,7 +397,10 @@ def make_scorer(metric="ndcg", k=10):
 
     The scorer splits the evaluation frame ``X`` into history and targets with
     :func:`~skcreate.model_selection.split_history_target` (each user's last interaction is the
-    target), calls ``estimator.recommend(history, k=k)`` and returns the metric. Column names come
+    target), calls ``estimator.recommend(history, k=k)`` and returns the metric. Users of ``X``
+    with a single interaction have no history and are left out with a warning that counts them
+    (a ``ValueError`` when no user has two interactions); a target that repeats a history row
+    exactly (duplicate rows) is kept and counted in a warning. Column names come
     from the estimator's ``user_col``/``item_col``/``time_col`` attributes when present. For a
     :class:`~sklearn.pipeline.Pipeline`, ``X`` first goes through ``transform`` of all steps but
     the last, and the last step recommends. Coverage uses the fitted ``item_ids_`` of the

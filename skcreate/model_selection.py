@@ -233,7 +233,7 @@ class GlobalTemporalSplit(BaseCrossValidator):
         -------
         list
             One threshold per quantile: a float for numeric timestamps, a ``pandas.Timestamp``
-            (nanoseconds rounded) for datetime columns.
+            (rounded to the column's unit, in its time zone) for datetime columns.
 
         Examples
         --------
@@ -254,9 +254,11 @@ class GlobalTemporalSplit(BaseCrossValidator):
         out = [np.quantile(times, q) for q in quantiles]
         column = frame[self.time_col]
         if pd.api.types.is_datetime64_any_dtype(column):
-            tz = getattr(column.dt, "tz", None)
-            out = [pd.Timestamp(int(round(t)), unit="ns", tz="UTC").tz_convert(tz)
-                   if tz is not None else pd.Timestamp(int(round(t)), unit="ns") for t in out]
+            # the inverse of time_values: counts of the column's unit, UTC when tz-aware
+            tz, unit = column.dt.tz, column.dt.unit
+            out = [pd.Timestamp(np.datetime64(int(round(t)), unit)) for t in out]
+            if tz is not None:
+                out = [t.tz_localize("UTC").tz_convert(tz) for t in out]
         return out
 
 

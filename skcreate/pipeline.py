@@ -1,8 +1,12 @@
 """A Pipeline whose ``score`` takes next-item targets from the raw evaluation frame."""
 
+import warnings
+
 from sklearn.pipeline import Pipeline
 from sklearn.pipeline import make_pipeline as _sklearn_make_pipeline
+from sklearn.utils.validation import check_is_fitted
 
+from .interactions import as_frame
 from .metrics import make_scorer
 
 __all__ = ["RecommenderPipeline", "make_pipeline"]
@@ -36,6 +40,47 @@ class RecommenderPipeline(Pipeline):
     >>> 0 <= pipe.score(X) <= 1
     True
     """
+
+    def recommend(self, histories=None, k=10):
+        """Top-k recommendations of the final recommender, histories filtered like fit data.
+
+        ``histories`` goes through ``transform`` of every step but the last, as the fit data
+        did, and the final recommender serves what remains: a filter that dropped rare items
+        at fit drops them from the context too. Users whose every row the steps remove (for
+        instance users removed by :class:`~skcreate.preprocessing.MinInteractionsFilter` at fit)
+        get no recommendations, counted in a warning; a ``ValueError`` says so when no row
+        remains.
+
+        Parameters
+        ----------
+        histories : pandas.DataFrame, optional
+            Interactions of the users to serve. ``None`` serves every user of the transformed
+            fit data from its fitted history.
+        k : int, default=10
+            Number of items per user.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As the final recommender's ``recommend``.
+        """
+        final = self._final_estimator
+        check_is_fitted(final)
+        if histories is None or len(self.steps) == 1:
+            return final.recommend(histories, k=k)
+        histories = as_frame(histories, "histories")
+        kept = self[:-1].transform(histories)
+        user_col = getattr(final, "user_col", "user_id")
+        users = histories[user_col].drop_duplicates()
+        if len(kept) == 0:
+            raise ValueError(f"The pipeline's steps removed every row of histories "
+                             f"({len(users)} user(s)): no user is left to serve.")
+        n_lost = int((~users.isin(kept[user_col])).sum())
+        if n_lost:
+            warnings.warn(f"The pipeline's steps removed every history row of {n_lost} of "
+                          f"{len(users)} user(s); they get no recommendations.", UserWarning,
+                          stacklevel=2)
+        return final.recommend(kept, k=k)
 
     def score(self, X, y=None, **params):
         """NDCG@10 of next-item prediction on ``X`` (targets from the unfiltered ``X``).

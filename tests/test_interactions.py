@@ -137,3 +137,49 @@ def test_sequences_match_naive_reference(frame, max_len):
                                                   for i in expected[user]}
     np.testing.assert_array_equal(data.last_items(max_len, rows=[data.n_users - 1]),
                                   padded[-1:])
+
+
+def test_datetimes_outside_nanosecond_range_keep_their_order():
+    # 9999-12-31 and 1500-01-01 do not fit int64 nanoseconds; ordering must not wrap around
+    times = pd.Series(np.array(["9999-12-31", "2000-01-01", "1500-01-01"], dtype="datetime64[s]"))
+    frame = pd.DataFrame({"user_id": [1, 1, 1], "item_id": ["late", "mid", "early"],
+                          "timestamp": times})
+    data, _ = encode(frame)
+    assert list(data.item_ids.take(data.items)) == ["early", "mid", "late"]
+    assert np.all(np.diff(data.times) > 0)
+
+
+def test_tz_aware_times_order_by_instant():
+    # 01:00 in Paris is 00:00 UTC, before 00:30 UTC given in another zone
+    paris = pd.Timestamp("2000-01-01 01:00", tz="Europe/Paris")
+    utc = pd.Timestamp("2000-01-01 00:30", tz="UTC")
+    times = pd.Series([t.tz_convert("Asia/Tokyo") for t in (utc, paris)])
+    frame = pd.DataFrame({"user_id": [1, 1], "item_id": ["second", "first"], "timestamp": times})
+    data, _ = encode(frame)
+    assert list(data.item_ids.take(data.items)) == ["first", "second"]
+
+
+@pytest.mark.parametrize("values", [[True, 1, 2], [2, 1, np.False_]])
+def test_booleans_beside_numbers_named(values):
+    frame = pd.DataFrame({"user_id": np.array(values, dtype=object), "item_id": [1, 2, 3],
+                          "timestamp": [1, 2, 3]}, index=[10, 11, 12])
+    with pytest.raises(TypeError, match=r"X\['user_id'\] mixes booleans and numbers \(row 1[02]"):
+        check_interactions(frame)
+
+
+def test_mixed_ids_compare_by_equality():
+    frame = pd.DataFrame({"user_id": pd.Series([1, "1", True, "a"], dtype=object),
+                          "item_id": pd.Series([1, "1", 1.0, b"1"], dtype=object),
+                          "timestamp": [1, 2, 3, 4]})
+    data, _ = encode(frame.iloc[1:])
+    assert data.n_users == 3 and data.n_items == 3
+    # ids that do not compare are sorted by type name, then value: row order does not matter
+    shuffled, _ = encode(frame.iloc[[3, 1, 2]])
+    assert list(shuffled.item_ids) == list(data.item_ids) == [b"1", 1.0, "1"]
+
+
+def test_ints_and_floats_are_one_kind_of_id():
+    frame = pd.DataFrame({"user_id": pd.Series([1, 1.0, np.int64(2)], dtype=object),
+                          "item_id": [1, 2, 3], "timestamp": [1, 2, 3]})
+    data, _ = encode(frame)
+    assert data.n_users == 2

@@ -1,6 +1,10 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -238,3 +242,83 @@ def test_grid_search_with_temporal_cv():
     assert search.cv_results_["mean_test_recall@3"].tolist() == [0.0, 1.0]
     default = GridSearchCV(ShiftRecommender(), {"shift": [1, 0]}, cv=GlobalTemporalSplit()).fit(X)
     assert default.best_params_ == {"shift": 0}
+
+
+def test_tied_ranks_are_an_error_not_an_ndcg_above_one():
+    # two relevant items both at rank 1 used to give NDCG@1 = 2
+    recs = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [7, 8, 7], "rank": [1, 1, 1]})
+    targets = targets_of([(1, 7), (1, 8), (2, 7)])
+    for metric in (ndcg_at_k, recall_at_k):
+        with pytest.raises(ValueError, match=r"repeats a rank within a user in 1 row\(s\); "
+                                             r"first at row 1 \(user 1, rank 1\)"):
+            metric(recs, targets, k=1)
+    with pytest.raises(ValueError, match="repeats a rank"):
+        evaluate(recs.assign(user_id=1), targets, catalog=10, ks=(1,))
+    # without the rank column the row order ranks them: 7 at 1, 8 at 2
+    assert ndcg_at_k(recs.drop(columns="rank"), targets, k=1) == pytest.approx(1.0)
+    assert ndcg_at_k(recs.drop(columns="rank"), targets, k=2) == pytest.approx(1.0)
+
+
+def test_fractional_ranks_rejected():
+    # ranks 1 and 1.5 would both fit in the top 2 ahead of an ideal list's second slot
+    recs = pd.DataFrame({"user_id": [1, 1], "item_id": [7, 8], "rank": [1.0, 1.5]})
+    with pytest.raises(ValueError, match="whole-number ranks"):
+        ndcg_at_k(recs, targets_of([(1, 7), (1, 8)]), k=2)
+    assert ndcg_at_k(recs.assign(rank=[1.0, 3.0]), targets_of([(1, 8)]), k=3) == \
+        pytest.approx(0.5)
+
+
+@pytest.mark.filterwarnings("ignore:No target user appears")
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), min_size=1, max_size=30),
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), min_size=1, max_size=10),
+       st.integers(1, 8), st.randoms(use_true_random=False))
+def test_metrics_stay_in_unit_interval(pairs, truth, k, rnd):
+    # any recommendation list (repeated items, gaps in ranks, users without targets)
+    recs = pd.DataFrame(pairs, columns=["user_id", "item_id"])
+    recs["rank"] = recs.groupby("user_id").cumcount() + 1
+    recs["rank"] += recs.groupby("user_id")["rank"].transform(lambda r: rnd.randint(0, 2) * r)
+    recs = recs.sample(frac=1, random_state=rnd.randint(0, 100))
+    targets = pd.DataFrame(truth, columns=["user_id", "item_id"])
+    out = evaluate(recs, targets, catalog=7, ks=(k,))
+    assert all(0.0 <= value <= 1.0 for value in out.values())
+
+
+def test_single_interaction_users_are_left_out_with_a_count():
+    lone = pd.DataFrame({"user_id": [3, 4, 5], "item_id": [1, 2, 3], "timestamp": [9, 9, 9]})
+    est = ShiftRecommender().fit(SMALL)
+    with pytest.warns(UserWarning, match=r"3 of 5 user\(s\) in X have a single interaction"):
+        value = make_scorer()(est, pd.concat([SMALL, lone], ignore_index=True))
+    # the same as scoring users 1 and 2 alone, not dragged towards 0 by users 3-5
+    assert value == pytest.approx(make_scorer()(est, SMALL))
+    with pytest.raises(ValueError, match=r"No user of X has two or more interactions.*3 user"):
+        make_scorer("recall", k=5)(est, lone)
+
+
+def test_score_of_real_estimator_ignores_one_event_users(synthetic):
+    from skcreate import PopularRecommender
+
+    model = PopularRecommender().fit(synthetic)
+    normal = synthetic[synthetic.user_id < 50]
+    rng = np.random.default_rng(0)
+    lone = pd.DataFrame({"user_id": np.arange(1000, 1150),
+                         "item_id": rng.choice(synthetic.item_id.unique(), 150),
+                         "timestamp": 10**6})
+    with pytest.warns(UserWarning, match=r"150 of 200 user\(s\)"):
+        mixed = model.score(pd.concat([normal, lone]))
+    assert mixed == pytest.approx(model.score(normal))
+    with pytest.raises(ValueError, match="No user of X has two or more interactions"):
+        model.score(lone)
+
+
+def test_duplicated_target_rows_are_counted_in_a_warning():
+    doubled = pd.concat([SMALL, SMALL.iloc[[3]]], ignore_index=True)
+    est = ShiftRecommender().fit(SMALL)
+    with pytest.warns(UserWarning, match=r"1 target\(s\) repeat a row of their user's history "
+                                         r"exactly"):
+        make_scorer()(est, doubled)
+    # a repeat at another time is a new event, not a duplicate row
+    later = pd.concat([SMALL, SMALL.iloc[[3]].assign(timestamp=5)], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_scorer()(est, later)

@@ -274,3 +274,21 @@ def test_split_history_target_matches_reference(X):
     last = sorted(s[-1] for s in user_sequences(X).values())
     assert targets.index.tolist() == last
     assert history.index.tolist() == [p for p in range(len(X)) if p not in set(last)]
+
+
+def test_far_future_seconds_split_like_ints():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"user_id": rng.integers(0, 20, 200), "item_id": rng.integers(0, 30, 200),
+                      "timestamp": rng.integers(0, 1000, 200)})
+    # years 2262+ are out of nanosecond range: seconds since 9000-01-01
+    start = np.datetime64("9000-01-01", "s")
+    Xs = X.assign(timestamp=start + X["timestamp"].to_numpy().astype("timedelta64[s]"))
+    assert Xs["timestamp"].dtype == "datetime64[s]"
+    cv = GlobalTemporalSplit(quantile=0.7)
+    (a, b), (c, d) = next(cv.split(X)), next(cv.split(Xs))
+    np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(b, d)
+    T, T_s = cv.thresholds(X)[0], cv.thresholds(Xs)[0]
+    assert T_s == pd.Timestamp(start + np.timedelta64(int(round(T)), "s"))
+    tz = Xs.assign(timestamp=Xs["timestamp"].dt.tz_localize("UTC").dt.tz_convert("Asia/Tokyo"))
+    assert cv.thresholds(tz)[0] == T_s.tz_localize("UTC")

@@ -56,3 +56,37 @@ def test_grid_search_default_scoring_is_make_scorer(ml100k):
     explicit = GridSearchCV(pipe, grid, cv=cv, scoring=make_scorer()).fit(ml100k)
     np.testing.assert_allclose(default.cv_results_["mean_test_score"],
                                explicit.cv_results_["mean_test_score"])
+
+
+def test_recommend_filters_histories_like_fit_data():
+    pipe = RecommenderPipeline([("drop", IdFilter(items=[9], exclude=True)),
+                                ("rec", ScoredShift())]).fit(X)
+    # user 1's last event, item 9, is filtered: its last kept item is 3, so 4, 5, ...
+    recs = pipe.recommend(X, k=2)
+    assert recs.groupby("user_id").item_id.apply(list).to_dict() == {1: [4, 5], 2: [14, 15]}
+    assert recs.equals(pipe[-1].recommend(IdFilter(items=[9], exclude=True).fit_transform(X),
+                                          k=2))
+
+
+def test_recommend_counts_users_the_steps_remove(ml100k):
+    pipe = make_pipeline(MinInteractionsFilter(40, 5), PopularRecommender()).fit(ml100k)
+    removed = pipe[0].removed_users_[:3]
+    kept = pipe[0].users_[:2]
+    histories = ml100k[ml100k.user_id.isin(removed.append(kept))]
+    with pytest.warns(UserWarning, match=r"removed every history row of 3 of 5 user\(s\)"):
+        recs = pipe.recommend(histories, k=4)
+    assert set(recs.user_id) == set(kept)
+    with pytest.raises(ValueError, match=r"removed every row of histories \(3 user\(s\)\)"):
+        pipe.recommend(ml100k[ml100k.user_id.isin(removed)], k=4)
+    # None serves the users of the transformed fit data
+    assert set(pipe.recommend(k=1).user_id) == set(pipe[0].users_)
+
+
+def test_recommend_of_a_one_step_pipeline_and_before_fit():
+    pipe = make_pipeline(PopularRecommender())
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        pipe.recommend(X)
+    pd.testing.assert_frame_equal(pipe.fit(X).recommend(X, k=3),
+                                  PopularRecommender().fit(X).recommend(X, k=3))

@@ -182,7 +182,8 @@ def test_als_fold_in_matches_fitted_factors(synthetic):
 def test_parameter_errors(synthetic):
     with pytest.raises(ValueError, match="n_factors must be in"):
         PureSVDRecommender(n_factors=1000).fit(synthetic)
-    with pytest.raises(ValueError, match="n_factors must be a positive integer"):
+    with pytest.raises(ValueError, match=r"'n_factors' parameter of ALSRecommender must be an "
+                                         r"int in the range \[1, inf\)"):
         ALSRecommender(n_factors=0).fit(synthetic)
     with pytest.raises(ValueError, match="learning_rate must be a number"):
         SASRecRecommender(learning_rate=-1).fit(synthetic)
@@ -268,3 +269,103 @@ def test_command_line_falls_back_to_synthetic(capsys, tmp_path):
     captured = capsys.readouterr()
     assert "using the synthetic data set" in captured.err
     assert captured.out.startswith("\nsynthetic")
+
+
+NON_NEURAL = ESTIMATORS[:6]
+NON_NEURAL_IDS = IDS[:6]
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+@pytest.mark.parametrize("param, value", [("filter_seen", "no"), ("filter_seen", 1),
+                                          ("random_state", "seed"), ("user_col", ["user_id"])])
+def test_shared_parameters_validated_by_name(est, param, value, tiny):
+    if param not in est.get_params():
+        return
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of {type(est).__name__}"):
+        clone(est).set_params(**{param: value}).fit(tiny)
+
+
+@pytest.mark.parametrize("est", [ALSRecommender(), BPRRecommender()], ids=["ALS", "BPR"])
+@pytest.mark.parametrize("param, value", [
+    ("n_factors", 8.0), ("n_factors", 0), ("regularization", "x"), ("regularization", -1.0),
+    ("iterations", np.inf), ("iterations", 2.5), ("num_threads", -3), ("num_threads", 1.0),
+])
+def test_implicit_parameters_validated_before_implicit_runs(est, param, value, tiny):
+    # num_threads=-3 used to reach OpenMP as 2**32 - 3 threads and kill the interpreter
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of {type(est).__name__} "
+                                         r"must be"):
+        clone(est).set_params(**{param: value}).fit(tiny)
+
+
+@pytest.mark.parametrize("est, param", [(ALSRecommender(), "alpha"),
+                                        (BPRRecommender(), "learning_rate")], ids=["ALS", "BPR"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, 0.0, "1"])
+def test_implicit_step_parameters_validated(est, param, value, tiny):
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of {type(est).__name__}"):
+        clone(est).set_params(**{param: value}).fit(tiny)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+@pytest.mark.parametrize("est, param", [(ALSRecommender(), "alpha"),
+                                        (BPRRecommender(), "learning_rate")], ids=["ALS", "BPR"])
+def test_implicit_divergence_names_the_parameters(est, param, synthetic):
+    big = clone(est).set_params(**{param: 1e300}, n_factors=4, iterations=2, random_state=0)
+    with pytest.raises(ValueError, match=rf"{type(est).__name__} diverged \(NaN encountered in "
+                                         rf"factors\) with {param}=1e\+300, regularization=0.01"):
+        big.fit(synthetic)
+
+
+def test_parameters_a_subclass_does_not_declare_are_skipped(tiny):
+    class Weighted(PopularRecommender):
+        def __init__(self, weight=1.0, filter_seen=True, user_col="user_id",
+                     item_col="item_id", time_col="timestamp"):
+            super().__init__(filter_seen, user_col, item_col, time_col)
+            self.weight = weight
+
+    # undeclared: any value passes the constraints; declared ones are still checked
+    assert Weighted(weight="anything").fit(tiny).recommend(k=1)["rank"].eq(1).all()
+    with pytest.raises(ValueError, match="The 'filter_seen' parameter of Weighted"):
+        Weighted(filter_seen="False").fit(tiny)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_tags_match_what_fit_accepts(est, tiny):
+    tags = est.__sklearn_tags__()
+    assert not tags.input_tags.two_d_array
+    assert tags.input_tags.string and tags.input_tags.categorical
+    with pytest.raises(TypeError, match="must be a pandas \\(or polars\\) DataFrame"):
+        clone(est).fit(tiny.to_numpy())
+
+
+def _changed(value):
+    """Another valid value of a parameter."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 2
+    return value
+
+
+@pytest.mark.parametrize("est", NON_NEURAL, ids=NON_NEURAL_IDS)
+def test_set_params_after_fit_changes_nothing_served(est, synthetic):
+    model = fit(est, synthetic)
+    history = synthetic[synthetic.user_id < 30]
+    before = model.recommend(history, k=5), model.recommend(k=5), model.score(history)
+    columns = {"user_col", "item_col", "time_col"}
+    changes = {name: _changed(value) for name, value in model.get_params().items()
+               if name not in columns}
+    if "random_state" in changes:
+        changes["random_state"] = 12345
+    model.set_params(**changes)
+    assert model.filter_seen is not est.filter_seen
+    after = model.recommend(history, k=5), model.recommend(k=5), model.score(history)
+    pd.testing.assert_frame_equal(before[0], after[0])
+    pd.testing.assert_frame_equal(before[1], after[1])
+    assert before[2] == after[2]
+
+
+def test_puresvd_needs_two_users_and_two_items(tiny):
+    with pytest.raises(ValueError, match=r"PureSVD needs at least 2 users and 2 items.*1 user"):
+        PureSVDRecommender(n_factors=1).fit(tiny[tiny.user_id == "a"])
