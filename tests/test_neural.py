@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from skcreate import (GlobalTemporalSplit, LeaveLastOutSplit, LightGCNRecommender,
-                      PopularRecommender, SASRecRecommender, UltraGCNRecommender)
+from skcreate import (CREATERecommender, GlobalTemporalSplit, LeaveLastOutSplit,
+                      LightGCNRecommender, PopularRecommender, SASRecRecommender,
+                      UltraGCNRecommender)
 from skcreate.training import Stage, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
@@ -143,3 +144,17 @@ def test_fit_does_not_mutate_input(synthetic):
     before = synthetic.copy()
     SASRecRecommender(epochs=1, **FAST).fit(synthetic)
     pd.testing.assert_frame_equal(synthetic, before)
+
+
+@pytest.mark.parametrize("cls, params, changes", [
+    (SASRecRecommender, {}, dict(max_len=3, n_factors=8, loss="sce")),
+    (CREATERecommender, dict(sequence_encoder="bert4rec", warmup_epochs=1),
+     dict(sequence_encoder="sasrec", max_len=2, graph_encoder="ultragcn")),
+    (LightGCNRecommender, {}, dict(n_layers=1, n_factors=4)),
+])
+def test_set_params_after_fit_does_not_change_what_is_served(cls, params, changes, synthetic):
+    model = cls(epochs=1, **FAST, **params).fit(synthetic)
+    histories = synthetic[synthetic.user_id < 20]
+    before = model.recommend(histories, k=5)
+    model.set_params(**changes)
+    pd.testing.assert_frame_equal(model.recommend(histories, k=5), before)
