@@ -27,5 +27,5 @@ setup(
         "plot": ["matplotlib>=3.7"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "myst-parser>=2"],
     },
-    entry_points={"console_scripts": ["skcreate=skcreate.__main__:main"]},
+    entry_points={"console_scripts": ["skcreate=skcreate.cli:main"]},
 )

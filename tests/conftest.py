@@ -1,6 +1,9 @@
+import functools
+import http.server
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -71,3 +74,29 @@ def tiny():
         "timestamp": [5, 2, 5, 1, 1, 3],
         "rating": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0],
     })
+
+
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serve tmp_path/'served' on 127.0.0.1; yields (base_url, requested paths, root)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_CountingHandler, directory=str(root))
+    )
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests, root
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()

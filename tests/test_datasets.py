@@ -1,11 +1,8 @@
-import functools
 import gzip
 import hashlib
-import http.server
 import io
 import json
 import re
-import threading
 import time
 import zipfile
 
@@ -178,32 +175,6 @@ def test_list_datasets_and_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------- download
-
-
-class _CountingHandler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """Serve tmp_path/'served' on 127.0.0.1; yields (base_url, requested paths, root)."""
-    root = tmp_path / "served"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_CountingHandler, directory=str(root))
-    )
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests, root
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 # (user, item, rating, timestamp) in source order; user 2's two events tie on time
