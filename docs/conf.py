@@ -1,8 +1,10 @@
 """Sphinx configuration of the skcreate documentation."""
 
-import shutil
 import sys
 from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
@@ -18,14 +20,20 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 bundled in a wheel, copied into _static: formulas render offline
+    "sphinx-mathjax-offline",
     "numpydoc",
-    "myst_parser",
+    # MyST markdown and notebooks (myst-nb includes myst-parser)
+    "myst_nb",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-# the notebooks are linked from notebooks.rst and copied as files, never parsed
-exclude_patterns = ["_build", "notebooks", "**/.ipynb_checkpoints"]
+exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+
+# the notebooks are rendered with the outputs committed in them; the build never runs them
+# (tests/test_notebooks.py executes them)
+nb_execution_mode = "off"
 
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"
@@ -37,15 +45,21 @@ numpydoc_class_members_toctree = False
 myst_heading_anchors = 3
 
 html_theme = "alabaster"
-html_theme_options = {"description": "scikit-learn-style sequential recommendation"}
+html_theme_options = {"description": "scikit-learn-style sequential recommendation",
+                      "page_width": "min(1400px, 100%)"}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 
-def _copy_notebooks(app, exception):
-    """Put docs/notebooks/*.ipynb beside the HTML pages, so the links on notebooks.html work."""
-    source = DOCS / "notebooks"
-    if exception is None and app.builder.format == "html" and source.is_dir():
-        shutil.copytree(source, Path(app.outdir) / "notebooks", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+class _NoEmailLinks(SphinxTransform):
+    """Undo docutils' e-mail autolinks: "NDCG@10" in a docstring is a metric, not an address."""
+
+    default_priority = 800
+
+    def apply(self):
+        for ref in list(self.document.findall(nodes.reference)):
+            if ref.get("refuri", "").startswith("mailto:"):
+                ref.replace_self(nodes.Text(ref.astext()))
 
 
 def _skip_sklearn_members(app, what, name, obj, skip, options):
@@ -57,4 +71,4 @@ def _skip_sklearn_members(app, what, name, obj, skip, options):
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_sklearn_members)
-    app.connect("build-finished", _copy_notebooks)
+    app.add_transform(_NoEmailLinks)

@@ -15,7 +15,11 @@ from .metrics import evaluate
 from .model_selection import GlobalTemporalSplit, split_history_target
 from .sequential import SASRecRecommender
 
-__all__ = ["evaluate_model", "compare", "default_models", "format_table"]
+__all__ = ["evaluate_model", "compare", "default_models", "quick_models", "format_table"]
+
+#: Epochs of SASRec and CREATE (joint) and CREATE's warm-up in :func:`quick_models`.
+QUICK_EPOCHS = 5
+QUICK_WARMUP_EPOCHS = 20
 
 
 def default_models(random_state=0, epochs=None):
@@ -44,6 +48,39 @@ def default_models(random_state=0, epochs=None):
         "UltraGCN": UltraGCNRecommender(random_state=random_state, **neural),
         "SASRec": SASRecRecommender(random_state=random_state, **neural),
         "CREATE": CREATERecommender(random_state=random_state, **neural),
+    }
+
+
+def quick_models(random_state=0):
+    """A first look in about a minute on 2 cores: popularity, ALS, SASRec and CREATE.
+
+    SASRec and CREATE train for :data:`QUICK_EPOCHS` epochs (CREATE after
+    :data:`QUICK_WARMUP_EPOCHS` graph-only warm-up epochs) instead of their defaults, so their
+    scores are below those of :func:`default_models`.
+
+    Parameters
+    ----------
+    random_state : int
+        Seed of every model.
+
+    Returns
+    -------
+    dict of str to estimator
+
+    Examples
+    --------
+    >>> from skcreate.comparison import quick_models
+    >>> list(quick_models())
+    ['Popular', 'ALS', 'SASRec', 'CREATE']
+    >>> quick_models()["CREATE"].epochs
+    5
+    """
+    return {
+        "Popular": PopularRecommender(),
+        "ALS": ALSRecommender(random_state=random_state),
+        "SASRec": SASRecRecommender(epochs=QUICK_EPOCHS, random_state=random_state),
+        "CREATE": CREATERecommender(warmup_epochs=QUICK_WARMUP_EPOCHS, epochs=QUICK_EPOCHS,
+                                    random_state=random_state),
     }
 
 

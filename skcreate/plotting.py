@@ -8,8 +8,10 @@ __all__ = ["plot_training_curves"]
 def plot_training_curves(model, axes=None):
     """Plot per-term losses and validation NDCG@10 of a fitted neural recommender.
 
-    The warm-up boundary of a :class:`~skcreate.create.CREATERecommender` is drawn as a
-    vertical line.
+    The x axis counts epochs like the ``epochs`` parameter and ``best_epoch_``: joint epochs
+    are 1, 2, ...; the warm-up epochs of a :class:`~skcreate.create.CREATERecommender` come
+    before them, numbered up to 0, with a dotted line at the boundary. With early stopping,
+    ``best_epoch_`` (the epoch whose weights were kept) is marked on the validation panel.
 
     Parameters
     ----------
@@ -41,24 +43,29 @@ def plot_training_curves(model, axes=None):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     else:
         fig = axes[0].figure
-    epochs = np.arange(1, len(model.loss_curve_) + 1)
-    loss_ax, val_ax = axes
     warmup = getattr(model, "warmup_epochs_", 0)
+    epochs = np.arange(1, len(model.loss_curve_) + 1) - warmup
+    loss_ax, val_ax = axes
     if warmup:
         for ax in axes:
-            ax.axvline(warmup + 0.5, color="grey", linestyle=":", label="end of warm-up")
+            ax.axvline(0.5, color="grey", linestyle=":", label="end of warm-up")
     loss_ax.plot(epochs, model.loss_curve_, label="total (weighted)", color="black")
     for name, curve in sorted(getattr(model, "loss_terms_", {}).items()):
         # a term is recorded as 0 in epochs where it is off (the warm-up): leave a gap
         curve = np.where(np.asarray(curve, dtype=float) > 0, curve, np.nan)
         loss_ax.plot(epochs, curve, label=f"{name} (unweighted)", linestyle="--")
-    loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log")
+    xlabel = "joint epoch (warm-up up to 0)" if warmup else "epoch"
+    loss_ax.set(xlabel=xlabel, ylabel="training loss", yscale="log")
     loss_ax.legend()
+    # validation runs after joint epochs only; warm-up epochs hold NaN
     scores = np.asarray(model.validation_scores_, dtype=float)
     if len(scores):
         val_ax.plot(epochs[:len(scores)], 100 * scores, marker="o", markersize=3)
-    val_ax.set(xlabel="epoch", ylabel="validation NDCG@10 (%)")
-    if warmup:
+        if getattr(model, "best_epoch_", 0):
+            val_ax.axvline(model.best_epoch_, color="tab:red", linestyle="--",
+                           label=f"best_epoch_ = {model.best_epoch_}")
+    val_ax.set(xlabel=xlabel, ylabel="validation NDCG@10 (%)")
+    if val_ax.get_legend_handles_labels()[0]:
         val_ax.legend()
     fig.tight_layout()
     return fig

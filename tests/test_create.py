@@ -180,6 +180,6 @@ def test_training_curves_plot(synthetic, tmp_path):
     assert "end of warm-up" in [t.get_text() for t in loss_ax.get_legend().get_texts()]
     # the warm-up boundary is drawn after epoch 2 on both panels
     for ax in (loss_ax, val_ax):
-        assert any(line.get_xdata()[0] == 2.5 for line in ax.get_lines())
+        assert any(line.get_xdata()[0] == 0.5 for line in ax.get_lines())
     fig.savefig(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0

@@ -1,14 +1,10 @@
-import functools
 import gzip
 import hashlib
-import http.server
 import io
 import json
 import re
-import threading
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,11 +17,10 @@ from skcreate.datasets import (
     list_datasets,
     load_dataset,
     load_interactions,
+    load_item_metadata,
     make_interactions,
 )
-from skcreate.datasets._download import DATASETS, ChecksumError, fetch
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from skcreate.datasets._download import DATASETS, ChecksumError, dataset_source, fetch
 
 
 # --------------------------------------------------------------------------- data home
@@ -144,16 +139,6 @@ def test_load_interactions_errors(tmp_path, events):
 # --------------------------------------------------------------------------- load_dataset
 
 
-@pytest.fixture
-def shared_data():
-    if not SHARED_DATA.is_dir():
-        pytest.fail(
-            f"The benchmark data directory {SHARED_DATA} is missing: clone the repository with "
-            "shared/data beside it (see shared/data/README.md)."
-        )
-    return SHARED_DATA
-
-
 def _counts(frame):
     return len(frame), frame["user_id"].nunique(), frame["item_id"].nunique()
 
@@ -168,6 +153,8 @@ def test_load_dataset_movielens_100k(shared_data, monkeypatch):
 
 
 def test_load_dataset_amazon_beauty(shared_data):
+    if not (shared_data / "amazon-beauty.csv.gz").exists():
+        pytest.skip(f"amazon-beauty.csv.gz not in {shared_data}")
     frame = load_dataset("beauty", data_home=shared_data)
     assert _counts(frame) == (198_502, 22_363, 12_101)
     assert frame.loc[0, ["user_id", "item_id", "timestamp"]].tolist() == \
@@ -190,32 +177,6 @@ def test_list_datasets_and_errors(tmp_path):
 # --------------------------------------------------------------------------- download
 
 
-class _CountingHandler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """Serve tmp_path/'served' on 127.0.0.1; yields (base_url, requested paths, root)."""
-    root = tmp_path / "served"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_CountingHandler, directory=str(root))
-    )
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests, root
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
 # (user, item, rating, timestamp) in source order; user 2's two events tie on time
 _RAW = [(2, 20, 4, 300), (1, 10, 5, 100), (2, 21, 3, 300), (1, 11, 1, 200), (3, 10, 2, 100)]
 _EXPECTED = pd.DataFrame(
@@ -224,10 +185,30 @@ _EXPECTED = pd.DataFrame(
 )
 
 
+# u.item of ml-100k: Latin-1, id|title|release|video release|IMDb URL|19 genre flags
+_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+           "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+_ITEMS = {10: ("Café Society (1995)", ["Action", "Sci-Fi"]), 11: ("unknown", ["unknown"]),
+          20: ("Heat (1995)", ["Crime"]), 21: ("Toy Story (1995)", ["Animation", "Comedy"])}
+
+
+def _u_item():
+    lines = []
+    for item, (title, genres) in _ITEMS.items():
+        flags = "|".join("1" if g in genres else "0" for g in _GENRES)
+        lines.append(f"{item}|{title}|01-Jan-1995||http://example.org/{item}|{flags}\n")
+    return "".join(lines).encode("latin-1")
+
+
 def _zip_archive(member, sep):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(member, "".join(sep.join(map(str, row)) + "\n" for row in _RAW))
+        if member.startswith("ml-100k/"):
+            archive.writestr("ml-100k/u.item", _u_item())
+            archive.writestr("ml-100k/u.genre", "".join(
+                f"{g}|{i}\n" for i, g in enumerate(_GENRES)) + "\n")
     return buffer.getvalue()
 
 
@@ -277,6 +258,39 @@ def test_download_verifies_and_caches(server, tmp_path, monkeypatch, name, alias
     (home / spec["filename"]).unlink()
     pd.testing.assert_frame_equal(load_dataset(name, data_home=home, download=True), frame)
     assert len(requests) == 1
+
+
+def test_download_writes_item_metadata(server, tmp_path, monkeypatch):
+    base_url, requests, root = server
+    payload = _zip_archive("ml-100k/u.data", "\t")
+    (root / "ml-100k.zip").write_bytes(payload)
+    # the environment overrides the registry: how the CLI test reaches the local server
+    monkeypatch.setenv("SKCREATE_MOVIELENS_100K_URL", f"{base_url}/ml-100k.zip")
+    monkeypatch.setenv("SKCREATE_MOVIELENS_100K_CHECKSUM", hashlib.md5(payload).hexdigest())
+    assert dataset_source("movielens-100k") == (f"{base_url}/ml-100k.zip",
+                                                hashlib.md5(payload).hexdigest())
+    home = tmp_path / "home"
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        load_item_metadata("ml-100k", data_home=home)
+    load_dataset("ml-100k", data_home=home, download=True)
+    items = load_item_metadata("movielens-100k", data_home=home)
+    assert items.to_dict("list") == {
+        "item_id": [10, 11, 20, 21],
+        "title": ["Café Society (1995)", "unknown", "Heat (1995)", "Toy Story (1995)"],
+        "genres": ["Action|Sci-Fi", "unknown", "Crime", "Animation|Comedy"]}
+    # an older cache without the metadata file: made again from the cached archive
+    (home / "ml-100k-items.csv.gz").unlink()
+    pd.testing.assert_frame_equal(load_item_metadata("ml-100k", data_home=home, download=True),
+                                  items)
+    assert len(requests) == 1
+    with pytest.raises(ValueError, match="no item metadata.*movielens-100k"):
+        load_item_metadata("beauty", data_home=home)
+
+
+def test_load_item_metadata_shared(shared_data):
+    items = load_item_metadata("ml-100k", data_home=shared_data)
+    assert len(items) == 1_682 and list(items.columns) == ["item_id", "title", "genres"]
+    assert items.loc[items.item_id == 50, "title"].item() == "Star Wars (1977)"
 
 
 def test_download_wrong_checksum_caches_nothing(server, tmp_path, monkeypatch):

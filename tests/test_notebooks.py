@@ -7,6 +7,7 @@ The kernel is the Python running the tests, importing this checkout's skcreate.
 import json
 import math
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -45,11 +46,11 @@ def _kernelspec(root):
     return root
 
 
-def run_notebook(name, monkeypatch, tmp_path):
-    """Execute a notebook from its own directory; return its JSON summary."""
+def run_notebook(name, data_home, monkeypatch, tmp_path):
+    """Execute a notebook from its own directory on the data in data_home; return its summary."""
     for key, value in SMALL.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SKCREATE_DATA", raising=False)  # the notebook's default data path
+    monkeypatch.setenv("SKCREATE_DATA", str(data_home))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     monkeypatch.setenv("JUPYTER_PATH", str(_kernelspec(tmp_path / "jupyter")))
@@ -73,7 +74,7 @@ def _fraction(value):
 
 
 def test_quickstart(shared_data, monkeypatch, tmp_path):
-    summary = run_notebook("quickstart.ipynb", monkeypatch, tmp_path)
+    summary = run_notebook("quickstart.ipynb", shared_data, monkeypatch, tmp_path)
     assert summary["dataset"] == "movielens-100k"
     assert summary["test_users"] > 50
     assert set(summary["metrics"]) == {"ndcg@10", "recall@10", "coverage@10"}
@@ -93,6 +94,11 @@ def test_knobs_first_and_synthetic_fallback(name, monkeypatch, tmp_path, capsys)
             if cell.cell_type == "code"]
     assert "os.environ" in code[0] and not any("os.environ" in source for source in code[1:])
     monkeypatch.setenv("SKCREATE_DATA", str(tmp_path / "no-data"))
+    # offline for sure: a loopback port nobody listens on
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("SKCREATE_MOVIELENS_100K_URL", f"http://127.0.0.1:{port}/ml-100k.zip")
     namespace = {}
     for source in code[:2]:
         exec(compile(source, name, "exec"), namespace)
@@ -102,7 +108,7 @@ def test_knobs_first_and_synthetic_fallback(name, monkeypatch, tmp_path, capsys)
 
 
 def test_implicit_comparison(shared_data, monkeypatch, tmp_path):
-    summary = run_notebook("implicit_comparison.ipynb", monkeypatch, tmp_path)
+    summary = run_notebook("implicit_comparison.ipynb", shared_data, monkeypatch, tmp_path)
     assert summary["dataset"] == "movielens-100k"
     results = summary["results"]
     assert set(results) == {"implicit ALS", "implicit BPR", "Popular", "ALSRecommender",
@@ -114,7 +120,7 @@ def test_implicit_comparison(shared_data, monkeypatch, tmp_path):
 
 
 def test_grid_search(shared_data, monkeypatch, tmp_path):
-    summary = run_notebook("grid_search.ipynb", monkeypatch, tmp_path)
+    summary = run_notebook("grid_search.ipynb", shared_data, monkeypatch, tmp_path)
     assert summary["dataset"] == "movielens-100k"
     grid = summary["grid"]
     assert set(summary["best_params"]) == set(grid)

@@ -265,7 +265,8 @@ def test_command_line_comparison(capsys, shared_data):
 def test_command_line_falls_back_to_synthetic(capsys, tmp_path):
     from skcreate.__main__ import main
 
-    main(["compare", "--dataset", "ml-1m", "--data-home", str(tmp_path), "--models", "Popular"])
+    main(["compare", "--dataset", "ml-1m", "--data-home", str(tmp_path), "--models", "Popular",
+          "--no-download"])
     captured = capsys.readouterr()
     assert "using the synthetic data set" in captured.err
     assert captured.out.startswith("\nsynthetic")

@@ -19,8 +19,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-__all__ = ["ChecksumError", "fetch", "DATASETS"]
+__all__ = ["ChecksumError", "fetch", "dataset_source", "DATASETS"]
 
 _ALGORITHMS = ("md5", "sha256")
 _CHUNK = 1 << 20
@@ -70,22 +71,27 @@ def _cached_file_ok(dest, url, checksum, algorithm):
     return True
 
 
-def _download(url, tmp, timeout, algorithm):
+def _download(url, tmp, timeout, algorithm, progress):
     """Stream ``url`` into ``tmp``; return the digests of what was written."""
     wanted, sha256 = hashlib.new(algorithm), hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "skcreate"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as f:
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as f, \
+                tqdm(total=response.length, unit="B", unit_scale=True, unit_divisor=1024,
+                     desc=PurePosixPath(urlparse(url).path).name, disable=not progress,
+                     leave=False) as bar:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 f.write(chunk)
                 wanted.update(chunk)
                 sha256.update(chunk)
+                bar.update(len(chunk))
     except urllib.error.URLError as exc:
         raise OSError(f"Could not download {url}: {exc.reason}") from exc
     return wanted.hexdigest(), sha256.hexdigest()
 
 
-def fetch(url, dest_dir, checksum=None, algorithm="md5", timeout=60, filename=None):
+def fetch(url, dest_dir, checksum=None, algorithm="md5", timeout=60, filename=None,
+          progress=False):
     """Download a file once, verify it and return its cached path.
 
     The file is written to a temporary name in ``dest_dir`` and moved into place only after its
@@ -110,6 +116,8 @@ def fetch(url, dest_dir, checksum=None, algorithm="md5", timeout=60, filename=No
         Seconds to wait for the server on each blocking operation.
     filename : str, optional
         Name of the cached file; by default the last component of the URL path.
+    progress : bool, default=False
+        Show a download progress bar (tqdm, on stderr).
 
     Returns
     -------
@@ -146,7 +154,7 @@ def fetch(url, dest_dir, checksum=None, algorithm="md5", timeout=60, filename=No
     os.close(fd)
     tmp = Path(tmp)
     try:
-        actual, sha256 = _download(url, tmp, timeout, algorithm)
+        actual, sha256 = _download(url, tmp, timeout, algorithm, progress)
         if checksum is not None and actual != checksum.lower():
             raise ChecksumError(
                 f"Checksum mismatch for {url}: expected {algorithm} {checksum.lower()}, got "
@@ -194,6 +202,25 @@ def parse_movielens_100k(path):
     return _parse_movielens(_zip_member(path, "ml-100k/u.data"), "\t")
 
 
+def parse_movielens_100k_items(path):
+    """Item metadata of ``ml-100k.zip``: ``item_id, title, genres`` (``|``-joined names).
+
+    ``u.item`` is Latin-1 text, ``|``-separated: id, title, release date, video release date,
+    IMDb URL and 19 genre flags in the order of ``u.genre``.
+    """
+    genres = pd.read_csv(io.BytesIO(_zip_member(path, "ml-100k/u.genre")), sep="|", header=None,
+                         names=["genre", "index"], encoding="latin-1").dropna()
+    names = genres.sort_values("index")["genre"].to_numpy()
+    items = pd.read_csv(io.BytesIO(_zip_member(path, "ml-100k/u.item")), sep="|", header=None,
+                        encoding="latin-1")
+    flags = items.iloc[:, -len(names):].to_numpy(dtype=bool)
+    return pd.DataFrame({
+        "item_id": items[0].to_numpy(),
+        "title": items[1].to_numpy(),
+        "genres": ["|".join(names[row]) for row in flags],
+    })
+
+
 def parse_movielens_1m(path):
     """Interactions of the official ``ml-1m.zip`` (``ml-1m/ratings.dat``, ``::``-separated)."""
     return _parse_movielens(_zip_member(path, "ml-1m/ratings.dat"), "::")
@@ -222,8 +249,9 @@ _AMAZON_2014 = "https://snap.stanford.edu/data/amazon/productGraph/categoryFiles
 
 #: Data sets known to :func:`skcreate.datasets.load_dataset`. ``filename`` is the processed
 #: file in the data home; ``url``/``checksum``/``algorithm`` describe the official archive and
-#: ``parser`` turns it into the standard frame. The Amazon archives have no published checksum
-#: (None): their sha256 is recorded on first download instead.
+#: ``parser`` turns it into the standard frame. ``items`` (optional) names the processed item
+#: metadata file and its parser. The Amazon archives have no published checksum (None): their
+#: sha256 is recorded on first download instead.
 DATASETS = {
     "movielens-100k": {
         "aliases": ("ml-100k",),
@@ -232,6 +260,7 @@ DATASETS = {
         "checksum": "0e33842e24a9c977be4e0107933c0723",
         "algorithm": "md5",
         "parser": parse_movielens_100k,
+        "items": {"filename": "ml-100k-items.csv.gz", "parser": parse_movielens_100k_items},
     },
     "movielens-1m": {
         "aliases": ("ml-1m",),
@@ -258,3 +287,31 @@ DATASETS = {
         "parser": parse_amazon_5core,
     },
 }
+
+
+def _env_key(name, field):
+    return f"SKCREATE_{name.upper().replace('-', '_')}_{field}"
+
+
+def dataset_source(name):
+    """URL and checksum of a data set's archive, after environment overrides.
+
+    ``SKCREATE_<NAME>_URL`` and ``SKCREATE_<NAME>_CHECKSUM`` (``<NAME>`` the canonical name in
+    upper case with ``_`` for ``-``, e.g. ``SKCREATE_MOVIELENS_100K_URL``) replace the
+    registry's values, for a mirror or a local test server. The checksum keeps the registry's
+    algorithm.
+
+    Parameters
+    ----------
+    name : str
+        Canonical name, a key of :data:`DATASETS`.
+
+    Returns
+    -------
+    url : str
+    checksum : str or None
+    """
+    spec = DATASETS[name]
+    url = os.environ.get(_env_key(name, "URL")) or spec["url"]
+    checksum = os.environ.get(_env_key(name, "CHECKSUM")) or spec["checksum"]
+    return url, checksum

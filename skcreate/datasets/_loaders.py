@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..interactions import check_interactions
-from ._download import DATASETS, fetch
+from ._download import DATASETS, dataset_source, fetch
 from ._home import DATA_HOME_ENV, get_data_home
 
-__all__ = ["load_interactions", "load_dataset", "list_datasets"]
+__all__ = ["load_interactions", "load_dataset", "load_item_metadata", "list_datasets"]
 
 _STANDARD = ("user_id", "item_id", "timestamp")
 # digits only, no leading zero: such strings survive a round trip through int unchanged
@@ -182,11 +182,8 @@ def _resolve(name):
     raise ValueError(f"Unknown data set {name!r}; valid names: {'; '.join(valid)}.")
 
 
-def _download_dataset(spec, target):
-    """Fetch and parse the official archive, then write the processed file atomically."""
-    raw = fetch(spec["url"], target.parent / "raw", checksum=spec["checksum"],
-                algorithm=spec["algorithm"])
-    frame = spec["parser"](raw)
+def _write_atomically(frame, target):
+    """gzip CSV at ``target``, moved into place only once complete."""
     tmp = target.with_name(f".{target.name}.part")
     try:
         frame.to_csv(tmp, index=False, compression="gzip")
@@ -195,13 +192,31 @@ def _download_dataset(spec, target):
         tmp.unlink(missing_ok=True)
 
 
-def load_dataset(name, data_home=None, download=False):
+def _fetch_archive(canonical, home, progress):
+    spec = DATASETS[canonical]
+    url, checksum = dataset_source(canonical)
+    return fetch(url, home / "raw", checksum=checksum, algorithm=spec["algorithm"],
+                 progress=progress)
+
+
+def _missing(canonical, target, what):
+    url = dataset_source(canonical)[0]
+    return FileNotFoundError(
+        f"{what} of {canonical!r} not found: looked for {target}. Call "
+        f"load_dataset({canonical!r}, download=True) to download it from {url}, "
+        f"or point data_home= or the {DATA_HOME_ENV} environment variable at a directory "
+        f"holding {target.name}."
+    )
+
+
+def load_dataset(name, data_home=None, download=False, progress=False):
     """Load a public sequential-recommendation benchmark as an interactions frame.
 
     The processed file (``<data_home>/<file>``, gzip CSV with header
     ``user_id,item_id,timestamp[,rating]``, rows sorted by timestamp then user) is read when
     present. Otherwise, with ``download=True``, the official archive is downloaded into
-    ``<data_home>/raw``, verified, parsed and the processed file written.
+    ``<data_home>/raw``, verified, parsed and the processed file written, together with the item
+    metadata where the archive has some (see :func:`load_item_metadata`).
 
     ============== ======== ====================== ============================================
     name           alias    processed file         source
@@ -220,6 +235,9 @@ def load_dataset(name, data_home=None, download=False):
     The data stay under their providers' terms (MovieLens: research use, no redistribution;
     Amazon reviews: research use); downloading them means accepting those terms.
 
+    ``SKCREATE_<NAME>_URL`` and ``SKCREATE_<NAME>_CHECKSUM`` (e.g.
+    ``SKCREATE_MOVIELENS_100K_URL``) point the download at a mirror.
+
     Parameters
     ----------
     name : str
@@ -229,6 +247,8 @@ def load_dataset(name, data_home=None, download=False):
         ``~/skcreate_data``).
     download : bool, default=False
         Download the data set when the processed file is missing.
+    progress : bool, default=False
+        Show a progress bar while downloading.
 
     Returns
     -------
@@ -256,12 +276,64 @@ def load_dataset(name, data_home=None, download=False):
     target = home / spec["filename"]
     if not target.exists():
         if not download:
-            raise FileNotFoundError(
-                f"Data set {canonical!r} not found: looked for {target}. Call "
-                f"load_dataset({canonical!r}, download=True) to download it from {spec['url']}, "
-                f"or point data_home= or the {DATA_HOME_ENV} environment variable at a directory "
-                f"holding {spec['filename']}."
-            )
+            raise _missing(canonical, target, "Data set")
         home.mkdir(parents=True, exist_ok=True)
-        _download_dataset(spec, target)
+        archive = _fetch_archive(canonical, home, progress)
+        if "items" in spec:
+            _write_atomically(spec["items"]["parser"](archive), home / spec["items"]["filename"])
+        _write_atomically(spec["parser"](archive), target)
     return load_interactions(target)
+
+
+def load_item_metadata(name, data_home=None, download=False, progress=False):
+    """Item metadata of a data set that has some (MovieLens-100K: titles and genres).
+
+    Reads ``<data_home>/<name>-items.csv.gz`` (``item_id,title,genres``, genres ``|``-joined),
+    which :func:`load_dataset` writes when it downloads the data set. With ``download=True`` a
+    missing file is made from the cached archive, downloading it if needed.
+
+    Parameters
+    ----------
+    name : str
+        A data set name or alias with item metadata (``movielens-100k``).
+    data_home : str or os.PathLike, optional
+        Data directory; see :func:`get_data_home`.
+    download : bool, default=False
+        Download the archive when the metadata file is missing.
+    progress : bool, default=False
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``item_id``, ``title``, ``genres``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or has no item metadata.
+    FileNotFoundError
+        If the file is missing and ``download=False``.
+
+    Examples
+    --------
+    >>> from skcreate.datasets import load_item_metadata
+    >>> items = load_item_metadata("ml-100k", download=True)  # doctest: +SKIP
+    >>> items.loc[items.item_id == 50, "title"].item()  # doctest: +SKIP
+    'Star Wars (1977)'
+    """
+    canonical = _resolve(name)
+    spec = DATASETS[canonical]
+    if "items" not in spec:
+        with_items = [n for n, s in DATASETS.items() if "items" in s]
+        raise ValueError(f"Data set {canonical!r} has no item metadata; data sets with item "
+                         f"metadata: {with_items}.")
+    home = get_data_home(data_home)
+    target = home / spec["items"]["filename"]
+    if not target.exists():
+        if not download:
+            raise _missing(canonical, target, "Item metadata")
+        home.mkdir(parents=True, exist_ok=True)
+        archive = _fetch_archive(canonical, home, progress)
+        _write_atomically(spec["items"]["parser"](archive), target)
+    return pd.read_csv(target, keep_default_na=False)
