@@ -38,7 +38,7 @@ def user_sequences(X):
 
 
 def reference_split(X, q, min_n, warm_only):
-    """DESIGN section 3 protocol written naively."""
+    """The global temporal split of docs/protocol.md written naively."""
     seqs = {u: s for u, s in user_sequences(X).items() if len(s) >= min_n}
     times = X["timestamp"].to_numpy()
     if not seqs:
