@@ -52,7 +52,9 @@ class _ImplicitRecommender(BaseRecommender):
     _restored_attributes = ("model_",)
 
     def _restore(self, state_dict):
-        model = self._make_model(0)
+        # implicit checks the BLAS threads when a model is made, as in _fit
+        with threadpool_limits(1, "blas"):
+            model = self._make_model(0)
         model.user_factors = self.user_factors_
         model.item_factors = self.item_factors_
         self.model_ = model
