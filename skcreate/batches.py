@@ -52,9 +52,6 @@ class SequenceBatches:
         self.lengths = (sequences != ItemTable.padding).sum(1)
         self.rows = np.flatnonzero(self.lengths >= 2)
 
-    def __len__(self):
-        return -(-len(self.rows) // self.batch_size)
-
     def _order(self):
         # batches of similar lengths waste little compute on padding; buckets of 50 batches
         # drawn at random keep the order of batches and their members random
@@ -148,9 +145,6 @@ class EdgeBatches:
         self.n_negatives = n_negatives
         self.rng = rng
 
-    def __len__(self):
-        return -(-len(self.users) // self.batch_size)
-
     def __call__(self, epoch=None):
         for rows in _chunks(self.rng.permutation(len(self.users)), self.batch_size):
             negatives = self.rng.integers(0, self.n_items, (len(rows), self.n_negatives))
@@ -181,9 +175,6 @@ class JointBatches:
         self.edges = edges
         self._edge_stream = None if edges is None else edges.cycle()
 
-    def __len__(self):
-        return len(self.sequences)
-
     def __call__(self, epoch):
         for batch in self.sequences(epoch):
             if self._edge_stream is None:
@@ -201,9 +192,6 @@ class KeyedBatches:
     def __init__(self, source, key):
         self.source = source
         self.key = key
-
-    def __len__(self):
-        return len(self.source)
 
     def __call__(self, epoch):
         for batch in self.source(epoch):

@@ -11,6 +11,7 @@ import platform
 import resource
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -126,8 +127,7 @@ def in_fresh_process(function, *args):
 
 def evaluate_with_memory(model, train, test, catalog, ks=(10, 100)):
     """:func:`~skcreate.comparison.evaluate_model` plus the process's peak memory."""
-    import warnings
-
+    # test histories hold items first seen after the split; that is expected here
     warnings.filterwarnings("ignore", message=".*unseen at fit.*")
     row = evaluate_model(model, train, test, catalog, ks=ks)
     row["peak_rss_mib"] = peak_mib()
