@@ -87,6 +87,7 @@ class NeuralRecommender(BaseRecommender):
         check_param(self, "weight_decay", float, 0)
         for name in ("early_stopping", "filter_seen", "verbose"):
             check_bool(self, name)
+        check_choice(self, "on_interrupt", ("raise", "stop"))
 
     def _check_params(self):
         self._check_training_params()
@@ -129,6 +130,11 @@ class NeuralRecommender(BaseRecommender):
         self.best_epoch_ = result.best_epoch
         self.n_epochs_ = result.n_epochs
         self.interrupted_ = result.interrupted
+        if result.interrupted and self.on_interrupt == "raise":
+            # the state is kept; re-raising stops whatever called fit (a search, a script)
+            raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted after "
+                                    f"{len(self.loss_curve_)} epoch(s); the estimator keeps "
+                                    "the weights and curves so far (interrupted_=True).")
 
     def _validation_split(self, data):
         """Inner train data and the validation (history, target codes) of encoded ``data``."""

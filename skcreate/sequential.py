@@ -69,6 +69,12 @@ class SASRecRecommender(NeuralRecommender):
     callbacks : list of skcreate.training.Callback or callable, default=None
         Training hooks (see :func:`skcreate.training.train`); a callable is called as
         ``callback(epoch, elapsed, loss)`` after every epoch.
+    on_interrupt : {"raise", "stop"}, default="raise"
+        What Ctrl-C during ``fit`` does. Either way training stops and the estimator keeps the
+        best weights so far (the last epoch's without validation) and its curves, with
+        ``interrupted_=True``; ``"raise"`` then re-raises ``KeyboardInterrupt``, so that a
+        surrounding ``GridSearchCV`` or script stops too, and ``"stop"`` returns from ``fit``
+        with a warning.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -106,7 +112,8 @@ class SASRecRecommender(NeuralRecommender):
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, user_col="user_id", item_col="item_id", time_col="timestamp"):
+                 callbacks=None, on_interrupt="raise", user_col="user_id", item_col="item_id",
+                 time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
         self.n_heads = n_heads
@@ -129,6 +136,7 @@ class SASRecRecommender(NeuralRecommender):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.on_interrupt = on_interrupt
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

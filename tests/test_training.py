@@ -165,3 +165,54 @@ def test_interrupt_before_the_first_epoch_says_no_weights_were_trained():
     with pytest.warns(UserWarning, match="after 0 epoch.*the weights are the initial ones"):
         result = train(model, [Stage("s", 3, interrupted)], sgd())
     assert result.interrupted and model.a.item() == 3.0
+
+
+class CtrlC(Callback):
+    """Presses Ctrl-C at the end of the first epoch of every fit."""
+
+    def __init__(self):
+        self.fits = 0
+
+    def on_epoch_end(self, record):
+        if record.epoch == 1:
+            self.fits += 1
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_reraises_after_keeping_the_fitted_state(synthetic):
+    model = SASRecRecommender(epochs=3, callbacks=[CtrlC()], **FAST)
+    with pytest.warns(UserWarning, match="interrupted after 1 epoch"), \
+            pytest.raises(KeyboardInterrupt, match="keeps the weights and curves"):
+        model.fit(synthetic)
+    assert model.interrupted_ and len(model.loss_curve_) == 1
+    assert model.recommend(k=3).groupby("user_id").size().eq(3).all()
+
+
+def test_ctrl_c_stops_a_grid_search(synthetic):
+    from sklearn.model_selection import GridSearchCV
+
+    from skcreate import GlobalTemporalSplit
+
+    fits = []
+
+    class Counted(CtrlC):
+        # GridSearchCV clones the callbacks with the estimator: count at class level
+        def on_epoch_end(self, record):
+            fits.append(record.epoch)
+            super().on_epoch_end(record)
+
+    search = GridSearchCV(SASRecRecommender(epochs=3, callbacks=[Counted()], **FAST),
+                          {"dropout": [0.1, 0.2, 0.3]}, cv=GlobalTemporalSplit(0.8))
+    with pytest.warns(UserWarning), pytest.raises(KeyboardInterrupt):
+        search.fit(synthetic)
+    # the first candidate's interruption ends the search: no score of a partial fit is kept
+    assert fits == [1] and not hasattr(search, "cv_results_")
+
+
+def test_ctrl_c_can_be_asked_to_return(synthetic):
+    model = SASRecRecommender(epochs=3, callbacks=[CtrlC()], on_interrupt="stop", **FAST)
+    with pytest.warns(UserWarning, match="interrupted after 1 epoch"):
+        assert model.fit(synthetic) is model
+    assert model.interrupted_ and model.n_epochs_ == 1
+    with pytest.raises(ValueError, match="on_interrupt must be one of"):
+        SASRecRecommender(on_interrupt="ignore").fit(synthetic)
