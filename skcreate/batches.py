@@ -42,7 +42,7 @@ class SequenceBatches:
     dict
         ``inputs`` (B, L) and ``targets`` (B, L): every position predicts the next item;
         ``users`` (B,): user codes. Users with fewer than two items have nothing to predict
-        and are left out.
+        and are left out; a ValueError says so when no user is left.
     """
 
     def __init__(self, sequences, batch_size, rng):
@@ -51,6 +51,10 @@ class SequenceBatches:
         self.rng = rng
         self.lengths = (sequences != ItemTable.padding).sum(1)
         self.rows = np.flatnonzero(self.lengths >= 2)
+        if not len(self.rows):
+            raise ValueError("No user has two or more interactions: a sequence model has "
+                             "nothing to learn from (each user needs an item to predict after "
+                             "a history).")
 
     def _order(self):
         # batches of similar lengths waste little compute on padding; buckets of 50 batches

@@ -49,7 +49,7 @@ class _GraphRecommender(NeuralRecommender):
 
     def _build(self, data, rng):
         user_items, edges = graph_edges(data, self.graph_last_n, self.graph_last_frac)
-        params = self.get_params()
+        params = self.get_params(deep=False)
         encoder = self._encoder_class(**{name: params[name] for name in
                                          self._encoder_class._get_param_names()})
         model = GraphModel(encoder.build(user_items), self.regularization, seeded_generator())

@@ -85,7 +85,7 @@ class NeuralRecommender(BaseRecommender):
         check_param(self, "patience", int, 1)
         check_param(self, "validation_quantile", float, 0, 1, True, True)
         check_param(self, "weight_decay", float, 0)
-        for name in ("early_stopping", "filter_seen", "verbose"):
+        for name in ("early_stopping", "verbose"):
             check_bool(self, name)
         check_choice(self, "on_interrupt", ("raise", "stop"))
 

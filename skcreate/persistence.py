@@ -82,8 +82,7 @@ def _encode_params(estimator):
                              "callbacks=None before save (or use pickle).")
         if _is_plain(value):
             params[name] = _plain(value)
-        elif type(value).__name__ in components and type(value) is components[
-                type(value).__name__]:
+        elif components.get(type(value).__name__) is type(value):
             params[name] = {"__component__": type(value).__name__,
                             "params": _plain(value.get_params())}
         else:

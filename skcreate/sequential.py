@@ -170,12 +170,7 @@ class SASRecRecommender(NeuralRecommender):
 
     def _sequence_batches(self, data, rng):
         # last_items gives item-table rows: code + 1, 0 = padding
-        batches = SequenceBatches(data.last_items(self.max_len + 1), self.batch_size, rng)
-        if not len(batches.rows):
-            raise ValueError("No user has two or more interactions: a sequence model has "
-                             "nothing to learn from (each user needs an item to predict after "
-                             "a history).")
-        return batches
+        return SequenceBatches(data.last_items(self.max_len + 1), self.batch_size, rng)
 
     def _build(self, data, rng):
         model = SequenceModel(self._make_encoder(data.n_items), self._local_loss())

@@ -216,3 +216,9 @@ def test_ctrl_c_can_be_asked_to_return(synthetic):
     assert model.interrupted_ and model.n_epochs_ == 1
     with pytest.raises(ValueError, match="on_interrupt must be one of"):
         SASRecRecommender(on_interrupt="ignore").fit(synthetic)
+
+
+def test_no_user_to_learn_from_is_an_error_for_bert4rec_too(tiny):
+    with pytest.raises(ValueError, match="No user has two or more interactions"):
+        CREATERecommender(sequence_encoder="bert4rec", epochs=1, warmup_epochs=0,
+                          **FAST).fit(tiny.drop_duplicates("user_id"))
