@@ -1,5 +1,8 @@
 """skcreate: scikit-learn-style sequential recommendation, centred on CREATE."""
 
+# before the imports: submodules read it while the package initialises
+__version__ = "0.1.0"
+
 from .baselines import (PopRandomRecommender, PopularRecommender, PureSVDRecommender,
                         RandomRecommender)
 from .create import CREATERecommender
@@ -9,8 +12,6 @@ from .model_selection import GlobalTemporalSplit, LeaveLastOutSplit, global_temp
 from .persistence import load
 from .pipeline import RecommenderPipeline
 from .sequential import SASRecRecommender
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit",

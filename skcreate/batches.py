@@ -149,23 +149,24 @@ class EdgeBatches:
         self.n_negatives = n_negatives
         self.rng = rng
 
+    def collate(self, rows):
+        """The batch of edges ``rows``, with freshly drawn negatives."""
+        negatives = self.rng.integers(0, self.n_items, (len(rows), self.n_negatives))
+        return {"users": torch.as_tensor(self.users[rows]),
+                "positives": torch.as_tensor(self.items[rows]),
+                "negatives": torch.as_tensor(negatives)}
+
     def __call__(self, epoch=None):
         for rows in _chunks(self.rng.permutation(len(self.users)), self.batch_size):
-            negatives = self.rng.integers(0, self.n_items, (len(rows), self.n_negatives))
-            yield {"users": torch.as_tensor(self.users[rows]),
-                   "positives": torch.as_tensor(self.items[rows]),
-                   "negatives": torch.as_tensor(negatives)}
-
-    def cycle(self):
-        """Edge batches without end, a fresh permutation per pass."""
-        while True:
-            yield from self()
+            yield self.collate(rows)
 
 
 class JointBatches:
     """CREATE's joint batches: a batch of users and, when the graph loss is on, an edge batch.
 
-    The edges cycle through their own permutation, independently of the user epochs.
+    The edges cycle through their own permutation, independently of the user epochs: an
+    epoch of users continues the pass over the edges where the previous one left it. That
+    position is the state a resumed run needs (:meth:`state_dict`).
 
     Parameters
     ----------
@@ -177,14 +178,30 @@ class JointBatches:
     def __init__(self, sequences, edges=None):
         self.sequences = sequences
         self.edges = edges
-        self._edge_stream = None if edges is None else edges.cycle()
+        self._order = np.empty(0, dtype=np.int64)
+        self._offset = 0
+
+    def _next_edges(self):
+        if self._offset >= len(self._order):
+            # a new pass is drawn when its first batch is, as a lazy stream of passes would
+            self._order, self._offset = self.edges.rng.permutation(len(self.edges.users)), 0
+        rows = self._order[self._offset:self._offset + self.edges.batch_size]
+        self._offset += len(rows)
+        return self.edges.collate(rows)
 
     def __call__(self, epoch):
         for batch in self.sequences(epoch):
-            if self._edge_stream is None:
+            if self.edges is None:
                 yield {"sequence": batch}
             else:
-                yield {"sequence": batch, "edges": next(self._edge_stream)}
+                yield {"sequence": batch, "edges": self._next_edges()}
+
+    def state_dict(self):
+        """The current pass over the edges and the position in it."""
+        return {"order": torch.as_tensor(self._order), "offset": self._offset}
+
+    def load_state_dict(self, state):
+        self._order, self._offset = state["order"].numpy(), int(state["offset"])
 
 
 class KeyedBatches:

@@ -130,6 +130,10 @@ class LightGCNRecommender(_GraphRecommender):
         Training hooks, as in :class:`~skcreate.sequential.SASRecRecommender`.
     on_interrupt : {"raise", "stop"}, default="raise"
         What Ctrl-C during ``fit`` does, as in :class:`~skcreate.sequential.SASRecRecommender`.
+    checkpoint_path : str or os.PathLike, default=None
+        Resumable training state, as in :class:`~skcreate.sequential.SASRecRecommender`.
+    checkpoint_every : int, default=1
+        Epochs between checkpoint writes.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -159,7 +163,8 @@ class LightGCNRecommender(_GraphRecommender):
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
                  device="cpu", random_state=None, verbose=False, callbacks=None,
-                 on_interrupt="raise", user_col="user_id", item_col="item_id",
+                 on_interrupt="raise", checkpoint_path=None,
+                 checkpoint_every=1, user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -181,6 +186,8 @@ class LightGCNRecommender(_GraphRecommender):
         self.verbose = verbose
         self.callbacks = callbacks
         self.on_interrupt = on_interrupt
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -226,6 +233,8 @@ class UltraGCNRecommender(_GraphRecommender):
         As in :class:`LightGCNRecommender`.
     filter_seen, device, random_state, verbose, callbacks, on_interrupt
         As in :class:`LightGCNRecommender`.
+    checkpoint_path, checkpoint_every
+        As in :class:`LightGCNRecommender`.
     user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
 
@@ -253,7 +262,8 @@ class UltraGCNRecommender(_GraphRecommender):
                  graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, on_interrupt="raise", user_col="user_id", item_col="item_id",
+                 callbacks=None, on_interrupt="raise", checkpoint_path=None,
+                 checkpoint_every=1, user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
@@ -277,6 +287,8 @@ class UltraGCNRecommender(_GraphRecommender):
         self.verbose = verbose
         self.callbacks = callbacks
         self.on_interrupt = on_interrupt
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

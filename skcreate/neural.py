@@ -2,20 +2,27 @@
 
 import copy
 import functools
+import hashlib
 import numbers
+import os
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
+from . import __version__
 from .base import BaseRecommender
+from .checkpoint import Checkpoint
 from .interactions import Interactions
 from .metrics import ndcg_at_k
 from .model_selection import split_history_target, temporal_validation_split
 from .training import train
 
 __all__ = ["NeuralRecommender", "resolve_device", "seeded_generator"]
+
+# parameters that change how a fit is watched or saved, not what it computes
+_RUN_PARAMS = ("verbose", "callbacks", "on_interrupt", "checkpoint_path", "checkpoint_every")
 
 
 def resolve_device(device):
@@ -88,6 +95,15 @@ class NeuralRecommender(BaseRecommender):
         for name in ("early_stopping", "verbose"):
             check_bool(self, name)
         check_choice(self, "on_interrupt", ("raise", "stop"))
+        check_param(self, "checkpoint_every", int, 1)
+        if self.checkpoint_path is not None:
+            if not isinstance(self.checkpoint_path, (str, os.PathLike)):
+                raise ValueError(f"checkpoint_path must be a file path or None, got "
+                                 f"{self.checkpoint_path!r}.")
+            folder = os.path.dirname(os.path.abspath(self.checkpoint_path))
+            if not os.path.isdir(folder):
+                raise ValueError(f"checkpoint_path={self.checkpoint_path!r}: the folder "
+                                 f"{folder!r} does not exist.")
 
     def _check_params(self):
         self._check_training_params()
@@ -101,9 +117,32 @@ class NeuralRecommender(BaseRecommender):
         return functools.partial(torch.optim.Adam, lr=self.learning_rate,
                                  weight_decay=self.weight_decay)
 
+    def _checkpoint(self, data):
+        """The run's Checkpoint (None without checkpoint_path), fingerprinted by parameters and
+        data, so that a file is only resumed into the fit that wrote it."""
+        if self.checkpoint_path is None:
+            return None
+        params = self.get_params(deep=False)
+        if not isinstance(self.random_state, numbers.Integral):
+            # an unseeded fit resumes with the seed its checkpoint recorded
+            params["random_state"] = type(self.random_state).__name__
+        digest = hashlib.sha256(repr((
+            type(self).__qualname__, __version__,
+            sorted((k, repr(v)) for k, v in params.items() if k not in _RUN_PARAMS),
+        )).encode())
+        for array in (data.indptr, data.items, data.times):
+            digest.update(np.ascontiguousarray(array).view(np.uint8))
+        for ids in (data.user_ids, data.item_ids):
+            digest.update(pd.util.hash_pandas_object(ids, index=False).to_numpy())
+        return Checkpoint(self.checkpoint_path, self.checkpoint_every, digest.hexdigest())
+
     def _fit(self, data):
         self.device_ = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        checkpoint = self._checkpoint(data)
+        if checkpoint is not None and checkpoint.exists():
+            seed = int(checkpoint.load()["seed"])
+        else:
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train_data, validation = data, None
         if self.early_stopping:
             train_data, validation = self._validation_split(data)
@@ -111,15 +150,18 @@ class NeuralRecommender(BaseRecommender):
         # fork_rng keeps the caller's global torch RNG untouched while seeding ours
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module, stages = self._build(train_data, np.random.default_rng(seed))
+            rng = np.random.default_rng(seed)
+            module, stages = self._build(train_data, rng)
             self.module_ = module.to(self.device_)
+            if checkpoint is not None:
+                checkpoint.rngs, checkpoint.extra = [rng], {"seed": seed}
             result = train(
                 self.module_, stages, self._optimizer(),
                 validate=None if validation is None else
                 functools.partial(self._validation_score, *validation),
                 patience=self.patience if self.early_stopping else None,
                 callbacks=self.callbacks or (), verbose=self.verbose,
-                description=type(self).__name__)
+                description=type(self).__name__, checkpoint=checkpoint)
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores
@@ -130,6 +172,7 @@ class NeuralRecommender(BaseRecommender):
         self.best_epoch_ = result.best_epoch
         self.n_epochs_ = result.n_epochs
         self.interrupted_ = result.interrupted
+        self.resumed_epochs_ = result.resumed_epochs
         if result.interrupted and self.on_interrupt == "raise":
             # the state is kept; re-raising stops whatever called fit (a search, a script)
             raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted after "

@@ -75,6 +75,14 @@ class SASRecRecommender(NeuralRecommender):
         ``interrupted_=True``; ``"raise"`` then re-raises ``KeyboardInterrupt``, so that a
         surrounding ``GridSearchCV`` or script stops too, and ``"stop"`` returns from ``fit``
         with a warning.
+    checkpoint_path : str or os.PathLike, default=None
+        A file to save the whole training state in every ``checkpoint_every`` epochs (written
+        to a temporary name, then renamed, so a crash never leaves half a file). When ``fit``
+        finds the file, it resumes after the epoch it holds and ends with the same weights as
+        an uninterrupted fit; a file from a fit with other parameters or data is refused. A
+        finished fit deletes the file; an interrupted, killed or diverged one leaves it.
+    checkpoint_every : int, default=1
+        Epochs between checkpoint writes.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -96,6 +104,10 @@ class SASRecRecommender(NeuralRecommender):
         Training seconds of every epoch.
     epoch_stages_ : list of str
         Training stage of every epoch (see :class:`skcreate.training.Stage`).
+    interrupted_ : bool
+        Whether Ctrl-C stopped the fit (see ``on_interrupt``).
+    resumed_epochs_ : int
+        Epochs restored from ``checkpoint_path`` instead of run (0 for a fresh fit).
 
     Examples
     --------
@@ -112,7 +124,8 @@ class SASRecRecommender(NeuralRecommender):
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, on_interrupt="raise", user_col="user_id", item_col="item_id",
+                 callbacks=None, on_interrupt="raise", checkpoint_path=None,
+                 checkpoint_every=1, user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
@@ -137,6 +150,8 @@ class SASRecRecommender(NeuralRecommender):
         self.verbose = verbose
         self.callbacks = callbacks
         self.on_interrupt = on_interrupt
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

@@ -8,6 +8,7 @@ warm-up is its first stage.
 """
 
 import copy
+import dataclasses
 import functools
 import math
 import time
@@ -122,6 +123,8 @@ class TrainingResult:
         Epochs of the validated stages run.
     interrupted : bool
         Whether Ctrl-C stopped training.
+    resumed_epochs : int
+        Epochs restored from a checkpoint rather than run (0 for a fresh run).
     """
 
     loss_curve: list = field(default_factory=list)
@@ -132,6 +135,7 @@ class TrainingResult:
     best_epoch: int = 0
     n_epochs: int = 0
     interrupted: bool = False
+    resumed_epochs: int = 0
 
 
 def _diverged(stage, epoch, terms, optimiser):
@@ -202,7 +206,7 @@ class _Run:
 
 
 def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
-          callbacks=(), verbose=False, description="training", device=None):
+          callbacks=(), verbose=False, description="training", device=None, checkpoint=None):
     """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
@@ -233,6 +237,11 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         Progress bar label.
     device : torch.device, optional
         Where batches go; default the module's.
+    checkpoint : skcreate.checkpoint.Checkpoint, optional
+        Save the training state every ``checkpoint.every`` epochs; when its file exists, resume
+        after the epoch it holds. A finished run removes the file; an interrupted or diverged
+        one keeps it. Batch sources that carry state across epochs expose
+        ``state_dict()``/``load_state_dict()``.
 
     Returns
     -------
@@ -252,11 +261,23 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     bar = tqdm(total=sum(stage.epochs for stage in stages), desc=description,
                disable=not verbose, leave=False)
     run = _Run(module, validate, patience, callbacks, bar)
-    step = 0
+    sources = [stage.batches for stage in stages]
+    step, position = 0, (0, 0)
+    if checkpoint is not None and checkpoint.exists():
+        state = checkpoint.load()
+        checkpoint.restore(state, module, optimiser, sources)
+        run.result = TrainingResult(**state["result"])
+        run.best_score, run.best_state = state["best_score"], state["best_state"]
+        step, position = state["step"], tuple(state["position"])
+        run.result.resumed_epochs = len(run.result.loss_curve)
+        bar.update(run.result.resumed_epochs)
+    finished = False
     try:
-        for stage in stages:
+        for index, stage in enumerate(stages):
+            if index < position[0]:
+                continue
             stop = False
-            for epoch in range(stage.epochs):
+            for epoch in range(position[1] if index == position[0] else 0, stage.epochs):
                 # the last finite weights, restored if this epoch diverges
                 last_good = copy.deepcopy(module.state_dict())
                 module.train()
@@ -291,8 +312,15 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                 stop = run.record(stage, elapsed, values[0] / n_batches, terms)
                 if stop:
                     break
+                if checkpoint is not None and checkpoint.due(len(run.result.loss_curve)):
+                    checkpoint.save({
+                        **checkpoint.capture(module, optimiser, sources),
+                        "result": dataclasses.asdict(run.result),
+                        "best_score": run.best_score, "best_state": run.best_state,
+                        "step": step, "position": (index, epoch + 1)})
             if stop:
                 break
+        finished = True
     except KeyboardInterrupt:
         run.result.interrupted = True
         done = len(run.result.loss_curve)
@@ -303,6 +331,8 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                       stacklevel=2)
     finally:
         bar.close()
+    if finished and checkpoint is not None:
+        checkpoint.remove()
     if run.best_state is not None:
         module.load_state_dict(run.best_state)
     module.eval()

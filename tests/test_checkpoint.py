@@ -1,0 +1,196 @@
+"""Resumable fits: a killed or interrupted fit resumes from its checkpoint and ends as an
+uninterrupted one; a checkpoint from another fit, or a tampered one, is refused."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
+from skcreate.checkpoint import Checkpoint, CheckpointError
+from skcreate.datasets import make_interactions
+
+DATA = dict(n_users=120, n_items=50, random_state=0)
+
+CONFIGS = {
+    "sasrec-sce": (SASRecRecommender, dict(n_factors=8, epochs=5, loss="sce", sce_buckets=4,
+                                           sce_bucket_size_x=8, sce_bucket_size_y=8)),
+    "create-early-stopping": (CREATERecommender, dict(
+        n_factors=8, epochs=4, warmup_epochs=2, graph_batch_size=64, batch_size=32,
+        early_stopping=True, patience=10)),
+    "lightgcn-edge-dropout": (LightGCNRecommender, dict(n_factors=8, epochs=5, batch_size=256,
+                                                        edge_dropout=0.2)),
+}
+
+
+class Stop(Exception):
+    pass
+
+
+def stop_after(n):
+    def callback(epoch, elapsed, loss):
+        if epoch == n:
+            raise Stop
+    return callback
+
+
+def same_weights(a, b):
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def df():
+    return make_interactions(**DATA)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_resume_after_a_crash_equals_an_uninterrupted_fit(name, df, tmp_path):
+    cls, params = CONFIGS[name]
+    path = tmp_path / "fit.ckpt"
+    full = cls(random_state=3, **params).fit(df)
+    with pytest.raises(Stop):
+        cls(random_state=3, checkpoint_path=path, callbacks=[stop_after(3)], **params).fit(df)
+    assert path.exists()
+    resumed = cls(random_state=3, checkpoint_path=str(path), **params).fit(df)
+    assert resumed.resumed_epochs_ == 2
+    assert resumed.loss_curve_ == full.loss_curve_
+    np.testing.assert_array_equal(resumed.validation_scores_, full.validation_scores_)
+    assert resumed.best_epoch_ == full.best_epoch_
+    assert same_weights(resumed, full)
+    assert resumed.recommend(df, k=5).equals(full.recommend(df, k=5))
+    # a finished fit leaves nothing to resume
+    assert not path.exists()
+
+
+KILLED_SCRIPT = textwrap.dedent("""
+    import sys, time
+    import torch
+    from skcreate import CREATERecommender
+    from skcreate.datasets import make_interactions
+    torch.set_num_threads(int(sys.argv[2]))
+    df = make_interactions(**{data!r})
+    slow = lambda epoch, elapsed, loss: time.sleep(0.3)
+    CREATERecommender(random_state=5, checkpoint_path=sys.argv[1], callbacks=[slow],
+                      **{params!r}).fit(df)
+""")
+
+
+def test_a_killed_process_resumes_to_the_same_weights(df, tmp_path):
+    params = CONFIGS["create-early-stopping"][1]
+    path = tmp_path / "fit.ckpt"
+    script = KILLED_SCRIPT.format(data=DATA, params=params)
+    # the same thread count as this process, so that both compute the same bits
+    child = subprocess.Popen([sys.executable, "-c", script, str(path),
+                              str(torch.get_num_threads())],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert child.poll() is None, child.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the child wrote no checkpoint"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    resumed = CREATERecommender(random_state=5, checkpoint_path=path, **params).fit(df)
+    full = CREATERecommender(random_state=5, **params).fit(df)
+    assert 1 <= resumed.resumed_epochs_ < 6
+    assert resumed.loss_curve_ == full.loss_curve_
+    assert same_weights(resumed, full)
+    # the rename is atomic: no temporary file is left behind by the kill or the resume
+    assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+
+    def interrupt(epoch, elapsed, loss):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    params = dict(n_factors=8, epochs=4, random_state=0, checkpoint_path=path)
+    with pytest.warns(UserWarning, match="interrupted"):
+        stopped = SASRecRecommender(callbacks=[interrupt], on_interrupt="stop",
+                                    **params).fit(df)
+    assert stopped.interrupted_ and path.exists()
+    resumed = SASRecRecommender(**params).fit(df)
+    full = SASRecRecommender(n_factors=8, epochs=4, random_state=0).fit(df)
+    # the callback of epoch 2 ran before its checkpoint write
+    assert resumed.resumed_epochs_ == 1 and same_weights(resumed, full)
+
+
+def test_unseeded_fit_resumes_with_the_seed_it_started_with(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    params = dict(n_factors=8, epochs=4, checkpoint_path=path)
+    with pytest.raises(Stop):
+        SASRecRecommender(callbacks=[stop_after(3)], **params).fit(df)
+    recorded = torch.load(path, weights_only=True)["result"]["loss_curve"]
+    resumed = SASRecRecommender(**params).fit(df)
+    assert resumed.loss_curve_[:2] == recorded
+
+
+def test_every_n_epochs(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Stop):
+        SASRecRecommender(n_factors=8, epochs=6, random_state=0, checkpoint_path=path,
+                          checkpoint_every=2, callbacks=[stop_after(4)]).fit(df)
+    # epoch 4's write comes after its callbacks, which stopped the fit: epoch 2's is kept
+    assert torch.load(path, weights_only=True)["position"] == (0, 2)
+
+
+@pytest.mark.parametrize("change", [{"learning_rate": 1e-2}, {"random_state": 4}, "data"])
+def test_a_checkpoint_of_another_fit_is_refused(change, df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    params = dict(n_factors=8, epochs=4, random_state=3, checkpoint_path=path)
+    with pytest.raises(Stop):
+        SASRecRecommender(callbacks=[stop_after(2)], **params).fit(df)
+    other = df.iloc[1:] if change == "data" else df
+    if change != "data":
+        params.update(change)
+    with pytest.raises(CheckpointError, match="other parameters or data"):
+        SASRecRecommender(**params).fit(other)
+    assert path.exists()
+
+
+def test_run_only_parameters_do_not_block_a_resume(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    params = dict(n_factors=8, epochs=3, random_state=3, checkpoint_path=path)
+    with pytest.raises(Stop):
+        SASRecRecommender(callbacks=[stop_after(2)], **params).fit(df)
+    resumed = SASRecRecommender(verbose=True, on_interrupt="stop", **params).fit(df)
+    assert resumed.resumed_epochs_ == 1
+
+
+def test_a_tampered_checkpoint_is_refused_without_running_it(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path.write_bytes(pickle.dumps({"format": 1, "payload": Payload()}, protocol=2))
+    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+        SASRecRecommender(n_factors=8, epochs=2, checkpoint_path=path).fit(df)
+    assert not marker.exists()
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        Checkpoint(path).load()
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"checkpoint_every": 0}, "checkpoint_every"),
+    ({"checkpoint_every": 1.5}, "checkpoint_every"),
+    ({"checkpoint_path": 3}, "checkpoint_path"),
+    ({"checkpoint_path": "/no/such/folder/fit.ckpt"}, "does not exist"),
+])
+def test_bad_checkpoint_parameters(params, match, df):
+    with pytest.raises(ValueError, match=match):
+        SASRecRecommender(n_factors=8, epochs=1, **params).fit(df)
