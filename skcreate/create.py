@@ -14,19 +14,24 @@ from .training import Stage
 
 __all__ = ["CREATERecommender", "inactive_params"]
 
+# what the joint network feeds the alignment, by estimator parameter and CREATEModel argument
+_ALIGNMENT_INPUTS = {"alignment_positions": "positions", "alignment_graph_view": "graph_view",
+                     "alignment_stop_gradient": "stop_gradient"}
+
 
 def inactive_params(estimator):
     """Flat parameters of a CREATE estimator that have no effect under its other parameters.
 
     A built-in graph encoder or alignment reads the flat parameters named like its constructor
     arguments; those of the other built-ins (or all of them, for a passed instance) are
-    inactive, and so is ``alignment_weight`` without an alignment. Tuning scripts skip sweeps
+    inactive, and so are ``alignment_weight`` and the ``alignment_*`` input options without an
+    alignment. Tuning scripts skip sweeps
     over them.
 
     Examples
     --------
     >>> from skcreate import CREATERecommender
-    >>> sorted(inactive_params(CREATERecommender(alignment="none")))[:3]
+    >>> sorted(inactive_params(CREATERecommender(alignment="none")))[3:6]
     ['alignment_weight', 'barlow_lambda', 'constraint_weight']
     """
     params = estimator.get_params(deep=False)
@@ -40,7 +45,7 @@ def inactive_params(estimator):
             if cls is not None:
                 inactive |= set(cls._get_param_names()) - used
     if params["alignment"] == "none":
-        inactive.add("alignment_weight")
+        inactive |= set(_ALIGNMENT_INPUTS) | {"alignment_weight"}
     return inactive & set(params)
 
 
@@ -100,11 +105,15 @@ class CREATERecommender(SASRecRecommender):
     graph_weight : float, default=0.5
         Weight of the graph loss (w_global) in joint training. During the warm-up the graph
         loss is the only term, and Adam's steps do not depend on its scale.
-    alignment : {"barlow", "contrastive", "none"} or skcreate.nn.Alignment, default="barlow"
-        Cross-view alignment: Barlow Twins (the paper's choice, with ``barlow_lambda``),
-        InfoNCE with in-batch negatives (with ``temperature``), none, or an instance of an
-        :class:`~skcreate.nn.Alignment` subclass (its parameters are reachable as
-        ``alignment__<name>``). ``alignment_weight`` weighs it in every case.
+    alignment : {"barlow", "bt-sr", "contrastive", "none"} or skcreate.nn.Alignment, \
+default="barlow"
+        Cross-view alignment: Barlow Twins (the paper's choice, with ``barlow_lambda``), Barlow
+        Twins after the BT-SR recipe (:class:`~skcreate.nn.ProjectedBarlowTwins`: normalised
+        views, a projector of ``projector_dim`` units, the loss per dimension; use an
+        ``alignment_weight`` near 0.25), InfoNCE with in-batch negatives (with
+        ``temperature``), none, or an instance of an :class:`~skcreate.nn.Alignment`
+        subclass (its parameters are reachable as ``alignment__<name>``).
+        ``alignment_weight`` weighs it in every case.
     alignment_weight : float, default=0.05
         Weight of the alignment loss (w_BT). With 64 factors the Barlow Twins loss starts near
         64 and InfoNCE near 2 log(batch_size); try 0.1-0.3 with ``alignment="contrastive"``.
@@ -112,6 +121,16 @@ class CREATERecommender(SASRecRecommender):
         Off-diagonal weight of the Barlow Twins loss.
     temperature : float, default=0.2
         InfoNCE temperature (``alignment="contrastive"``).
+    projector_dim : int, default=64
+        Projector width of ``alignment="bt-sr"``.
+    alignment_positions : {"last", "all"}, default="last"
+        Align each user's transformer state at the last position (the paper's), or at every
+        position, each paired with the user's graph embedding.
+    alignment_graph_view : {"propagated", "layer0"}, default="propagated"
+        Align with the user's propagated graph embedding, or with its layer-0 row.
+    alignment_stop_gradient : {None, "sequence", "graph"}, default=None
+        The side the alignment does not train (``"graph"``: the graph embedding is a fixed
+        target for the transformer).
     epochs : int, default=20
         Joint epochs (the maximum with early stopping), not counting the warm-up. More than
         SASRec's 15: the graph loss keeps regularising the shared item table, and on Amazon
@@ -167,7 +186,9 @@ class CREATERecommender(SASRecRecommender):
                  negative_weight=10.0, graph_last_n=None, graph_last_frac=0.4,
                  graph_batch_size=2048, regularization=1e-2, warmup_epochs=60,
                  graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
-                 barlow_lambda=5e-3, temperature=0.2, learning_rate=2e-3, batch_size=128,
+                 barlow_lambda=5e-3, temperature=0.2, projector_dim=64,
+                 alignment_positions="last", alignment_graph_view="propagated",
+                 alignment_stop_gradient=None, learning_rate=2e-3, batch_size=128,
                  epochs=20, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
@@ -206,6 +227,10 @@ class CREATERecommender(SASRecRecommender):
         self.alignment_weight = alignment_weight
         self.barlow_lambda = barlow_lambda
         self.temperature = temperature
+        self.projector_dim = projector_dim
+        self.alignment_positions = alignment_positions
+        self.alignment_graph_view = alignment_graph_view
+        self.alignment_stop_gradient = alignment_stop_gradient
 
     def _check_model_params(self):
         self._check_sequence_params()
@@ -221,6 +246,10 @@ class CREATERecommender(SASRecRecommender):
                      "constraint_weight", "item_weight", "negative_weight"):
             check_param(self, name, float, 0)
         check_param(self, "temperature", float, 0, low_open=True)
+        check_param(self, "projector_dim", int, 1)
+        check_choice(self, "alignment_positions", ("last", "all"))
+        check_choice(self, "alignment_graph_view", ("propagated", "layer0"))
+        check_choice(self, "alignment_stop_gradient", (None, "sequence", "graph"))
         check_param(self, "mask_prob", float, 0, 1, low_open=True)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
         check_bool(self, "normalize_layers")
@@ -262,7 +291,8 @@ class CREATERecommender(SASRecRecommender):
             encoder.build(user_items, sequence.item_table)
         graph = GraphModel(encoder, self.regularization, seeded_generator(1))
         alignment = ALIGNMENTS.make(self.alignment, params) if self._aligned else None
-        model = CREATEModel(sequence, graph, alignment)
+        model = CREATEModel(sequence, graph, alignment,
+                            **{arg: params[name] for name, arg in _ALIGNMENT_INPUTS.items()})
         edges = edge_batches(encoder, edges, self.graph_batch_size, rng)
         warmup = Stage("warmup", self.warmup_epochs, KeyedBatches(edges, "edges"),
                        {"global": self.graph_weight}, validate=False)

@@ -67,7 +67,7 @@ def test_one_item_table_gets_both_gradients(synthetic):
     assert model.graph.item_table.weight is model.sequence.item_table.weight
     table = model.sequence.item_table.weight
     batch = next(joint.batches(0))["sequence"]
-    local, _ = model.sequence.local_and_state(batch)
+    local, _ = model.sequence.local_and_hidden(batch)
     (local_grad,) = torch.autograd.grad(local, table)
     edge_batch = next(warmup.batches(0))["edges"]
     global_loss = model.graph.edge_loss(edge_batch, model.graph.propagate())

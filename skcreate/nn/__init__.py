@@ -5,7 +5,7 @@ Each box of the CREATE paper's Figure 1 is one module: the shared item table
 local loss step (:mod:`~skcreate.nn.sequence_model`), the graph encoders
 (:mod:`~skcreate.nn.lightgcn`, :mod:`~skcreate.nn.ultragcn`, interface in
 :mod:`~skcreate.nn.graph_encoder`) and their step (:mod:`~skcreate.nn.graph_model`), the
-alignment (:mod:`~skcreate.nn.alignment`) and the joint network (:mod:`~skcreate.nn.create`).
+alignment (:mod:`~skcreate.nn.alignment`, :mod:`~skcreate.nn.projected_barlow`) and the joint network (:mod:`~skcreate.nn.create`).
 """
 
 from .alignment import Alignment, BarlowTwins, InfoNCE
@@ -15,6 +15,7 @@ from .graph_encoder import GraphEncoder
 from .graph_model import GraphModel
 from .item_table import ItemTable
 from .lightgcn import LightGCNEncoder
+from .projected_barlow import ProjectedBarlowTwins
 from .losses import (FullCrossEntropy, ScalableCrossEntropy, barlow_twins_loss, bpr_loss,
                      full_cross_entropy, info_nce_loss, scalable_cross_entropy)
 from .registry import ALIGNMENTS, GRAPH_ENCODERS, Registry
@@ -23,7 +24,7 @@ from .sequence_model import SequenceModel
 from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
 from .ultragcn import UltraGCNEncoder, item_neighbours
 
-__all__ = ["Alignment", "BarlowTwins", "InfoNCE", "Component", "CREATEModel", "GraphEncoder",
+__all__ = ["Alignment", "BarlowTwins", "InfoNCE", "ProjectedBarlowTwins", "Component", "CREATEModel", "GraphEncoder",
            "GraphModel", "ItemTable", "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder",
            "SequenceModel", "Registry", "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask",
            "normalized_adjacency", "sparse_tensor", "symmetric_spmm", "item_neighbours",

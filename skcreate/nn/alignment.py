@@ -9,12 +9,18 @@ __all__ = ["Alignment", "BarlowTwins", "InfoNCE"]
 class Alignment(Component):
     """Base of alignment losses: ``alignment(sequence_states, graph_users) -> scalar``.
 
-    Both arguments have shape (B, d): row ``b`` is the same user's transformer state at its last
-    position and graph embedding. A subclass implements :meth:`forward`; it may own weights (a
-    projector), which then train with the rest of the model. Pass an instance as
+    Both arguments have shape (N, d): row ``n`` is a transformer state and the graph embedding
+    of the same user (one row per user of the batch, or one per position; see
+    :class:`~skcreate.nn.CREATEModel`). A subclass implements :meth:`forward`; it may own
+    weights (a projector), created in :meth:`build` once the width is known, which then train
+    with the rest of the model. Pass an instance as
     ``CREATERecommender(alignment=...)``; its constructor parameters are reachable as
     ``alignment__<name>`` in ``set_params`` and ``GridSearchCV`` grids.
     """
+
+    def build(self, width):
+        """Create any weights for views of width ``width``; returns self."""
+        return self
 
     def forward(self, sequence_states, graph_users):
         raise NotImplementedError

@@ -2,7 +2,13 @@
 
 from torch import nn
 
+from .item_table import ItemTable
+
 __all__ = ["CREATEModel"]
+
+_POSITIONS = ("last", "all")
+_GRAPH_VIEWS = ("propagated", "layer0")
+_STOP_GRADIENTS = (None, "sequence", "graph")
 
 
 class CREATEModel(nn.Module):
@@ -16,7 +22,17 @@ class CREATEModel(nn.Module):
         Graph branch, built on ``sequence.item_table`` so both read and write one table.
     alignment : skcreate.nn.Alignment, optional
         Loss between the batch users' transformer states and graph embeddings; None trains
-        without it.
+        without it. It is built for the item table's width.
+    positions : {"last", "all"}, default="last"
+        Which transformer states are aligned: each user's state at the last position (the
+        paper's, the state that serves), or the state at every real position, each paired
+        with its user's graph embedding (the authors' earlier joint model).
+    graph_view : {"propagated", "layer0"}, default="propagated"
+        The graph side: the user's propagated embedding, or its layer-0 row (then the
+        alignment needs no propagation).
+    stop_gradient : {None, "sequence", "graph"}, default=None
+        Side that the alignment does not train: None trains both; "graph" treats the graph
+        embedding as a fixed target for the transformer, "sequence" the reverse.
 
     Notes
     -----
@@ -26,31 +42,55 @@ class CREATEModel(nn.Module):
     ``"global"``. CREATE's warm-up feeds edges only, so the transformer gets no gradient.
     """
 
-    def __init__(self, sequence, graph, alignment=None):
+    def __init__(self, sequence, graph, alignment=None, positions="last",
+                 graph_view="propagated", stop_gradient=None):
         super().__init__()
         if graph.item_table is not sequence.item_table:
             raise ValueError("the graph encoder must share the sequence encoder's item table.")
+        for name, value, choices in (("positions", positions, _POSITIONS),
+                                     ("graph_view", graph_view, _GRAPH_VIEWS),
+                                     ("stop_gradient", stop_gradient, _STOP_GRADIENTS)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
         self.sequence = sequence
         self.graph = graph
-        self.alignment = alignment
+        self.alignment = None if alignment is None else \
+            alignment.build(sequence.item_table.embedding.embedding_dim)
+        self.positions = positions
+        self.graph_view = graph_view
+        self.stop_gradient = stop_gradient
 
     @property
     def item_table(self):
         return self.sequence.item_table
+
+    def _views(self, batch, hidden):
+        """Paired (transformer state, graph user code) rows the alignment compares."""
+        users = batch["users"]
+        if self.positions == "last":
+            return hidden[:, -1], users
+        real = batch["inputs"] != ItemTable.padding
+        return hidden[real], users.repeat_interleave(real.sum(1))
 
     def forward(self, batch):
         """Named loss terms of one step (unweighted)."""
         terms = {}
         aligned = False
         if "sequence" in batch:
-            terms["local"], states = self.sequence.local_and_state(batch["sequence"])
+            terms["local"], hidden = self.sequence.local_and_hidden(batch["sequence"])
+            states, users = self._views(batch["sequence"], hidden)
             # standardising over a batch of one is undefined
             aligned = self.alignment is not None and len(states) > 1
-        if "edges" in batch or aligned:
-            embeddings = self.graph.propagate()
-            if "edges" in batch:
-                terms["global"] = self.graph.edge_loss(batch["edges"], embeddings)
-            if aligned:
-                users = embeddings[0][batch["sequence"]["users"]]
-                terms["align"] = self.alignment(states, users)
+        propagated = aligned and self.graph_view == "propagated"
+        embeddings = self.graph.propagate() if "edges" in batch or propagated else None
+        if "edges" in batch:
+            terms["global"] = self.graph.edge_loss(batch["edges"], embeddings)
+        if aligned:
+            graph_users = embeddings[0][users] if propagated \
+                else self.graph.encoder.user_embedding(users)
+            if self.stop_gradient == "sequence":
+                states = states.detach()
+            elif self.stop_gradient == "graph":
+                graph_users = graph_users.detach()
+            terms["align"] = self.alignment(states, graph_users)
         return terms

@@ -5,6 +5,7 @@ from sklearn.base import clone
 from .alignment import Alignment, BarlowTwins, InfoNCE
 from .graph_encoder import GraphEncoder
 from .lightgcn import LightGCNEncoder
+from .projected_barlow import ProjectedBarlowTwins
 from .ultragcn import UltraGCNEncoder
 
 __all__ = ["Registry", "GRAPH_ENCODERS", "ALIGNMENTS"]
@@ -48,4 +49,5 @@ class Registry:
 
 
 GRAPH_ENCODERS = Registry(GraphEncoder, {"lightgcn": LightGCNEncoder, "ultragcn": UltraGCNEncoder})
-ALIGNMENTS = Registry(Alignment, {"barlow": BarlowTwins, "contrastive": InfoNCE, "none": None})
+ALIGNMENTS = Registry(Alignment, {"barlow": BarlowTwins, "bt-sr": ProjectedBarlowTwins,
+                                  "contrastive": InfoNCE, "none": None})

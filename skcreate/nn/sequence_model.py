@@ -37,15 +37,15 @@ class SequenceModel(nn.Module):
     def item_table(self):
         return self.encoder.item_table
 
-    def local_and_state(self, batch):
-        """Local loss of a batch and each sequence's state at its last position."""
+    def local_and_hidden(self, batch):
+        """Local loss of a batch and the encoder's states at every position, (B, L, d)."""
         hidden = self.encoder(batch["inputs"])
         targets = batch["targets"]
         real = targets != ItemTable.padding
         loss = self.local_loss(hidden[real], ItemTable.codes(targets[real]),
                                self.encoder.catalogue_weight)
-        return loss, hidden[:, -1]
+        return loss, hidden
 
     def forward(self, batch):
         """Named loss terms of one step: ``{"local": loss}``."""
-        return {"local": self.local_and_state(batch)[0]}
+        return {"local": self.local_and_hidden(batch)[0]}
