@@ -22,9 +22,10 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6.80", "pyarrow>=12", "polars>=1.0", "matplotlib>=3.7",
-                "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6",
+                "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6", "optuna>=3.0",
                 "sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2"],
         "plot": ["matplotlib>=3.7"],
+        "benchmarks": ["matplotlib>=3.7", "optuna>=3.0"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2"],
     },
     entry_points={"console_scripts": ["skcreate=skcreate.cli:main"]},

@@ -22,6 +22,13 @@ rows), ``<out>-tuning.csv`` (validation rows), ``<out>-curves.png`` (CREATE's tr
 at the chosen configuration) and ``<out>-sweeps.png`` (validation NDCG@10 of CREATE along
 its sweeps: warm-up, alignment, alignment weight, graph size).
 
+``--tuner optuna --trials N`` replaces the coordinate descent by an Optuna study per model
+(TPE sampler seeded by the first seed, the package defaults as the first trial, the same N
+trials for every model that has a search space in ``SPACES``; parameters that a trial's other
+choices make inactive, such as ``barlow_lambda`` without Barlow Twins, are not sampled). The
+studies are saved in ``<out>-optuna.db`` (SQLite; ``optuna.load_study(study_name=MODEL,
+storage="sqlite:///<out>-optuna.db")``) and each trial is a row of ``<out>-tuning.csv``.
+
 ``--quick`` runs one seed, short sweeps and epoch budgets: about 5 minutes on ML-100K on 2 cores.
 """
 
@@ -36,7 +43,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from skcreate import CREATERecommender
+from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.benchmarking import (add_data_arguments, load_data, machine, parse_value,
                                    pyplot)
 from skcreate.comparison import default_models, evaluate_model
@@ -56,7 +63,11 @@ SWEEPS = {
     "LightGCN": [("n_layers", [2, 3])],
     "UltraGCN": [("negative_weight", [1.0, 10.0])],
     "SASRec": [("dropout", [0.2, 0.3, 0.5])],
+    "SASRec-SCE": [("dropout", [0.2, 0.3, 0.5])],
     "CREATE-BERT4Rec": [],
+    "CREATE-UltraGCN": [("warmup_epochs", [0, 20, 60]),
+                        ("alignment", ["barlow", "bt-sr", "contrastive", "none"]),
+                        ("alignment_weight", [0.02, 0.05, 0.1])],
     "CREATE": [("warmup_epochs", [0, 20, 60]),
                ("alignment", ["barlow", "contrastive", "none"]),
                ("alignment_weight", [0.02, 0.05, 0.1]),
@@ -65,9 +76,33 @@ SWEEPS = {
                ("graph_last_frac", [0.2, 0.4, 1.0])],
 }
 
+# Optuna search spaces: ("float" | "log", low, high), ("int", low, high, step) or
+# ("choice", values); the transformer models share their common part
+_TRANSFORMER_SPACE = {"dropout": ("float", 0.1, 0.5), "learning_rate": ("log", 5e-4, 5e-3)}
+SPACES = {
+    "SASRec": _TRANSFORMER_SPACE,
+    "SASRec-SCE": _TRANSFORMER_SPACE,
+    "CREATE": {
+        "alignment": ("choice", ["barlow", "bt-sr", "contrastive", "none"]),
+        **_TRANSFORMER_SPACE,
+        "warmup_epochs": ("int", 0, 80, 10),
+        "alignment_weight": ("log", 0.01, 0.5),
+        "regularization": ("log", 1e-3, 3e-2),
+        "graph_weight": ("float", 0.1, 1.0),
+        "graph_last_frac": ("float", 0.2, 1.0),
+    },
+}
+SPACES["CREATE-UltraGCN"] = SPACES["CREATE"]
+
+
 def estimators():
-    """The package's default models, plus CREATE on the BERT4Rec backbone."""
-    return {**default_models(), "CREATE-BERT4Rec": CREATERecommender(sequence_encoder="bert4rec")}
+    """The package's default models, plus CREATE on the BERT4Rec backbone and on UltraGCN (the
+    paper's best branch, Table 4), and SASRec with scalable cross-entropy (the paper's SASRec
+    baseline)."""
+    return {**default_models(),
+            "SASRec-SCE": SASRecRecommender(loss="sce"),
+            "CREATE-BERT4Rec": CREATERecommender(sequence_encoder="bert4rec"),
+            "CREATE-UltraGCN": CREATERecommender(graph_encoder="ultragcn")}
 
 
 QUICK_SWEEPS = {
@@ -81,13 +116,15 @@ QUICK_SWEEPS = {
 }
 # the transformer models early-stop within one common budget of epochs (--budget), so that
 # the comparison gives each the same chance to converge
-SEQUENTIAL = ("SASRec", "CREATE-BERT4Rec", "CREATE")
+SEQUENTIAL = ("SASRec", "SASRec-SCE", "CREATE-BERT4Rec", "CREATE", "CREATE-UltraGCN")
 
 QUICK_SETS = {
     "UltraGCN": {"epochs": 10},
     "SASRec": {"epochs": 10},
+    "SASRec-SCE": {"epochs": 10},
     "CREATE-BERT4Rec": {"epochs": 10, "warmup_epochs": 10},
     "CREATE": {"epochs": 10},
+    "CREATE-UltraGCN": {"epochs": 10},
 }
 
 # the paper's Table 2 (its own protocol), NDCG@10 %
@@ -165,6 +202,32 @@ class Tuner:
                           "params": dict(params), "val_ndcg@10": result["score"],
                           "best_epoch": result["epochs"], "fit_s": result["fit_s"]})
 
+    def search(self, space, n_trials, storage):
+        """An Optuna study of ``n_trials`` over ``space``; returns (best params, best result)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            direction="maximize", study_name=self.name, storage=storage, load_if_exists=False,
+            sampler=optuna.samplers.TPESampler(seed=self.seed))
+        defaults = self.estimator.get_params()
+        study.enqueue_trial({k: defaults[k] for k, spec in space.items()
+                             if in_space(defaults[k], spec)}, skip_if_exists=True)
+        results = {}
+
+        def objective(trial):
+            params = suggest(trial, space, self.estimator)
+            result = self.evaluate(params)
+            self._record(params, result, sweep=f"optuna trial {trial.number}")
+            trial.set_user_attr("best_epoch", result["epochs"])
+            results[trial.number] = (params, result)
+            return result["score"]
+
+        study.optimize(objective, n_trials=n_trials)
+        self.log(f"  {self.name}: best trial {study.best_trial.number}, validation NDCG@10 "
+                 f"{100 * study.best_value:.2f} %, {results[study.best_trial.number][0]}")
+        return results[study.best_trial.number]
+
     def tune(self, sweeps):
         """Coordinate descent over ``sweeps``; returns (best params, best result)."""
         best_params = {}
@@ -185,6 +248,33 @@ class Tuner:
                 if result["score"] > best["score"]:
                     best, best_params = result, params
         return best_params, best
+
+
+def in_space(value, spec):
+    """Whether ``value`` is a point of the search-space entry ``spec``."""
+    kind, *args = spec
+    if kind == "choice":
+        return value in args[0]
+    if kind == "int":
+        return args[0] <= value <= args[1] and (value - args[0]) % args[2] == 0
+    return args[0] <= value <= args[1]
+
+
+def suggest(trial, space, estimator):
+    """One trial's parameters; choices come first, so that the parameters they make inactive
+    (:func:`skcreate.create.inactive_params`) are left out."""
+    params = {}
+    for name, (kind, *args) in sorted(space.items(), key=lambda kv: kv[1][0] != "choice"):
+        if isinstance(estimator, CREATERecommender) and \
+                name in inactive_params(clone(estimator).set_params(**params)):
+            continue
+        if kind == "choice":
+            params[name] = trial.suggest_categorical(name, args[0])
+        elif kind == "int":
+            params[name] = trial.suggest_int(name, args[0], args[1], step=args[2])
+        else:
+            params[name] = trial.suggest_float(name, args[0], args[1], log=kind == "log")
+    return params
 
 
 def summary_table(results, paper):
@@ -221,7 +311,8 @@ def gain_line(results):
 def plot_sweeps(tuning, reference, path):
     import matplotlib.pyplot as plt
 
-    part = tuning[(tuning.model == "CREATE") & (tuning.sweep != "")]
+    part = tuning[(tuning.model == "CREATE") & (tuning.sweep != "")
+                  & ~tuning.sweep.str.startswith("optuna")]
     sweeps = list(dict.fromkeys(part["sweep"]))
     if not sweeps:
         return
@@ -234,6 +325,25 @@ def plot_sweeps(tuning, reference, path):
             ax.axhline(100 * reference, color="grey", linestyle="--", label="SASRec")
         ax.set(title=sweep, ylabel="validation NDCG@10 (%)")
         ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_trials(tuning, path):
+    """Validation NDCG@10 of every Optuna trial and the best so far, one line per model."""
+    import matplotlib.pyplot as plt
+
+    trials = tuning[tuning.sweep.str.startswith("optuna")]
+    if trials.empty:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, (name, rows) in enumerate(trials.groupby("model", sort=False)):
+        scores = 100 * rows["val_ndcg@10"].to_numpy()
+        ax.plot(scores, marker="o", linestyle="", color=f"C{i}", alpha=0.5)
+        ax.plot(np.maximum.accumulate(scores), color=f"C{i}", label=name)
+    ax.set(xlabel="trial", ylabel="validation NDCG@10 (%)", title="Optuna studies")
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -272,6 +382,7 @@ def write_figures(out, tuning_rows, curves_model):
         tuning = pd.DataFrame(tuning_rows)
         sasrec = tuning.loc[tuning.model == "SASRec", "val_ndcg@10"]
         plot_sweeps(tuning, sasrec.max() if len(sasrec) else None, f"{out}-sweeps.png")
+        plot_trials(tuning, f"{out}-optuna.png")
 
 
 def main(argv=None):
@@ -293,6 +404,10 @@ def main(argv=None):
                              "on validation to choose its epochs)")
     parser.add_argument("--no-tune", action="append", default=[], metavar="MODEL",
                         help="use MODEL's parameters as given, epochs included")
+    parser.add_argument("--tuner", choices=("sweeps", "optuna"), default="sweeps",
+                        help="coordinate descent over SWEEPS, or an Optuna study over SPACES")
+    parser.add_argument("--trials", type=int, default=20,
+                        help="Optuna trials per model (--tuner optuna; 3 with --quick)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="table2")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -319,6 +434,10 @@ def main(argv=None):
 
     test_rows, tuning_rows, chosen, curves_model = [], [], {}, None
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.tuner == "optuna":
+        # one run, one set of studies: a rerun starts them afresh
+        Path(f"{out}-optuna.db").unlink(missing_ok=True)
     command = "python benchmarks/reproduce.py " + " ".join(map(shlex.quote, argv))
     started = time.perf_counter()
 
@@ -342,10 +461,15 @@ def main(argv=None):
         elif args.quick:
             sweeps = QUICK_SWEEPS.get(name, sweeps)
         params, epochs = {}, None
-        if name not in args.no_tune and (sweeps or is_neural(estimator)):
+        optuna_space = SPACES.get(name) if args.tuner == "optuna" else None
+        if name not in args.no_tune and (sweeps or optuna_space or is_neural(estimator)):
             log(f"tuning {name}")
             tuner = Tuner(name, estimator, train, catalog, seeds[0], log)
-            params, best = tuner.tune(sweeps)
+            if optuna_space and name not in args.no_sweep:
+                trials = 3 if args.quick and "--trials" not in argv else args.trials
+                params, best = tuner.search(optuna_space, trials, f"sqlite:///{out}-optuna.db")
+            else:
+                params, best = tuner.tune(sweeps)
             epochs = best["epochs"]
             tuning_rows.extend(tuner.rows)
             if name == "CREATE":

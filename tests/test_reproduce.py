@@ -108,3 +108,31 @@ def test_transformers_share_the_epoch_budget(reproduce):
     fixed = reproduce.fixed_params(["SASRec", "CREATE"], budget=20, quick=True,
                                    sets=["CREATE.epochs=5", "SASRec.dropout=0.5"])
     assert fixed == {"SASRec": {"epochs": 10, "dropout": 0.5}, "CREATE": {"epochs": 5}}
+
+
+def test_optuna_studies_share_one_trial_budget(reproduce, tmp_path):
+    import optuna
+
+    out = tmp_path / "optuna"
+    reproduce.main([
+        "--dataset", "synthetic:800:200", "--models", "SASRec,CREATE", "--seeds", "0",
+        "--set", "SASRec.epochs=2", "--set", "SASRec.n_factors=8",
+        "--set", "CREATE.epochs=2", "--set", "CREATE.n_factors=8",
+        "--set", "CREATE.warmup_epochs=1", "--tuner", "optuna", "--trials", "2",
+        "--out", str(out)])
+    tuning = pd.read_csv(f"{out}-tuning.csv")
+    assert tuning.groupby("model").size().to_dict() == {"CREATE": 2, "SASRec": 2}
+    for model in ("SASRec", "CREATE"):
+        study = optuna.load_study(study_name=model, storage=f"sqlite:///{out}-optuna.db")
+        assert len(study.trials) == 2
+        # the package defaults are the first trial
+        defaults = CREATERecommender().get_params() if model == "CREATE" else None
+        if defaults:
+            assert study.trials[0].params["alignment"] == defaults["alignment"]
+        rows = tuning[tuning.model == model]
+        assert study.best_value == pytest.approx(rows["val_ndcg@10"].max())
+        # a trial without an alignment samples no alignment weight
+        for trial in study.trials:
+            if trial.params.get("alignment") == "none":
+                assert "alignment_weight" not in trial.params
+    assert Path(f"{out}-optuna.png").stat().st_size > 0
