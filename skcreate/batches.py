@@ -173,11 +173,15 @@ class JointBatches:
     sequences : SequenceBatches
     edges : EdgeBatches, optional
         None when the graph loss is off (then only the alignment reads the graph).
+    alignment_users : int, default=0
+        Users drawn at random (with replacement) besides each batch's, for the alignment only:
+        their sequences come as ``batch["align"]``, in the layout of ``batch["sequence"]``.
     """
 
-    def __init__(self, sequences, edges=None):
+    def __init__(self, sequences, edges=None, alignment_users=0):
         self.sequences = sequences
         self.edges = edges
+        self.alignment_users = alignment_users
         self._order = np.empty(0, dtype=np.int64)
         self._offset = 0
 
@@ -190,11 +194,15 @@ class JointBatches:
         return self.edges.collate(rows)
 
     def __call__(self, epoch):
+        rows = self.sequences.rows
         for batch in self.sequences(epoch):
-            if self.edges is None:
-                yield {"sequence": batch}
-            else:
-                yield {"sequence": batch, "edges": self._next_edges()}
+            joint = {"sequence": batch}
+            if self.edges is not None:
+                joint["edges"] = self._next_edges()
+            if self.alignment_users:
+                extra = rows[self.sequences.rng.integers(0, len(rows), self.alignment_users)]
+                joint["align"] = self.sequences.collate(extra)
+            yield joint
 
     def state_dict(self):
         """The current pass over the edges and the position in it."""

@@ -45,7 +45,7 @@ def inactive_params(estimator):
             if cls is not None:
                 inactive |= set(cls._get_param_names()) - used
     if params["alignment"] == "none":
-        inactive |= set(_ALIGNMENT_INPUTS) | {"alignment_weight"}
+        inactive |= set(_ALIGNMENT_INPUTS) | {"alignment_weight", "alignment_batch_size"}
     return inactive & set(params)
 
 
@@ -131,6 +131,11 @@ default="barlow"
     alignment_stop_gradient : {None, "sequence", "graph"}, default=None
         The side the alignment does not train (``"graph"``: the graph embedding is a fixed
         target for the transformer).
+    alignment_batch_size : int, default=None
+        Users per alignment batch, at least ``batch_size``: each step adds users drawn at
+        random to the batch's (their transformer states are computed for the alignment
+        alone), since Barlow Twins' correlation estimates want a batch well above the width.
+        None aligns the batch's users only.
     epochs : int, default=20
         Joint epochs (the maximum with early stopping), not counting the warm-up. More than
         SASRec's 15: the graph loss keeps regularising the shared item table, and on Amazon
@@ -188,7 +193,7 @@ default="barlow"
                  graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
                  barlow_lambda=5e-3, temperature=0.2, projector_dim=64,
                  alignment_positions="last", alignment_graph_view="propagated",
-                 alignment_stop_gradient=None, learning_rate=2e-3, batch_size=128,
+                 alignment_stop_gradient=None, alignment_batch_size=None, learning_rate=2e-3, batch_size=128,
                  epochs=20, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
@@ -231,6 +236,7 @@ default="barlow"
         self.alignment_positions = alignment_positions
         self.alignment_graph_view = alignment_graph_view
         self.alignment_stop_gradient = alignment_stop_gradient
+        self.alignment_batch_size = alignment_batch_size
 
     def _check_model_params(self):
         self._check_sequence_params()
@@ -250,6 +256,8 @@ default="barlow"
         check_choice(self, "alignment_positions", ("last", "all"))
         check_choice(self, "alignment_graph_view", ("propagated", "layer0"))
         check_choice(self, "alignment_stop_gradient", (None, "sequence", "graph"))
+        if self.alignment_batch_size is not None:
+            check_param(self, "alignment_batch_size", int, self.batch_size)
         check_param(self, "mask_prob", float, 0, 1, low_open=True)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
         check_bool(self, "normalize_layers")
@@ -296,8 +304,11 @@ default="barlow"
         edges = edge_batches(encoder, edges, self.graph_batch_size, rng)
         warmup = Stage("warmup", self.warmup_epochs, KeyedBatches(edges, "edges"),
                        {"global": self.graph_weight}, validate=False)
+        extra = 0 if self.alignment_batch_size is None or not self._aligned \
+            else self.alignment_batch_size - self.batch_size
         joint = Stage("joint", self.epochs,
-                      JointBatches(sequence_batches, edges if self.graph_weight > 0 else None),
+                      JointBatches(sequence_batches, edges if self.graph_weight > 0 else None,
+                                   alignment_users=extra),
                       {"local": 1.0, "global": self.graph_weight,
                        "align": self.alignment_weight})
         return model, [warmup, joint]

@@ -146,3 +146,23 @@ def test_variants_fit_and_serve(synthetic, params):
 def test_bad_variant_parameters(synthetic, params, match):
     with pytest.raises(ValueError, match=match):
         CREATERecommender(**{**FAST, **params}).fit(synthetic)
+
+
+def test_a_larger_alignment_batch_adds_random_users_to_the_alignment_only(synthetic):
+    model, stages = built(synthetic, alignment=Recording(), alignment_batch_size=100)
+    batch = joint_batch(stages)
+    extra = batch["align"]
+    assert len(extra["users"]) == 100 - 64
+    assert set(extra["users"].tolist()) <= set(stages[1].batches.sequences.rows.tolist())
+    terms = model(batch)
+    states, graph_users = model.alignment.seen
+    assert len(states) == len(graph_users) == len(batch["sequence"]["users"]) + 36
+    torch.testing.assert_close(graph_users[64:], model.graph.propagate()[0][extra["users"]])
+    assert set(terms) == {"local", "global", "align"}
+    est = CREATERecommender(**{**FAST, "epochs": 1, "alignment_batch_size": 100})
+    assert est.fit(synthetic).loss_terms_["align"][0] > 0
+
+
+def test_alignment_batch_size_below_the_batch_is_refused(synthetic):
+    with pytest.raises(ValueError, match="alignment_batch_size"):
+        CREATERecommender(**{**FAST, "alignment_batch_size": 32}).fit(synthetic)

@@ -1,5 +1,6 @@
 """The CREATE network: a sequence branch and a graph branch over one item table, aligned."""
 
+import torch
 from torch import nn
 
 from .item_table import ItemTable
@@ -40,6 +41,8 @@ class CREATEModel(nn.Module):
     :class:`~skcreate.nn.SequenceModel` batch) gives ``"local"`` and, with an alignment,
     ``"align"``; ``batch["edges"]`` (a :class:`~skcreate.nn.GraphModel` batch) gives
     ``"global"``. CREATE's warm-up feeds edges only, so the transformer gets no gradient.
+    A ``batch["align"]`` of further sequences (same layout) widens the alignment's batch: their
+    states join the batch's in the alignment, and nothing else reads them.
     """
 
     def __init__(self, sequence, graph, alignment=None, positions="last",
@@ -79,6 +82,10 @@ class CREATEModel(nn.Module):
         if "sequence" in batch:
             terms["local"], hidden = self.sequence.local_and_hidden(batch["sequence"])
             states, users = self._views(batch["sequence"], hidden)
+            if "align" in batch and self.alignment is not None:
+                more_states, more_users = self._views(
+                    batch["align"], self.sequence.encoder(batch["align"]["inputs"]))
+                states, users = torch.cat([states, more_states]), torch.cat([users, more_users])
             # standardising over a batch of one is undefined
             aligned = self.alignment is not None and len(states) > 1
         propagated = aligned and self.graph_view == "propagated"
