@@ -49,3 +49,16 @@ def test_unknown_sweep_parameter_fails_before_fitting(ablation, tmp_path):
         ablation.main(["--dataset", "synthetic:200:60", "--sweep", "warmup=0,10",
                        "--out", str(tmp_path / "bad")])
     assert not list(tmp_path.iterdir())
+
+
+def test_several_seeds_give_mean_and_spread(ablation, tmp_path):
+    out = tmp_path / "seeds"
+    ablation.main([
+        "--dataset", "synthetic:200:60", "--set", "epochs=1", "--set", "n_factors=8",
+        "--set", "warmup_epochs=1", "--sweep", "alignment_stop_gradient=None,graph",
+        "--seeds", "0", "1", "--out", str(out)])
+    results = pd.read_csv(f"{out}.csv", keep_default_na=False)
+    assert results.groupby("seed").size().to_dict() == {0: 4, 1: 4}
+    text = Path(f"{out}.md").read_text()
+    assert "mean ± std over seeds" in text and " ± " in text.split("\n")[4]
+    assert Path(f"{out}.png").stat().st_size > 0
