@@ -141,8 +141,9 @@ default="barlow"
         SASRec's 15: the graph loss keeps regularising the shared item table, and on Amazon
         Beauty's validation split CREATE still improves until epochs 16-19 where SASRec peaks
         at 14.
-    learning_rate, batch_size, early_stopping, patience, validation_quantile
-        As in :class:`~skcreate.sequential.SASRecRecommender`.
+    learning_rate, batch_size, early_stopping, retrain_on_all, patience, validation_quantile
+        As in :class:`~skcreate.sequential.SASRecRecommender`; a retrain keeps the warm-up and
+        cuts the joint epochs to ``best_epoch_``.
     weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, filter_seen
         As in :class:`~skcreate.sequential.SASRecRecommender`.
     device, random_state, verbose, callbacks, on_interrupt, user_col, item_col, time_col
@@ -193,8 +194,9 @@ default="barlow"
                  graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
                  barlow_lambda=5e-3, temperature=0.2, projector_dim=64,
                  alignment_positions="last", alignment_graph_view="propagated",
-                 alignment_stop_gradient=None, alignment_batch_size=None, learning_rate=2e-3, batch_size=128,
-                 epochs=20, early_stopping=False, patience=5, validation_quantile=0.9,
+                 alignment_stop_gradient=None, alignment_batch_size=None, learning_rate=2e-3,
+                 batch_size=128, epochs=20, early_stopping=False, retrain_on_all=False,
+                 patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
                  verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
@@ -204,6 +206,7 @@ default="barlow"
             n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
             dropout=dropout, norm_first=norm_first, learning_rate=learning_rate,
             batch_size=batch_size, epochs=epochs, early_stopping=early_stopping,
+            retrain_on_all=retrain_on_all,
             patience=patience, validation_quantile=validation_quantile,
             weight_decay=weight_decay, loss=loss, sce_buckets=sce_buckets,
             sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,

@@ -115,6 +115,9 @@ class LightGCNRecommender(_GraphRecommender):
         1.26 %).
     early_stopping : bool, default=False
         Stop on the internal temporal validation split (see ``SASRecRecommender``).
+    retrain_on_all : bool, default=False
+        With ``early_stopping``, retrain on all the fit data for ``best_epoch_`` epochs (see
+        ``SASRecRecommender``).
     patience : int, default=5
         Epochs without improvement before stopping.
     validation_quantile : float, default=0.9
@@ -161,8 +164,8 @@ class LightGCNRecommender(_GraphRecommender):
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
                  regularization=1e-4, graph_last_n=None, graph_last_frac=None,
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
-                 patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
-                 device="cpu", random_state=None, verbose=False, callbacks=None,
+                 retrain_on_all=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
+                 filter_seen=True, device="cpu", random_state=None, verbose=False, callbacks=None,
                  on_interrupt="raise", checkpoint_path=None,
                  checkpoint_every=1, user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
@@ -177,6 +180,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.batch_size = batch_size
         self.epochs = epochs
         self.early_stopping = early_stopping
+        self.retrain_on_all = retrain_on_all
         self.patience = patience
         self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
@@ -229,7 +233,7 @@ class UltraGCNRecommender(_GraphRecommender):
     batch_size : int, default=1024
         Edges per step.
     epochs : int, default=20
-    early_stopping, patience, validation_quantile, weight_decay
+    early_stopping, retrain_on_all, patience, validation_quantile, weight_decay
         As in :class:`LightGCNRecommender`.
     filter_seen, device, random_state, verbose, callbacks, on_interrupt
         As in :class:`LightGCNRecommender`.
@@ -260,10 +264,10 @@ class UltraGCNRecommender(_GraphRecommender):
     def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
                  n_negatives=10, negative_weight=10.0, regularization=1e-4, graph_last_n=None,
                  graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
-                 early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
-                 filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id", item_col="item_id",
+                 early_stopping=False, retrain_on_all=False, patience=5,
+                 validation_quantile=0.9, weight_decay=0.0, filter_seen=True, device="cpu",
+                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
+                 checkpoint_path=None, checkpoint_every=1, user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
@@ -278,6 +282,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.batch_size = batch_size
         self.epochs = epochs
         self.early_stopping = early_stopping
+        self.retrain_on_all = retrain_on_all
         self.patience = patience
         self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay

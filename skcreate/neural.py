@@ -1,6 +1,7 @@
 """Shared behaviour of the neural estimators: seeding, device, validation split, training."""
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import numbers
@@ -92,7 +93,7 @@ class NeuralRecommender(BaseRecommender):
         check_param(self, "patience", int, 1)
         check_param(self, "validation_quantile", float, 0, 1, True, True)
         check_param(self, "weight_decay", float, 0)
-        for name in ("early_stopping", "verbose"):
+        for name in ("early_stopping", "retrain_on_all", "verbose"):
             check_bool(self, name)
         check_choice(self, "on_interrupt", ("raise", "stop"))
         check_param(self, "checkpoint_every", int, 1)
@@ -136,6 +137,28 @@ class NeuralRecommender(BaseRecommender):
             digest.update(pd.util.hash_pandas_object(ids, index=False).to_numpy())
         return Checkpoint(self.checkpoint_path, self.checkpoint_every, digest.hexdigest())
 
+    def _train(self, data, seed, validation=None, checkpoint=None, epochs=None):
+        """Build the network for encoded ``data`` and train it; with ``epochs``, the validated
+        stages stop after that many epochs in all (the retrain on all the data)."""
+        self.train_user_ids_ = data.user_ids
+        # fork_rng keeps the caller's global torch RNG untouched while seeding ours
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            rng = np.random.default_rng(seed)
+            module, stages = self._build(data, rng)
+            if epochs is not None:
+                stages = _truncate_validated(stages, epochs)
+            self.module_ = module.to(self.device_)
+            if checkpoint is not None:
+                checkpoint.rngs, checkpoint.extra = [rng], {"seed": seed}
+            return train(
+                self.module_, stages, self._optimizer(),
+                validate=None if validation is None else
+                functools.partial(self._validation_score, *validation),
+                patience=self.patience if validation is not None else None,
+                callbacks=self.callbacks or (), verbose=self.verbose,
+                description=type(self).__name__, checkpoint=checkpoint)
+
     def _fit(self, data):
         self.device_ = resolve_device(self.device)
         checkpoint = self._checkpoint(data)
@@ -146,22 +169,14 @@ class NeuralRecommender(BaseRecommender):
         train_data, validation = data, None
         if self.early_stopping:
             train_data, validation = self._validation_split(data)
-        self.train_user_ids_ = train_data.user_ids
-        # fork_rng keeps the caller's global torch RNG untouched while seeding ours
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            rng = np.random.default_rng(seed)
-            module, stages = self._build(train_data, rng)
-            self.module_ = module.to(self.device_)
-            if checkpoint is not None:
-                checkpoint.rngs, checkpoint.extra = [rng], {"seed": seed}
-            result = train(
-                self.module_, stages, self._optimizer(),
-                validate=None if validation is None else
-                functools.partial(self._validation_score, *validation),
-                patience=self.patience if self.early_stopping else None,
-                callbacks=self.callbacks or (), verbose=self.verbose,
-                description=type(self).__name__, checkpoint=checkpoint)
+        result = self._train(train_data, seed, validation, checkpoint)
+        retrain = self.early_stopping and self.retrain_on_all and not result.interrupted
+        if retrain:
+            selection = result
+            result = self._train(data, seed, epochs=max(selection.best_epoch, 1))
+            result.validation_scores = selection.validation_scores
+            result.best_epoch = selection.best_epoch
+            result.resumed_epochs = selection.resumed_epochs
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores
@@ -214,7 +229,7 @@ class NeuralRecommender(BaseRecommender):
         # the network is rebuilt exactly as at fit (same data and parameters), then given the
         # saved weights: a model file holds tensors, never code
         train_data = self.interactions_
-        if self.early_stopping:
+        if self.early_stopping and not self.retrain_on_all:
             train_data, _ = self._validation_split(self.interactions_)
         with torch.random.fork_rng(devices=[]):
             module, _ = self._build(train_data, np.random.default_rng(0))
@@ -232,6 +247,17 @@ class NeuralRecommender(BaseRecommender):
         super().__setstate__(state)
         if "module_" in state:
             self.device_ = torch.device("cpu")
+
+
+def _truncate_validated(stages, epochs):
+    """The plan with its validated stages cut to ``epochs`` epochs in all (warm-ups kept)."""
+    plan = []
+    for stage in stages:
+        if stage.validate:
+            stage = dataclasses.replace(stage, epochs=min(stage.epochs, epochs))
+            epochs -= stage.epochs
+        plan.append(stage)
+    return plan
 
 
 def copy_to_cpu(module):

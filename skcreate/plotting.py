@@ -57,10 +57,12 @@ def plot_training_curves(model, axes=None):
     xlabel = "joint epoch (warm-up up to 0)" if warmup else "epoch"
     loss_ax.set(xlabel=xlabel, ylabel="training loss", yscale="log")
     loss_ax.legend()
-    # validation runs after joint epochs only; warm-up epochs hold NaN
+    # validation runs after joint epochs only; warm-up epochs hold NaN. Its run may be longer
+    # than the loss curve's (retrain_on_all retrains for best_epoch_ epochs)
     scores = np.asarray(model.validation_scores_, dtype=float)
     if len(scores):
-        val_ax.plot(epochs[:len(scores)], 100 * scores, marker="o", markersize=3)
+        val_ax.plot(np.arange(1, len(scores) + 1) - warmup, 100 * scores, marker="o",
+                    markersize=3)
         if getattr(model, "best_epoch_", 0):
             val_ax.axvline(model.best_epoch_, color="tab:red", linestyle="--",
                            label=f"best_epoch_ = {model.best_epoch_}")

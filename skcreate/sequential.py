@@ -46,6 +46,13 @@ class SASRecRecommender(NeuralRecommender):
     early_stopping : bool, default=False
         Hold out the last part of the fit data in time (``validation_quantile``), stop when
         validation NDCG@10 has not improved for ``patience`` epochs and keep the best weights.
+    retrain_on_all : bool, default=False
+        With ``early_stopping``, then train again from scratch (same seed) on all the fit data
+        for the ``best_epoch_`` epochs the validation run chose, as the benchmark protocol
+        does: the final model also learns from the held-out last part, which holds the most
+        recent interactions. ``validation_scores_`` and ``best_epoch_`` come from the
+        validation run, the other curves from the retrain. A ``checkpoint_path`` covers the
+        validation run.
     patience : int, default=5
         Epochs without improvement before stopping.
     validation_quantile : float, default=0.9
@@ -121,7 +128,8 @@ class SASRecRecommender(NeuralRecommender):
 
     def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, learning_rate=2e-3, batch_size=128, epochs=15,
-                 early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
+                 early_stopping=False, retrain_on_all=False, patience=5, validation_quantile=0.9,
+                 weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
                  callbacks=None, on_interrupt="raise", checkpoint_path=None,
@@ -137,6 +145,7 @@ class SASRecRecommender(NeuralRecommender):
         self.batch_size = batch_size
         self.epochs = epochs
         self.early_stopping = early_stopping
+        self.retrain_on_all = retrain_on_all
         self.patience = patience
         self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay

@@ -158,3 +158,32 @@ def test_set_params_after_fit_does_not_change_what_is_served(cls, params, change
     before = model.recommend(histories, k=5)
     model.set_params(**changes)
     pd.testing.assert_frame_equal(model.recommend(histories, k=5), before)
+
+
+@pytest.mark.parametrize("cls, params", [
+    ("SASRecRecommender", dict(n_factors=8, epochs=6, patience=2)),
+    ("CREATERecommender", dict(n_factors=8, epochs=4, warmup_epochs=1, patience=2,
+                               graph_batch_size=128)),
+])
+def test_retrain_on_all_refits_all_the_data_for_the_chosen_epochs(cls, params, tmp_path):
+    import skcreate
+    from skcreate.datasets import make_interactions
+
+    df = make_interactions(n_users=150, n_items=60, random_state=0)
+    est_class = getattr(skcreate, cls)
+    selected = est_class(early_stopping=True, random_state=0, **params).fit(df)
+    final = est_class(early_stopping=True, retrain_on_all=True, random_state=0,
+                      **params).fit(df)
+    assert final.best_epoch_ == selected.best_epoch_
+    np.testing.assert_array_equal(final.validation_scores_, selected.validation_scores_)
+    # the retrain runs best_epoch_ validated epochs on all the data, warm-up kept
+    assert final.n_epochs_ == max(selected.best_epoch_, 1)
+    assert final.epoch_stages_.count("warmup") == selected.epoch_stages_.count("warmup")
+    assert len(final.train_user_ids_) == df.user_id.nunique() > len(selected.train_user_ids_)
+    # the same as fitting all the data for that many epochs, without early stopping
+    plain = est_class(random_state=0, **{**params, "epochs": final.n_epochs_}).fit(df)
+    assert final.loss_curve_ == plain.loss_curve_
+    assert final.recommend(df, k=5).equals(plain.recommend(df, k=5))
+    path = tmp_path / "model.skc"
+    final.save(path)
+    assert skcreate.load(path).recommend(df, k=5).equals(final.recommend(df, k=5))

@@ -5,7 +5,8 @@ Each box of the CREATE paper's Figure 1 is one module: the shared item table
 local loss step (:mod:`~skcreate.nn.sequence_model`), the graph encoders
 (:mod:`~skcreate.nn.lightgcn`, :mod:`~skcreate.nn.ultragcn`, interface in
 :mod:`~skcreate.nn.graph_encoder`) and their step (:mod:`~skcreate.nn.graph_model`), the
-alignment (:mod:`~skcreate.nn.alignment`, :mod:`~skcreate.nn.projected_barlow`) and the joint network (:mod:`~skcreate.nn.create`).
+alignment (:mod:`~skcreate.nn.alignment`, :mod:`~skcreate.nn.projected_barlow`) and the joint
+network (:mod:`~skcreate.nn.create`).
 """
 
 from .alignment import Alignment, BarlowTwins, InfoNCE
@@ -24,7 +25,8 @@ from .sequence_model import SequenceModel
 from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
 from .ultragcn import UltraGCNEncoder, item_neighbours
 
-__all__ = ["Alignment", "BarlowTwins", "InfoNCE", "ProjectedBarlowTwins", "Component", "CREATEModel", "GraphEncoder",
+__all__ = ["Alignment", "BarlowTwins", "InfoNCE", "ProjectedBarlowTwins", "Component",
+           "CREATEModel", "GraphEncoder",
            "GraphModel", "ItemTable", "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder",
            "SequenceModel", "Registry", "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask",
            "normalized_adjacency", "sparse_tensor", "symmetric_spmm", "item_neighbours",
