@@ -1,6 +1,9 @@
 """The CREATE network: a sequence branch and a graph branch over one item table, aligned."""
 
+import torch
 from torch import nn
+
+from .graph_model import edge_nodes
 
 __all__ = ["CREATEModel"]
 
@@ -38,6 +41,17 @@ class CREATEModel(nn.Module):
     def item_table(self):
         return self.sequence.item_table
 
+    @staticmethod
+    def _graph_nodes(batch, aligned):
+        """(users, items) codes of the graph rows a step reads."""
+        aligned_users = batch["sequence"]["users"] if aligned else None
+        if "edges" not in batch:
+            return aligned_users, aligned_users.new_zeros(0)
+        users, items = edge_nodes(batch["edges"])
+        if aligned_users is not None:
+            users = torch.cat([users, aligned_users])
+        return users, items
+
     def forward(self, batch):
         """Named loss terms of one step (unweighted)."""
         terms = {}
@@ -47,7 +61,9 @@ class CREATEModel(nn.Module):
             # standardising over a batch of one is undefined
             aligned = self.alignment is not None and len(states) > 1
         if "edges" in batch or aligned:
-            embeddings = self.graph.propagate()
+            # one embedding pass serves the graph loss and the alignment: it computes the
+            # rows both read (and draws one edge dropout for both)
+            embeddings = self.graph.embed(*self._graph_nodes(batch, aligned))
             if "edges" in batch:
                 terms["global"] = self.graph.edge_loss(batch["edges"], embeddings)
             if aligned:
