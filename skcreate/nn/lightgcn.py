@@ -4,6 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from .graph_encoder import GraphEncoder, PartialTable
+from .item_table import ItemTable
 from .losses import bpr_loss
 from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, row_block, \
     symmetric_spmm
@@ -34,8 +35,9 @@ class LightGCNEncoder(GraphEncoder):
     propagation : {"auto", "full", "subgraph"}, default="auto"
         How :meth:`embed` computes a step's rows. "full" propagates the whole graph;
         "subgraph" only the neighbourhood of the step's nodes; "auto" does so for the layers
-        whose row blocks hold less than ``full_share`` of the adjacency, and propagates the
-        lower layers in full (a small graph or a large batch reaches most of the graph in a
+        whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
+        propagates the lower layers in full, or all of them when the batch's own rows are
+        already that large (a small graph or a large batch reaches most of the graph in a
         few hops, where a full product is cheaper than gathering).
 
     Attributes
@@ -59,7 +61,7 @@ class LightGCNEncoder(GraphEncoder):
     """
 
     # "auto": a row block holding more than this share of the adjacency's entries costs about
-    # as much as a full product, since gathering costs about as much as multiplying
+    # as much as a full product (gathering it and multiplying by its transpose cost extra)
     full_share = 0.3
 
     def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
@@ -95,8 +97,11 @@ class LightGCNEncoder(GraphEncoder):
     def _layer0_rows(self, nodes):
         """Layer-0 rows of sorted node indices (users before items)."""
         n_users = int(torch.searchsorted(nodes, self.n_users))
-        return torch.cat([self.user_embedding.weight[nodes[:n_users]],
-                          self.item_table.catalogue[nodes[n_users:] - self.n_users]])
+        # index_select on the whole weights: each backward is one index_add into the table's
+        # gradient, without the copies that indexing a slice of the table costs
+        items = ItemTable.rows(nodes[n_users:] - self.n_users)
+        return torch.cat([self.user_embedding.weight.index_select(0, nodes[:n_users]),
+                          self.item_table.weight.index_select(0, items)])
 
     def _dropout(self, generator):
         """This step's edge-dropout seed, None when no edge is dropped."""
@@ -150,14 +155,18 @@ class LightGCNEncoder(GraphEncoder):
         # instead of a sort of the gathered columns)
         positions = [mask.cumsum(0) - 1]
         sets, blocks = [nodes], []
+        crow = adjacency.crow_indices()
         while len(blocks) < self.n_layers:
+            # the next block's size is known from the degrees before gathering it
+            if (crow[sets[-1] + 1] - crow[sets[-1]]).sum() > budget:
+                break
             block = row_block(adjacency, sets[-1], dropout, seed)
             blocks.append(block)
             mask[block.cols] = True
             sets.append(mask.nonzero().squeeze(1))
             positions.append(mask.cumsum(0) - 1)
-            if block.nnz > budget:
-                break
+        if not blocks:
+            return self._propagate(seed)
         n_full = self.n_layers - len(blocks)
         total = self._layer0_rows(nodes)
         if n_full:
@@ -183,5 +192,7 @@ class LightGCNEncoder(GraphEncoder):
         return bpr_loss(user_emb[users], item_emb[positives], item_emb[negatives])
 
     def penalty(self, users, positives, negatives):
-        return super().penalty(users, positives, negatives) \
-            + self.item_table.catalogue[negatives].pow(2).sum()
+        """Sum of squares of the batch's layer-0 user, positive and negative rows."""
+        items = ItemTable.rows(torch.cat([positives, negatives.reshape(-1)]))
+        return (self.user_embedding.weight.index_select(0, users).pow(2).sum()
+                + self.item_table.weight.index_select(0, items).pow(2).sum())

@@ -208,24 +208,21 @@ class _BlockSpMM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, indptr, cols, values, n_cols, x):
-        shape = (len(indptr) - 1, n_cols)
-        if x.device.type == "cpu":
-            # scipy multiplies by the transpose without building it; torch's CPU transpose
-            # product converts the layout first, about 10x slower than the product itself
-            matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=shape)
-            ctx.matrix = matrix
-            return torch.from_numpy(matrix @ np.ascontiguousarray(x.detach().numpy()))
-        matrix = _csr_tensor(indptr, cols, values, shape)
-        ctx.matrix = matrix
-        return matrix @ x
+        ctx.save_for_backward(indptr, cols, values)
+        ctx.n_cols = n_cols
+        return _csr_tensor(indptr, cols, values, (len(indptr) - 1, n_cols)) @ x
 
     @staticmethod
     def backward(ctx, grad):
-        matrix = ctx.matrix
-        if isinstance(matrix, sp.spmatrix):
+        indptr, cols, values = ctx.saved_tensors
+        shape = (len(indptr) - 1, ctx.n_cols)
+        if grad.device.type == "cpu":
+            # scipy multiplies by the transpose without building it; torch's CPU transpose
+            # product converts the layout first, several times slower than the product
+            matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=shape)
             grad_x = torch.from_numpy(matrix.T @ np.ascontiguousarray(grad.numpy()))
         else:
-            grad_x = matrix.t() @ grad
+            grad_x = _csr_tensor(indptr, cols, values, shape).t() @ grad
         return None, None, None, None, grad_x
 
 
