@@ -11,7 +11,7 @@ alignment (:mod:`~skcreate.nn.alignment`) and the joint network (:mod:`~skcreate
 from .alignment import Alignment, BarlowTwins, InfoNCE
 from .component import Component
 from .create import CREATEModel
-from .graph_encoder import GraphEncoder
+from .graph_encoder import GraphEncoder, PartialTable
 from .graph_model import GraphModel
 from .item_table import ItemTable
 from .lightgcn import LightGCNEncoder
@@ -24,8 +24,8 @@ from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
 from .ultragcn import UltraGCNEncoder, item_neighbours
 
 __all__ = ["Alignment", "BarlowTwins", "InfoNCE", "Component", "CREATEModel", "GraphEncoder",
-           "GraphModel", "ItemTable", "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder",
-           "SequenceModel", "Registry", "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask",
-           "normalized_adjacency", "sparse_tensor", "symmetric_spmm", "item_neighbours",
-           "full_cross_entropy", "scalable_cross_entropy", "FullCrossEntropy",
+           "GraphModel", "PartialTable", "ItemTable", "LightGCNEncoder", "UltraGCNEncoder",
+           "SASRecEncoder", "SequenceModel", "Registry", "GRAPH_ENCODERS", "ALIGNMENTS",
+           "attention_mask", "normalized_adjacency", "sparse_tensor", "symmetric_spmm",
+           "item_neighbours", "full_cross_entropy", "scalable_cross_entropy", "FullCrossEntropy",
            "ScalableCrossEntropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]
