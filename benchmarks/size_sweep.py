@@ -1,7 +1,19 @@
 r"""Speed and memory of SASRec, LightGCN and CREATE against data size (synthetic interactions).
 
-The committed results come from (about 15 min on the quiet 2-core benchmark machine; full CE
-stops at 300k interactions, where its logits already dominate the epoch):
+The graph branch's mini-batch propagation against full propagation, side by side, and CREATE's
+joint epoch against SASRec's on Amazon Beauty (``size-sweep-graph.*``, issue 13):
+
+    python benchmarks/size_sweep.py --sizes \
+        100000:10000,300000:30000,1000000:100000,3000000:300000 \
+        --models CREATE-warmup,CREATE-warmup-full,LightGCN,LightGCN-full \
+        --cap LightGCN=1000000 --cap LightGCN-full=1000000 --cap CREATE-warmup-full=1000000 \
+        --beauty --data-home ../shared/data --out benchmarks/results/size-sweep-graph
+
+"-full" is the same model with ``propagation="full"`` (every step propagates the whole graph,
+the path before issue 13); "CREATE-warmup" times CREATE's graph warm-up epochs alone (training
+stops after them). The earlier results (``size-sweep.*``) come from (about 15 min on the
+quiet 2-core benchmark machine; full CE stops at 300k interactions, where its logits already
+dominate the epoch):
 
     python benchmarks/size_sweep.py --sizes 10000:1000,100000:10000,300000:30000,1000000:100000 \
         --models SASRec,SASRec-SCE,LightGCN,CREATE,CREATE-SCE --cap SASRec=300000 \
@@ -301,6 +313,11 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
+    beauty = None
+    if args.beauty:
+        # first, so that the comparison is in even when a long sweep is stopped
+        beauty = beauty_epochs(args.data_home, args.beauty_epochs, args.seed)
+        beauty.to_csv(out.with_name(out.name + "-beauty.csv"), index=False)
     rows = []
     for n_interactions, n_items in sizes:
         X = make_interactions(n_users=max(1, round(n_interactions / args.mean_length)),
@@ -342,9 +359,7 @@ def main(argv=None):
                          + frame_table(pairs, {"interactions": "{:,}", "new_s": "{:,.2f}",
                                                "old_s": "{:,.2f}", "speedup": "{:.1f}x"})
                          + "\n")
-    if args.beauty:
-        beauty = beauty_epochs(args.data_home, args.beauty_epochs, args.seed)
-        beauty.to_csv(out.with_name(out.name + "-beauty.csv"), index=False)
+    if beauty is not None:
         markdown += (f"\nAmazon Beauty, {args.beauty_epochs} epochs each (CREATE after one "
                      "warm-up epoch), last epoch:\n\n"
                      + frame_table(beauty[["model", "interactions", "s_per_epoch", "x_sasrec"]],
