@@ -1,7 +1,19 @@
 r"""Speed and memory of SASRec, LightGCN and CREATE against data size (synthetic interactions).
 
-The committed results come from (about 15 min on the quiet 2-core benchmark machine; full CE
-stops at 300k interactions, where its logits already dominate the epoch):
+The graph branch's mini-batch propagation against full propagation, side by side, and CREATE's
+joint epoch against SASRec's on Amazon Beauty (``size-sweep-graph.*``, issue 13):
+
+    python benchmarks/size_sweep.py --sizes \
+        100000:10000,300000:30000,1000000:100000,3000000:300000 \
+        --models CREATE-warmup,CREATE-warmup-full,LightGCN,LightGCN-full \
+        --cap LightGCN=1000000 --cap LightGCN-full=1000000 --cap CREATE-warmup-full=1000000 \
+        --beauty --data-home ../shared/data --out benchmarks/results/size-sweep-graph
+
+"-full" is the same model with ``propagation="full"`` (every step propagates the whole graph,
+the path before issue 13); "CREATE-warmup" times CREATE's graph warm-up epochs alone (training
+stops after them). The earlier results (``size-sweep.*``) come from (about 15 min on the
+quiet 2-core benchmark machine; full CE stops at 300k interactions, where its logits already
+dominate the epoch):
 
     python benchmarks/size_sweep.py --sizes 10000:1000,100000:10000,300000:30000,1000000:100000 \
         --models SASRec,SASRec-SCE,LightGCN,CREATE,CREATE-SCE --cap SASRec=300000 \
@@ -36,10 +48,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skcreate.benchmarking import (fit_and_time, in_fresh_process, matmul_gflops, parse_sets,
-                                   sasrec_epoch_flops)
+from skcreate.benchmarking import (StopAfter, fit_and_time, in_fresh_process, load_data,
+                                   matmul_gflops, parse_sets, sasrec_epoch_flops)
 from skcreate.comparison import default_models
 from skcreate.datasets import make_interactions
+from skcreate.nn import LightGCNEncoder
 
 DEFAULT_SIZES = "10000:1000,30000:3000,100000:10000,300000:30000,1000000:100000"
 K = 100
@@ -48,9 +61,19 @@ MODELS = {
     "SASRec": ("SASRec", {}),
     "SASRec-SCE": ("SASRec", {"loss": "sce"}),
     "LightGCN": ("LightGCN", {}),
+    "LightGCN-full": ("LightGCN", {"propagation": "full"}),
     "CREATE": ("CREATE", {"warmup_epochs": 1}),
+    "CREATE-full": ("CREATE", {"warmup_epochs": 1, "graph_encoder": LightGCNEncoder(
+        n_layers=1, propagation="full")}),
     "CREATE-SCE": ("CREATE", {"warmup_epochs": 1, "loss": "sce"}),
+    "CREATE-warmup": ("CREATE", {}),
+    "CREATE-warmup-full": ("CREATE", {"graph_encoder": LightGCNEncoder(
+        n_layers=1, propagation="full")}),
 }
+# models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
+WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full"}
+# the models of the Amazon Beauty epoch-time comparison (``--beauty``)
+BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table
 TABLE = [("model", "model", "{}"), ("interactions", "interactions", "{:,}"),
          ("items", "items", "{:,}"), ("users", "users", "{:,}"),
@@ -88,6 +111,11 @@ def run_one(name, X, params, n_recommend, seed):
         (e.g. out of memory).
     """
     base, sweep_params = MODELS[name]
+    if name in WARMUP_ONLY:
+        # the estimator's own epochs are a joint epoch after the warm-up: stop before it
+        epochs = params.pop("epochs")
+        sweep_params = {**sweep_params, "warmup_epochs": epochs,
+                        "callbacks": [StopAfter(epochs)]}
     model = default_models(seed)[base].set_params(**{**sweep_params, **params})
     users = X["user_id"].unique()
     sample = np.random.default_rng(seed).choice(users, min(n_recommend, len(users)),
@@ -102,18 +130,92 @@ def run_one(name, X, params, n_recommend, seed):
     # the last epoch is the model's own, and with two or more it is free of the first epoch's
     # one-off start-up (~0.5 s); CREATE's warm-up epochs are reported apart
     row.update({
+        # a warm-up-only model's epochs are its warm-up epochs
         "items": run["n_items"], "epochs": run["n_epochs"], "s_per_epoch": seconds[-1],
         "epoch_seconds": [round(float(value), 4) for value in seconds],
-        "warmup_s": float(seconds[warmup].mean()) if warmup.any() else np.nan,
+        # the last warm-up epoch, like the last epoch: free of the first one's start-up
+        "warmup_s": float(seconds[warmup][-1]) if warmup.any() else np.nan,
         "fit_s": run["fit_s"], "recommend_users": len(sample),
         "users_per_s": len(sample) / run["recommend_s"], "peak_mib": run["peak_mib"],
         "start_mib": run["start_mib"], "threads": run["threads"],
-        "params": {**sweep_params, **params},
+        "params": {key: value for key, value in {**sweep_params, **params}.items()
+                   if key != "callbacks"},
     })
     if base == "SASRec" and model.loss == "ce":
         flops = sasrec_epoch_flops(model, X)
         row.update(gflop_per_epoch=flops / 1e9, achieved_gflops=flops / 1e9 / row["s_per_epoch"])
     return row
+
+
+def slopes(results, low=100_000):
+    """Log-log slope of seconds per epoch against interactions, per model, from ``low`` up.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``from``, ``to`` (interactions), ``slope`` (least squares over the sizes in
+        between) and ``endpoint_slope`` (of the first and last size alone); models with fewer
+        than two sizes from ``low`` are left out.
+    """
+    rows = []
+    for name, part in results.dropna(subset=["s_per_epoch"]).groupby("model", sort=False):
+        part = part[part["interactions"] >= low * 0.9]
+        if len(part) < 2:
+            continue
+        x, y = np.log(part["interactions"].to_numpy()), np.log(part["s_per_epoch"].to_numpy())
+        rows.append({"model": name, "from": int(part["interactions"].iloc[0]),
+                     "to": int(part["interactions"].iloc[-1]),
+                     "slope": float(np.polyfit(x, y, 1)[0]),
+                     "endpoint_slope": float((y[-1] - y[0]) / (x[-1] - x[0]))})
+    return pd.DataFrame(rows, columns=["model", "from", "to", "slope", "endpoint_slope"])
+
+
+def speedups(results, pairs=(("LightGCN", "LightGCN-full"),
+                             ("CREATE-warmup", "CREATE-warmup-full"))):
+    """Seconds per epoch of each (new, old) model pair at every size both ran, and the ratio."""
+    rows = []
+    for new, old in pairs:
+        a = results[results["model"] == new].set_index("interactions")["s_per_epoch"]
+        b = results[results["model"] == old].set_index("interactions")["s_per_epoch"]
+        for size in a.index.intersection(b.index):
+            rows.append({"models": f"{new} / {old}", "interactions": int(size),
+                         "new_s": a[size], "old_s": b[size], "speedup": b[size] / a[size]})
+    return pd.DataFrame(rows, columns=["models", "interactions", "new_s", "old_s", "speedup"])
+
+
+def beauty_epochs(data_home, epochs, seed):
+    """Joint-epoch seconds of CREATE (new and full graph path) against SASRec on Beauty.
+
+    Each model trains ``epochs`` epochs (CREATE after one warm-up epoch) in a fresh process;
+    the last epoch is reported, as in the sweep.
+    """
+    X = load_data("amazon-beauty", data_home)
+    histories = X[X["user_id"].isin(X["user_id"].unique()[:2000])]
+    rows = []
+    for name in BEAUTY_MODELS:
+        base, sweep_params = MODELS[name]
+        model = default_models(seed)[base].set_params(**sweep_params, epochs=epochs)
+        run = in_fresh_process(fit_and_time, model, X, histories, K)
+        seconds = np.asarray(run["epoch_seconds"])
+        joint = np.asarray(run["epoch_stages"]) != "warmup"
+        rows.append({"model": name, "interactions": len(X), "epochs": epochs,
+                     "s_per_epoch": float(seconds[joint][-1]),
+                     "epoch_seconds": [round(float(value), 4) for value in seconds]})
+        print(f"Beauty {name}: {rows[-1]['s_per_epoch']:.3g} s/epoch", file=sys.stderr,
+              flush=True)
+    table = pd.DataFrame(rows)
+    table["x_sasrec"] = table["s_per_epoch"] / table.loc[table["model"] == "SASRec",
+                                                         "s_per_epoch"].iloc[0]
+    return table
+
+
+def frame_table(frame, formats):
+    """A small frame as a Markdown table; ``formats`` maps columns to format strings."""
+    lines = ["| " + " | ".join(frame.columns) + " |", "|---" * len(frame.columns) + "|"]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(formats.get(col, "{}").format(row[col])
+                                       for col in frame.columns) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(results):
@@ -186,6 +288,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
                         help="override a model parameter, e.g. CREATE.loss=sce")
+    parser.add_argument("--beauty", action="store_true",
+                        help="also time SASRec and CREATE (new and full graph path) epochs on "
+                             "Amazon Beauty, written to <out>-beauty.csv and the Markdown")
+    parser.add_argument("--beauty-epochs", type=int, default=2,
+                        help="epochs of each Beauty run (CREATE: after one warm-up epoch)")
+    parser.add_argument("--data-home", default=None, help="where Amazon Beauty is stored")
     parser.add_argument("--out", default="size-sweep", help="output prefix")
     args = parser.parse_args(argv)
 
@@ -205,6 +313,11 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
+    beauty = None
+    if args.beauty:
+        # first, so that the comparison is in even when a long sweep is stopped
+        beauty = beauty_epochs(args.data_home, args.beauty_epochs, args.seed)
+        beauty.to_csv(out.with_name(out.name + "-beauty.csv"), index=False)
     rows = []
     for n_interactions, n_items in sizes:
         X = make_interactions(n_users=max(1, round(n_interactions / args.mean_length)),
@@ -235,6 +348,23 @@ def main(argv=None):
               f"{matmul_gflops():.0f} GFLOP/s. Peak MiB includes Python, torch and the data "
               f"(`start_mib` in the CSV: before fit).\n\n")
     markdown = header + markdown_table(results) + "\n"
+    if "s_per_epoch" in results:
+        markdown += ("\nLog-log slope of s/epoch against interactions from 0.1M (least squares; "
+                     "endpoints alone):\n\n" + frame_table(slopes(results), {
+                         "from": "{:,}", "to": "{:,}", "slope": "{:.2f}",
+                         "endpoint_slope": "{:.2f}"}) + "\n")
+        pairs = speedups(results)
+        if len(pairs):
+            markdown += ("\nNew path against the full-propagation path, same run:\n\n"
+                         + frame_table(pairs, {"interactions": "{:,}", "new_s": "{:,.2f}",
+                                               "old_s": "{:,.2f}", "speedup": "{:.1f}x"})
+                         + "\n")
+    if beauty is not None:
+        markdown += (f"\nAmazon Beauty, {args.beauty_epochs} epochs each (CREATE after one "
+                     "warm-up epoch), last epoch:\n\n"
+                     + frame_table(beauty[["model", "interactions", "s_per_epoch", "x_sasrec"]],
+                                   {"interactions": "{:,}", "s_per_epoch": "{:.2f}",
+                                    "x_sasrec": "{:.2f}"}) + "\n")
     out.with_suffix(".md").write_text(markdown)
     print("\n" + markdown)
     plot(results, out.with_suffix(".png"))

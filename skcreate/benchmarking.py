@@ -21,10 +21,11 @@ import torch
 
 from .comparison import evaluate_model
 from .datasets import load_dataset, make_interactions
+from .training import Callback
 
 __all__ = ["add_data_arguments", "pyplot", "load_data", "parse_value", "parse_sets", "machine",
            "peak_mib", "matmul_gflops", "sasrec_epoch_flops", "in_fresh_process",
-           "evaluate_with_memory", "fit_and_time"]
+           "evaluate_with_memory", "fit_and_time", "StopAfter"]
 
 
 def add_data_arguments(parser, default="amazon-beauty"):
@@ -153,3 +154,16 @@ def fit_and_time(model, X, histories, k):
             "peak_mib": peak_mib(), "threads": torch.get_num_threads(),
             "n_items": model.n_items_, "epoch_seconds": model.epoch_seconds_,
             "epoch_stages": model.epoch_stages_, "n_epochs": model.n_epochs_}
+
+
+class StopAfter(Callback):
+    """Stop training after ``n_epochs`` epochs of all stages (time CREATE's warm-up alone).
+
+    A class of this module, so that a spawned worker can unpickle it.
+    """
+
+    def __init__(self, n_epochs):
+        self.n_epochs = n_epochs
+
+    def on_epoch_end(self, record):
+        return record.epoch >= self.n_epochs

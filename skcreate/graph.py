@@ -4,9 +4,9 @@ import numpy as np
 import torch
 
 from .batches import EdgeBatches
-from .neural import NeuralRecommender, check_bool, check_param, seeded_generator
+from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
 from .nn.graph_model import GraphModel
-from .nn.lightgcn import LightGCNEncoder
+from .nn.lightgcn import PROPAGATIONS, LightGCNEncoder
 from .nn.sparse import sparse_tensor
 from .nn.ultragcn import UltraGCNEncoder
 from .training import Stage
@@ -100,6 +100,11 @@ class LightGCNRecommender(_GraphRecommender):
         Row-L2-normalise each propagated layer.
     edge_dropout : float, default=0.0
         Share of edges dropped at each training step.
+    propagation : {"auto", "full", "subgraph"}, default="auto"
+        How a training step propagates: over the K-hop neighbourhood of its batch only
+        ("subgraph", same loss and gradients as "full", which propagates the whole graph), or
+        "auto": the neighbourhood where it is the smaller part of the graph (see
+        :class:`~skcreate.nn.LightGCNEncoder`).
     regularization : float, default=1e-4
         L2 on the layer-0 embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
@@ -162,7 +167,7 @@ class LightGCNRecommender(_GraphRecommender):
     _encoder_class = LightGCNEncoder
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 regularization=1e-4, graph_last_n=None, graph_last_frac=None,
+                 propagation="auto", regularization=1e-4, graph_last_n=None, graph_last_frac=None,
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  retrain_on_all=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False, callbacks=None,
@@ -173,6 +178,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
         self.edge_dropout = edge_dropout
+        self.propagation = propagation
         self.regularization = regularization
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac
@@ -201,6 +207,7 @@ class LightGCNRecommender(_GraphRecommender):
         check_param(self, "n_layers", int, 0)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
         check_bool(self, "normalize_layers")
+        check_choice(self, "propagation", PROPAGATIONS)
 
 
 

@@ -96,10 +96,11 @@ def test_layer0_view_reads_user_rows_without_propagating(synthetic, monkeypatch)
     batch = joint_batch(stages)
     assert "edges" not in batch
 
-    def no_propagation():
+    def no_propagation(*args):
         raise AssertionError("the layer-0 view needs no propagation")
 
     monkeypatch.setattr(model.graph, "propagate", no_propagation)
+    monkeypatch.setattr(model.graph, "embed", no_propagation)
     model(batch)
     users = batch["sequence"]["users"]
     torch.testing.assert_close(model.alignment.seen[1],

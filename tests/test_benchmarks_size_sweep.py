@@ -1,5 +1,7 @@
 """benchmarks/size_sweep.py runs end to end on tiny sizes."""
 
+import ast
+
 import pandas as pd
 
 
@@ -29,3 +31,39 @@ def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, load_benchmark):
         in markdown
     assert markdown.count("| CREATE |") == 2 and markdown.count("| CREATE-SCE |") == 1
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_size_sweep_times_graph_paths_side_by_side(tmp_path, load_benchmark):
+    size_sweep = load_benchmark("size_sweep")
+    out = tmp_path / "graph"
+    size_sweep.main(["--sizes", "600:60,2000:200", "--models",
+                     "LightGCN,LightGCN-full,CREATE-warmup,CREATE-warmup-full",
+                     "--epochs", "2", "--recommend-users", "20",
+                     "--set", "LightGCN.n_factors=8", "--set", "LightGCN-full.n_factors=8",
+                     "--set", "CREATE-warmup.n_factors=8",
+                     "--set", "CREATE-warmup-full.n_factors=8", "--out", str(out)])
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert "error" not in table and len(table) == 8
+    warmup = table[table["model"].str.startswith("CREATE")]
+    # the warm-up-only rows stop after their warm-up epochs: no joint epoch was run
+    assert (warmup["epoch_seconds"].map(ast.literal_eval).map(len) == 2).all()
+    assert (warmup["s_per_epoch"] == warmup["warmup_s"]).all()
+    assert table.loc[table["model"] == "LightGCN-full", "params"].str.contains("full").all()
+    markdown = out.with_suffix(".md").read_text()
+    # one speed-up row per size and pair
+    assert markdown.count("| LightGCN / LightGCN-full |") == 2
+    assert markdown.count("| CREATE-warmup / CREATE-warmup-full |") == 2
+
+
+def test_slopes_and_speedups_from_a_known_table(load_benchmark):
+    size_sweep = load_benchmark("size_sweep")
+    sizes = [100_000, 1_000_000, 3_000_000]
+    results = pd.DataFrame({
+        "model": ["LightGCN"] * 3 + ["LightGCN-full"] * 2,
+        "interactions": sizes + sizes[:2],
+        "s_per_epoch": [1.0, 10.0, 30.0, 2.0, 200.0]})
+    slopes = size_sweep.slopes(results).set_index("model")
+    assert abs(slopes.loc["LightGCN", "slope"] - 1.0) < 1e-9
+    assert abs(slopes.loc["LightGCN-full", "endpoint_slope"] - 2.0) < 1e-9
+    ratios = size_sweep.speedups(results)
+    assert ratios["speedup"].tolist() == [2.0, 20.0]

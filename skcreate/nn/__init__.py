@@ -12,7 +12,7 @@ network (:mod:`~skcreate.nn.create`).
 from .alignment import Alignment, BarlowTwins, InfoNCE
 from .component import Component
 from .create import CREATEModel
-from .graph_encoder import GraphEncoder
+from .graph_encoder import GraphEncoder, PartialTable
 from .graph_model import GraphModel
 from .item_table import ItemTable
 from .lightgcn import LightGCNEncoder
@@ -26,9 +26,9 @@ from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
 from .ultragcn import UltraGCNEncoder, item_neighbours
 
 __all__ = ["Alignment", "BarlowTwins", "InfoNCE", "ProjectedBarlowTwins", "Component",
-           "CREATEModel", "GraphEncoder",
-           "GraphModel", "ItemTable", "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder",
-           "SequenceModel", "Registry", "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask",
-           "normalized_adjacency", "sparse_tensor", "symmetric_spmm", "item_neighbours",
-           "full_cross_entropy", "scalable_cross_entropy", "FullCrossEntropy",
+           "CREATEModel", "GraphEncoder", "GraphModel", "PartialTable", "ItemTable",
+           "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder", "SequenceModel", "Registry",
+           "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask", "normalized_adjacency",
+           "sparse_tensor", "symmetric_spmm", "item_neighbours", "full_cross_entropy",
+           "scalable_cross_entropy", "FullCrossEntropy",
            "ScalableCrossEntropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]

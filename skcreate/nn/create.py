@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from .graph_model import edge_nodes
 from .item_table import ItemTable
 
 __all__ = ["CREATEModel"]
@@ -75,6 +76,16 @@ class CREATEModel(nn.Module):
         real = batch["inputs"] != ItemTable.padding
         return hidden[real], users.repeat_interleave(real.sum(1))
 
+    @staticmethod
+    def _graph_nodes(batch, aligned_users):
+        """(users, items) codes of the graph rows a step reads."""
+        if "edges" not in batch:
+            return aligned_users, aligned_users.new_zeros(0)
+        users, items = edge_nodes(batch["edges"])
+        if aligned_users is not None:
+            users = torch.cat([users, aligned_users])
+        return users, items
+
     def forward(self, batch):
         """Named loss terms of one step (unweighted)."""
         terms = {}
@@ -89,7 +100,12 @@ class CREATEModel(nn.Module):
             # standardising over a batch of one is undefined
             aligned = self.alignment is not None and len(states) > 1
         propagated = aligned and self.graph_view == "propagated"
-        embeddings = self.graph.propagate() if "edges" in batch or propagated else None
+        embeddings = None
+        if "edges" in batch or propagated:
+            # one embedding pass serves the graph loss and the alignment: it computes the
+            # rows both read (and draws one edge dropout for both)
+            embeddings = self.graph.embed(*self._graph_nodes(batch, users if propagated
+                                                             else None))
         if "edges" in batch:
             terms["global"] = self.graph.edge_loss(batch["edges"], embeddings)
         if aligned:

@@ -5,7 +5,36 @@ from torch import nn
 from .component import Component
 from .item_table import ItemTable
 
-__all__ = ["GraphEncoder"]
+__all__ = ["GraphEncoder", "PartialTable"]
+
+
+class PartialTable:
+    """Rows of a table at a subset of its codes, read by code like the whole table.
+
+    What :meth:`GraphEncoder.embed` returns when it computes only the rows a step needs:
+    ``table[codes]`` gives the rows of ``codes``, as indexing the whole table would, for codes
+    in the subset (any other code reads an arbitrary row).
+
+    Parameters
+    ----------
+    positions : torch.Tensor of int64, shape (table size,)
+        Row of ``rows`` holding each code.
+    rows : torch.Tensor, shape (subset size, d)
+
+    Examples
+    --------
+    >>> import torch
+    >>> table = PartialTable(torch.tensor([0, 0, 1]), torch.tensor([[1.0], [2.0]]))
+    >>> table[torch.tensor([2, 0])].tolist()
+    [[2.0], [1.0]]
+    """
+
+    def __init__(self, positions, rows):
+        self.positions = positions
+        self.rows = rows
+
+    def __getitem__(self, codes):
+        return self.rows[self.positions[codes]]
 
 
 class GraphEncoder(Component):
@@ -13,11 +42,13 @@ class GraphEncoder(Component):
 
     An encoder is constructed with its hyper-parameters only; the estimator clones it and calls
     :meth:`build` with the training graph at fit time. A training step then calls
-    :meth:`propagate` once and scores its edge batch with :meth:`loss` and :meth:`penalty`;
-    CREATE also reads the step's user embeddings for the alignment.
+    :meth:`embed` once with the users and items it reads, and scores its edge batch with
+    :meth:`loss` and :meth:`penalty`; CREATE also reads the step's user embeddings for the
+    alignment. Serving reads :meth:`propagate` (every row).
 
     Subclasses implement :meth:`build`, :meth:`propagate` and :meth:`loss`, and may override
-    :meth:`penalty` and ``n_negatives``. They keep the user table in ``user_embedding``
+    :meth:`embed` (to compute only the rows a step reads), :meth:`penalty` and
+    ``n_negatives``. They keep the user table in ``user_embedding``
     (``torch.nn.Embedding``) and the item table in ``item_table``
     (:class:`~skcreate.nn.ItemTable`).
 
@@ -72,13 +103,30 @@ class GraphEncoder(Component):
         """
         raise NotImplementedError
 
+    def embed(self, users, items, generator=None):
+        """(users, items) embeddings for one step, readable at least at ``users`` and ``items``.
+
+        The default is :meth:`propagate` (whole tables). An encoder whose rows are costly to
+        compute (LightGCN) returns :class:`PartialTable` lookups of the rows the step reads;
+        either way ``embeddings[0][users]`` and ``embeddings[1][items]`` are those rows.
+
+        Parameters
+        ----------
+        users, items : torch.Tensor of int
+            User and item codes the step reads (repeats allowed).
+        generator : torch.Generator, optional
+            As in :meth:`propagate`.
+        """
+        return self.propagate(generator)
+
     def loss(self, embeddings, users, positives, negatives):
         """The encoder's own loss, mean over a batch of edges.
 
         Parameters
         ----------
-        embeddings : tuple of torch.Tensor
-            This step's :meth:`propagate` output.
+        embeddings : tuple
+            This step's :meth:`embed` output (tensors or :class:`PartialTable`), read by
+            code: ``embeddings[0][users]``, ``embeddings[1][positives]``.
         users, positives : torch.Tensor of int, shape (B,)
             User and item codes of the batch's edges.
         negatives : torch.Tensor of int, shape (B, n_negatives)

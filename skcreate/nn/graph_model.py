@@ -1,8 +1,14 @@
 """The training step of a graph encoder: its own loss plus L2 on the rows a batch touches."""
 
+import torch
 from torch import nn
 
-__all__ = ["GraphModel"]
+__all__ = ["GraphModel", "edge_nodes"]
+
+
+def edge_nodes(batch):
+    """(users, items) codes an edge batch reads: its users, its positives and negatives."""
+    return batch["users"], torch.cat([batch["positives"], batch["negatives"].reshape(-1)])
 
 
 class GraphModel(nn.Module):
@@ -34,11 +40,15 @@ class GraphModel(nn.Module):
         return self.encoder.item_table
 
     def propagate(self):
-        """This step's (users, items) embeddings."""
+        """This step's (users, items) embeddings, every row."""
         return self.encoder.propagate(self.generator)
 
+    def embed(self, users, items):
+        """This step's (users, items) embeddings, readable at ``users`` and ``items``."""
+        return self.encoder.embed(users, items, self.generator)
+
     def edge_loss(self, batch, embeddings):
-        """Graph loss of an edge batch given this step's propagated embeddings."""
+        """Graph loss of an edge batch given this step's embeddings (:meth:`embed`)."""
         users, positives, negatives = batch["users"], batch["positives"], batch["negatives"]
         loss = self.encoder.loss(embeddings, users, positives, negatives)
         penalty = self.encoder.penalty(users, positives, negatives)
@@ -46,4 +56,4 @@ class GraphModel(nn.Module):
 
     def forward(self, batch):
         """Named loss terms of one step: ``{"global": loss}``."""
-        return {"global": self.edge_loss(batch, self.propagate())}
+        return {"global": self.edge_loss(batch, self.embed(*edge_nodes(batch)))}

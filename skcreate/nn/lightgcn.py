@@ -3,15 +3,24 @@
 import torch
 from torch.nn import functional as F
 
-from .graph_encoder import GraphEncoder
+from .graph_encoder import GraphEncoder, PartialTable
+from .item_table import ItemTable
 from .losses import bpr_loss
-from .sparse import drop_edges, edge_mirrors, normalized_adjacency, symmetric_spmm
+from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, row_block, \
+    symmetric_spmm
 
 __all__ = ["LightGCNEncoder"]
+
+PROPAGATIONS = ("auto", "full", "subgraph")
 
 
 class LightGCNEncoder(GraphEncoder):
     """LightGCN: ``E(k+1) = Â E(k)``, embeddings = mean of layers 0..K, trained by BPR.
+
+    A training step propagates only over the K-hop neighbourhood of the nodes it reads
+    (:meth:`embed`): going back from those nodes, hop by hop, it gathers the adjacency rows
+    each layer needs, then runs the K products forward on these row blocks. Every row it
+    returns equals full propagation's, and so do the loss and its gradients.
 
     Parameters
     ----------
@@ -23,6 +32,13 @@ class LightGCNEncoder(GraphEncoder):
         Row-L2-normalise each propagated layer before averaging.
     edge_dropout : float, default=0.0
         Share of edges dropped at every training pass.
+    propagation : {"auto", "full", "subgraph"}, default="auto"
+        How :meth:`embed` computes a step's rows. "full" propagates the whole graph;
+        "subgraph" only the neighbourhood of the step's nodes; "auto" does so for the layers
+        whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
+        propagates the lower layers in full, or all of them when the batch's own rows are
+        already that large (a small graph or a large batch reaches most of the graph in a
+        few hops, where a full product is cheaper than gathering).
 
     Attributes
     ----------
@@ -35,63 +51,148 @@ class LightGCNEncoder(GraphEncoder):
 
     Examples
     --------
-    >>> import scipy.sparse as sp
+    >>> import scipy.sparse as sp, torch
     >>> enc = LightGCNEncoder(n_factors=4, n_layers=2).build(sp.csr_matrix([[1, 0, 1], [0, 1, 1]]))
     >>> [t.shape for t in enc.propagate()]
     [torch.Size([2, 4]), torch.Size([3, 4])]
+    >>> users, items = enc.embed(torch.tensor([1]), torch.tensor([0, 2]))
+    >>> torch.allclose(users[torch.tensor([1])], enc.propagate()[0][1:])
+    True
     """
 
-    def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0):
+    # "auto": a row block holding more than this share of the adjacency's entries costs about
+    # as much as a full product (gathering it and multiplying by its transpose cost extra)
+    full_share = 0.3
+
+    def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
+                 propagation="auto"):
         super().__init__()
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
         self.edge_dropout = edge_dropout
+        self.propagation = propagation
         self.adjacency = None
-        self._mirrors = None
 
     def build(self, user_items, item_table=None):
+        if self.propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation must be one of {list(PROPAGATIONS)}, got "
+                             f"{self.propagation!r}.")
         n_users, n_items = user_items.shape
         self._init_tables(n_users, n_items, item_table)
         self.n_users = n_users
         self.adjacency = normalized_adjacency(user_items)
-        self._mirrors = None
         return self
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         if self.adjacency is not None:
             self.adjacency = fn(self.adjacency)
-            self._mirrors = None
         return self
-
-    def __getstate__(self):
-        # the mirror index is a cache of one training run, not part of the fitted model
-        return {**super().__getstate__(), "_mirrors": None}
 
     def layer0(self):
         """Concatenated user and item rows of layer 0, shape (n_users + n_items, d)."""
         return torch.cat([self.user_embedding.weight, self.item_table.catalogue])
 
-    def propagate(self, generator=None):
-        adjacency = self.adjacency
+    def _layer0_rows(self, nodes):
+        """Layer-0 rows of sorted node indices (users before items)."""
+        n_users = int(torch.searchsorted(nodes, self.n_users))
+        # index_select on the whole weights: each backward is one index_add into the table's
+        # gradient, without the copies that indexing a slice of the table costs
+        items = ItemTable.rows(nodes[n_users:] - self.n_users)
+        return torch.cat([self.user_embedding.weight.index_select(0, nodes[:n_users]),
+                          self.item_table.weight.index_select(0, items)])
+
+    def _dropout(self, generator):
+        """This step's edge-dropout seed, None when no edge is dropped."""
         if self.training and self.edge_dropout > 0:
-            # the training graph is fixed, so its mirror index is sorted once, not every step
-            if self._mirrors is None:
-                self._mirrors = edge_mirrors(adjacency)
-            adjacency = drop_edges(adjacency, self.edge_dropout, generator, self._mirrors)
+            return dropout_seed(generator)
+        return None
+
+    def _adjacency(self, seed):
+        if seed is None:
+            return self.adjacency
+        return drop_edges(self.adjacency, self.edge_dropout, seed=seed)
+
+    def _layer(self, layer):
+        """A layer's term of the mean."""
+        return F.normalize(layer, dim=-1) if self.normalize_layers else layer
+
+    def propagate(self, generator=None):
+        return self._propagate(self._dropout(generator))
+
+    def _propagate(self, seed):
+        adjacency = self._adjacency(seed)
         layer = self.layer0()
         total = layer
         for _ in range(self.n_layers):
             layer = symmetric_spmm(adjacency, layer)
-            total = total + (F.normalize(layer, dim=-1) if self.normalize_layers else layer)
+            total = total + self._layer(layer)
         out = total / (self.n_layers + 1)
         return out[:self.n_users], out[self.n_users:]
+
+    def embed(self, users, items, generator=None):
+        """(users, items) rows that ``users`` and ``items`` read, as :class:`PartialTable`.
+
+        The K-hop plan: ``sets[0]`` are the requested nodes, ``sets[r + 1]`` adds the
+        neighbours of ``sets[r]``; layer ``K - r`` is needed on ``sets[r]`` and computed from
+        layer ``K - r - 1`` on ``sets[r + 1]`` by the row block of ``sets[r]``. With
+        ``propagation="full"`` this is :meth:`propagate`.
+        """
+        seed = self._dropout(generator)
+        if self.propagation == "full" or self.n_layers == 0:
+            return self._propagate(seed)
+        adjacency = self.adjacency
+        size = adjacency.shape[0]
+        dropout = self.edge_dropout if seed is not None else 0.0
+        budget = self.full_share * adjacency.values().numel() \
+            if self.propagation == "auto" else float("inf")
+        mask = torch.zeros(size, dtype=torch.bool, device=users.device)
+        mask[users] = True
+        mask[items + self.n_users] = True
+        nodes = mask.nonzero().squeeze(1)
+        # positions[r][v]: row of node v in sets[r] (a dense map: one cumsum per hop
+        # instead of a sort of the gathered columns)
+        positions = [mask.cumsum(0) - 1]
+        sets, blocks = [nodes], []
+        crow = adjacency.crow_indices()
+        while len(blocks) < self.n_layers:
+            # the next block's size is known from the degrees before gathering it
+            if (crow[sets[-1] + 1] - crow[sets[-1]]).sum() > budget:
+                break
+            block = row_block(adjacency, sets[-1], dropout, seed)
+            blocks.append(block)
+            mask[block.cols] = True
+            sets.append(mask.nonzero().squeeze(1))
+            positions.append(mask.cumsum(0) - 1)
+        if not blocks:
+            return self._propagate(seed)
+        n_full = self.n_layers - len(blocks)
+        total = self._layer0_rows(nodes)
+        if n_full:
+            full = self._adjacency(seed)
+            layer = self.layer0()
+            for _ in range(n_full):
+                layer = symmetric_spmm(full, layer)
+                total = total + self._layer(layer[nodes])
+            layer = layer[sets[-1]]
+        else:
+            layer = self._layer0_rows(sets[-1])
+        for r in reversed(range(len(blocks))):
+            block = blocks[r]
+            layer = block_spmm(block.indptr, positions[r + 1][block.cols], block.values,
+                               len(sets[r + 1]), layer)
+            total = total + self._layer(layer[positions[r][nodes]] if r else layer)
+        out = total / (self.n_layers + 1)
+        return (PartialTable(positions[0][:self.n_users], out),
+                PartialTable(positions[0][self.n_users:], out))
 
     def loss(self, embeddings, users, positives, negatives):
         user_emb, item_emb = embeddings
         return bpr_loss(user_emb[users], item_emb[positives], item_emb[negatives])
 
     def penalty(self, users, positives, negatives):
-        return super().penalty(users, positives, negatives) \
-            + self.item_table.catalogue[negatives].pow(2).sum()
+        """Sum of squares of the batch's layer-0 user, positive and negative rows."""
+        items = ItemTable.rows(torch.cat([positives, negatives.reshape(-1)]))
+        return (self.user_embedding.weight.index_select(0, users).pow(2).sum()
+                + self.item_table.weight.index_select(0, items).pow(2).sum())

@@ -1,4 +1,5 @@
-"""Sparse user-item graph operations: normalised adjacency, symmetric products, edge dropout."""
+"""Sparse user-item graph operations: normalised adjacency, symmetric products, edge dropout,
+and the row blocks of mini-batch propagation."""
 
 import warnings
 
@@ -6,8 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "edge_mirrors",
-           "drop_edges"]
+__all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "dropout_seed",
+           "edge_keep", "drop_edges", "RowBlock", "row_block", "block_spmm"]
 
 
 def sparse_tensor(matrix):
@@ -73,28 +74,161 @@ def symmetric_spmm(adjacency, x):
     return _SymmetricSpMM.apply(adjacency, x)
 
 
-def edge_mirrors(adjacency):
-    """Row of each stored entry and the position of its mirror (col, row)."""
-    crow, col = adjacency.crow_indices(), adjacency.col_indices()
-    row = torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device),
-                                  crow.diff())
-    # CSR stores entries sorted by (row, col), so sorting by (col, row) lists the mirrors
-    return row, torch.argsort(col * adjacency.shape[0] + row)
+# splitmix64 constants as signed int64 (torch integer arithmetic wraps modulo 2**64)
+_GOLDEN = 0x9E3779B97F4A7C15 - 2**64
+_MIX_1 = 0xBF58476D1CE4E5B9 - 2**64
+_MIX_2 = 0x94D049BB133111EB - 2**64
 
 
-def drop_edges(adjacency, rate, generator, mirrors=None):
+def _shift_right(z, bits):
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def dropout_seed(generator=None):
+    """One step's edge-dropout seed: an int64 scalar tensor drawn from ``generator``."""
+    return torch.randint(-2**63, 2**63 - 1, (), generator=generator, dtype=torch.int64)
+
+
+def edge_keep(rows, cols, rate, seed):
+    """Whether entries (rows, cols) of a symmetric adjacency survive one edge-dropout draw.
+
+    The draw is a hash (splitmix64) of ``seed`` and the undirected edge, so both directions of
+    an edge share it, and the entries of any set of rows get the decisions they get in the
+    whole adjacency: mini-batch propagation over a subgraph drops exactly the edges that full
+    propagation drops with the same seed. An edge survives with probability ``1 - rate``.
+
+    Parameters
+    ----------
+    rows, cols : torch.Tensor of int64
+        Node indices of the entries (below 2**31).
+    rate : float
+        Share of edges dropped.
+    seed : torch.Tensor
+        Int64 scalar, :func:`dropout_seed`.
+
+    Returns
+    -------
+    torch.Tensor of bool
+    """
+    z = (torch.minimum(rows, cols) << 32 | torch.maximum(rows, cols)) * _GOLDEN \
+        + seed.to(rows.device)
+    z = (z ^ _shift_right(z, 30)) * _MIX_1
+    z = (z ^ _shift_right(z, 27)) * _MIX_2
+    z = z ^ _shift_right(z, 31)
+    # the top 53 bits as a uniform draw in [0, 1)
+    return _shift_right(z, 11).double() * 2.0**-53 >= rate
+
+
+def drop_edges(adjacency, rate, generator=None, seed=None):
     """Edge dropout that keeps the adjacency symmetric, rescaled to keep expectations.
 
-    Both directions of an edge share the smaller of their two uniform draws, so an undirected
-    edge survives with probability ``(1 - t)^2 = 1 - rate``. ``mirrors`` is
-    ``edge_mirrors(adjacency)``, computed here when not given.
+    Parameters
+    ----------
+    adjacency : torch.Tensor
+        Symmetric sparse CSR matrix.
+    rate : float
+        Share of (undirected) edges dropped.
+    generator : torch.Generator, optional
+        Source of the seed when ``seed`` is not given.
+    seed : torch.Tensor, optional
+        :func:`dropout_seed`; the same seed drops the same edges as :func:`row_block`.
+
+    Returns
+    -------
+    torch.Tensor
+        Sparse CSR matrix with the kept entries, values divided by ``1 - rate``.
     """
-    row, mirror = edge_mirrors(adjacency) if mirrors is None else mirrors
-    col = adjacency.col_indices()
-    size = adjacency.shape[0]
-    draw = torch.rand(len(col), generator=generator).to(col.device)
-    keep = torch.minimum(draw, draw[mirror]) >= 1 - (1 - rate) ** 0.5
-    counts = torch.bincount(row[keep], minlength=size)
-    indptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    seed = dropout_seed(generator) if seed is None else seed
+    crow, col = adjacency.crow_indices(), adjacency.col_indices()
+    row = torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device), crow.diff())
+    keep = edge_keep(row, col, rate, seed)
+    indptr = torch.cat([crow.new_zeros(1), keep.cumsum(0)])[crow]
     return _csr_tensor(indptr, col[keep], adjacency.values()[keep] / (1 - rate),
                        adjacency.shape)
+
+
+class RowBlock:
+    """Rows of a sparse adjacency, in CSR form over global column indices.
+
+    Attributes
+    ----------
+    rows : torch.Tensor of int64
+        The node of each block row, sorted.
+    indptr, cols, values : torch.Tensor
+        CSR structure of the block; ``cols`` index the whole adjacency's columns.
+    """
+
+    def __init__(self, rows, indptr, cols, values):
+        self.rows, self.indptr, self.cols, self.values = rows, indptr, cols, values
+
+    @property
+    def nnz(self):
+        return len(self.cols)
+
+
+def row_block(adjacency, rows, dropout=0.0, seed=None):
+    """The CSR rows ``rows`` of ``adjacency``, optionally with edge dropout.
+
+    Vectorised: the entries of every row are gathered at once from the CSR arrays.
+
+    Parameters
+    ----------
+    adjacency : torch.Tensor
+        Symmetric sparse CSR matrix.
+    rows : torch.Tensor of int64
+        Sorted node indices.
+    dropout : float, default=0.0
+        Edge-dropout rate; with ``seed``, the block holds exactly the entries of these rows
+        that ``drop_edges(adjacency, dropout, seed=seed)`` keeps.
+    seed : torch.Tensor, optional
+        :func:`dropout_seed`, required when ``dropout > 0``.
+
+    Returns
+    -------
+    RowBlock
+    """
+    crow = adjacency.crow_indices()
+    starts = crow[rows]
+    counts = crow[rows + 1] - starts
+    indptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    # entry e of block row r sits at starts[r] + (e - indptr[r]) in the whole matrix
+    positions = torch.repeat_interleave(starts - indptr[:-1], counts) \
+        + torch.arange(int(indptr[-1]), device=crow.device)
+    cols, values = adjacency.col_indices()[positions], adjacency.values()[positions]
+    if dropout > 0:
+        keep = edge_keep(torch.repeat_interleave(rows, counts), cols, dropout, seed)
+        indptr = torch.cat([indptr.new_zeros(1), keep.cumsum(0)])[indptr]
+        cols, values = cols[keep], values[keep] / (1 - dropout)
+    return RowBlock(rows, indptr, cols, values)
+
+
+class _BlockSpMM(torch.autograd.Function):
+    """``B @ x`` for a sparse CSR block ``B``; the gradient is ``B^T @ grad``."""
+
+    @staticmethod
+    def forward(ctx, indptr, cols, values, n_cols, x):
+        ctx.save_for_backward(indptr, cols, values)
+        ctx.n_cols = n_cols
+        return _csr_tensor(indptr, cols, values, (len(indptr) - 1, n_cols)) @ x
+
+    @staticmethod
+    def backward(ctx, grad):
+        indptr, cols, values = ctx.saved_tensors
+        shape = (len(indptr) - 1, ctx.n_cols)
+        if grad.device.type == "cpu":
+            # scipy multiplies by the transpose without building it; torch's CPU transpose
+            # product converts the layout first, several times slower than the product
+            matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=shape)
+            grad_x = torch.from_numpy(matrix.T @ np.ascontiguousarray(grad.numpy()))
+        else:
+            grad_x = _csr_tensor(indptr, cols, values, shape).t() @ grad
+        return None, None, None, None, grad_x
+
+
+def block_spmm(indptr, cols, values, n_cols, x):
+    """Product of a sparse CSR block (``len(indptr) - 1`` x ``n_cols``) and a dense ``x``.
+
+    Differentiable in ``x``; the block's arrays are constants.
+    """
+    return _BlockSpMM.apply(indptr, cols, values, n_cols, x)

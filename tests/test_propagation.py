@@ -1,0 +1,133 @@
+"""Mini-batch K-hop propagation equals full propagation: rows, loss, gradients, edge dropout."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skcreate import LightGCNRecommender
+from skcreate.nn import GraphModel, LightGCNEncoder
+from skcreate.nn.sparse import drop_edges, dropout_seed, edge_keep, normalized_adjacency, \
+    row_block
+
+
+def random_graph(seed, n_users=30, n_items=40, density=0.1):
+    rng = np.random.default_rng(seed)
+    user_items = (rng.random((n_users, n_items)) < density).astype(float)
+    user_items[0] = 0  # an isolated user
+    return sp.csr_matrix(user_items)
+
+
+def edge_batch(user_items, seed, size=6, n_negatives=2):
+    rng = np.random.default_rng(seed)
+    coo = user_items.tocoo()
+    rows = rng.choice(coo.nnz, size)
+    return {"users": torch.as_tensor(coo.row[rows], dtype=torch.long),
+            "positives": torch.as_tensor(coo.col[rows], dtype=torch.long),
+            "negatives": torch.as_tensor(rng.integers(0, user_items.shape[1],
+                                                      (size, n_negatives)))}
+
+
+def loss_and_grads(user_items, batch, propagation, seed=0, **params):
+    """BPR step loss and layer-0 gradients of one seeded step."""
+    torch.manual_seed(0)
+    encoder = LightGCNEncoder(n_factors=8, propagation=propagation, **params).build(user_items)
+    model = GraphModel(encoder, 1e-2, torch.Generator().manual_seed(seed))
+    loss = model(batch)["global"]
+    grads = torch.autograd.grad(loss, [encoder.user_embedding.weight,
+                                       encoder.item_table.weight])
+    return loss, grads
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+@pytest.mark.parametrize("edge_dropout", [0.0, 0.4])
+@pytest.mark.parametrize("normalize_layers", [False, True])
+@pytest.mark.parametrize("propagation", ["subgraph", "auto"])
+def test_subgraph_step_equals_full_propagation(n_layers, edge_dropout, normalize_layers,
+                                               propagation):
+    user_items = random_graph(n_layers)
+    batch = edge_batch(user_items, 1)
+    params = dict(n_layers=n_layers, edge_dropout=edge_dropout,
+                  normalize_layers=normalize_layers)
+    full_loss, full_grads = loss_and_grads(user_items, batch, "full", **params)
+    loss, grads = loss_and_grads(user_items, batch, propagation, **params)
+    torch.testing.assert_close(loss, full_loss)
+    for grad, full_grad in zip(grads, full_grads):
+        torch.testing.assert_close(grad, full_grad)
+    assert full_grads[0].abs().sum() > 0
+
+
+def test_auto_mixes_full_and_subgraph_layers_exactly(monkeypatch):
+    # a tiny budget makes every step propagate its lower layers in full
+    monkeypatch.setattr(LightGCNEncoder, "full_share", 1e-3)
+    user_items = random_graph(4, density=0.2)
+    batch = edge_batch(user_items, 2)
+    params = dict(n_layers=3, edge_dropout=0.3)
+    full_loss, full_grads = loss_and_grads(user_items, batch, "full", **params)
+    loss, grads = loss_and_grads(user_items, batch, "auto", **params)
+    torch.testing.assert_close(loss, full_loss)
+    torch.testing.assert_close(grads[1], full_grads[1])
+
+
+def test_edge_dropout_draws_differ_between_steps_and_match_drop_edges():
+    user_items = random_graph(5, density=0.3)
+    batch = edge_batch(user_items, 3)
+    first, _ = loss_and_grads(user_items, batch, "subgraph", seed=0, edge_dropout=0.5)
+    second, _ = loss_and_grads(user_items, batch, "subgraph", seed=1, edge_dropout=0.5)
+    undropped, _ = loss_and_grads(user_items, batch, "subgraph", seed=0)
+    assert not torch.allclose(first, second) and not torch.allclose(first, undropped)
+    # a row block with dropout holds exactly the entries drop_edges keeps in those rows
+    adjacency = normalized_adjacency(user_items)
+    seed = dropout_seed(torch.Generator().manual_seed(7))
+    rows = torch.tensor([1, 4, 31, 60])
+    block = row_block(adjacency, rows, 0.5, seed)
+    expected = drop_edges(adjacency, 0.5, seed=seed).to_dense()[rows]
+    got = torch.sparse_csr_tensor(block.indptr, block.cols, block.values,
+                                  (len(rows), adjacency.shape[1])).to_dense()
+    torch.testing.assert_close(got, expected)
+
+
+def test_edge_keep_is_symmetric_and_keeps_the_expected_share():
+    rows = torch.randint(0, 10_000, (200_000,))
+    cols = torch.randint(0, 10_000, (200_000,))
+    seed = dropout_seed(torch.Generator().manual_seed(0))
+    keep = edge_keep(rows, cols, 0.3, seed)
+    assert torch.equal(keep, edge_keep(cols, rows, 0.3, seed))
+    assert abs(keep.double().mean().item() - 0.7) < 0.005
+    other = edge_keep(rows, cols, 0.3, dropout_seed(torch.Generator().manual_seed(1)))
+    # independent draws: about 0.7 * 0.7 of the entries are kept by both
+    assert abs((keep & other).double().mean().item() - 0.49) < 0.005
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n_users=st.integers(1, 12), n_items=st.integers(1, 12),
+       n_layers=st.integers(1, 3), density=st.floats(0.05, 0.9),
+       edge_dropout=st.sampled_from([0.0, 0.5]))
+def test_subgraph_rows_equal_full_rows_on_random_graphs(seed, n_users, n_items, n_layers,
+                                                        density, edge_dropout):
+    rng = np.random.default_rng(seed)
+    user_items = sp.csr_matrix((rng.random((n_users, n_items)) < density).astype(float))
+    encoder = LightGCNEncoder(n_factors=3, n_layers=n_layers, edge_dropout=edge_dropout,
+                              propagation="subgraph").build(user_items)
+    users = torch.as_tensor(rng.integers(0, n_users, 3))
+    items = torch.as_tensor(rng.integers(0, n_items, 4))
+    part_users, part_items = encoder.embed(users, items, torch.Generator().manual_seed(seed))
+    full_users, full_items = encoder.propagate(torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(part_users[users], full_users[users])
+    torch.testing.assert_close(part_items[items], full_items[items])
+
+
+def test_recommendations_equal_between_full_and_subgraph_fits(synthetic):
+    params = dict(n_factors=8, n_layers=2, batch_size=256, epochs=2, random_state=0)
+    full = LightGCNRecommender(propagation="full", **params).fit(synthetic)
+    subgraph = LightGCNRecommender(propagation="subgraph", **params).fit(synthetic)
+    np.testing.assert_allclose(subgraph.loss_curve_, full.loss_curve_, rtol=1e-5)
+    assert subgraph.recommend(k=10)[["user_id", "item_id"]].equals(
+        full.recommend(k=10)[["user_id", "item_id"]])
+
+
+def test_unknown_propagation_is_rejected():
+    with pytest.raises(ValueError, match="propagation must be one of"):
+        LightGCNEncoder(n_factors=2, propagation="sideways").build(random_graph(0))
