@@ -121,7 +121,9 @@ class CREATERecommender(SASRecRecommender):
         As in :class:`~skcreate.sequential.SASRecRecommender`.
     weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, filter_seen
         As in :class:`~skcreate.sequential.SASRecRecommender`.
-    device, random_state, verbose, callbacks, on_interrupt, user_col, item_col, time_col
+    device, random_state, verbose, callbacks, on_interrupt, distributed
+        As in :class:`~skcreate.sequential.SASRecRecommender`.
+    user_col, item_col, time_col
         As in :class:`~skcreate.sequential.SASRecRecommender`.
 
     Attributes
@@ -168,8 +170,8 @@ class CREATERecommender(SASRecRecommender):
                  epochs=20, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
-                 verbose=False, callbacks=None, on_interrupt="raise", user_col="user_id",
-                 item_col="item_id", time_col="timestamp"):
+                 verbose=False, callbacks=None, on_interrupt="raise", distributed="auto",
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
         super().__init__(
             n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
             dropout=dropout, norm_first=norm_first, learning_rate=learning_rate,
@@ -178,7 +180,8 @@ class CREATERecommender(SASRecRecommender):
             weight_decay=weight_decay, loss=loss, sce_buckets=sce_buckets,
             sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,
             filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
-            callbacks=callbacks, on_interrupt=on_interrupt, user_col=user_col,
+            callbacks=callbacks, on_interrupt=on_interrupt, distributed=distributed,
+            user_col=user_col,
             item_col=item_col, time_col=time_col)
         self.sequence_encoder = sequence_encoder
         self.mask_prob = mask_prob

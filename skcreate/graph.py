@@ -130,6 +130,9 @@ class LightGCNRecommender(_GraphRecommender):
         Training hooks, as in :class:`~skcreate.sequential.SASRecRecommender`.
     on_interrupt : {"raise", "stop"}, default="raise"
         What Ctrl-C during ``fit`` does, as in :class:`~skcreate.sequential.SASRecRecommender`.
+    distributed : {"auto", False}, default="auto"
+        Data-parallel training under torchrun, as in
+        :class:`~skcreate.sequential.SASRecRecommender`.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -159,8 +162,8 @@ class LightGCNRecommender(_GraphRecommender):
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
                  device="cpu", random_state=None, verbose=False, callbacks=None,
-                 on_interrupt="raise", user_col="user_id", item_col="item_id",
-                 time_col="timestamp"):
+                 on_interrupt="raise", distributed="auto", user_col="user_id",
+                 item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
@@ -181,6 +184,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.verbose = verbose
         self.callbacks = callbacks
         self.on_interrupt = on_interrupt
+        self.distributed = distributed
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -224,7 +228,7 @@ class UltraGCNRecommender(_GraphRecommender):
     epochs : int, default=20
     early_stopping, patience, validation_quantile, weight_decay
         As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed
         As in :class:`LightGCNRecommender`.
     user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
@@ -253,8 +257,8 @@ class UltraGCNRecommender(_GraphRecommender):
                  graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, on_interrupt="raise", user_col="user_id", item_col="item_id",
-                 time_col="timestamp"):
+                 callbacks=None, on_interrupt="raise", distributed="auto", user_col="user_id",
+                 item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
         self.item_weight = item_weight
@@ -277,6 +281,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.verbose = verbose
         self.callbacks = callbacks
         self.on_interrupt = on_interrupt
+        self.distributed = distributed
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
+from . import distributed as dist
 from .base import BaseRecommender
 from .interactions import Interactions
 from .metrics import ndcg_at_k
@@ -61,6 +62,13 @@ def check_bool(estimator, name):
         raise ValueError(f"{name} must be True or False, got {value!r}.")
 
 
+def _user_subset(data, rows):
+    """The interactions of users ``rows`` of ``data`` (same catalogue)."""
+    positions, indptr = data._gather(rows)
+    return Interactions(data.user_ids[rows], data.item_ids, indptr, data.items[positions],
+                        data.times[positions])
+
+
 def check_choice(estimator, name, choices):
     value = getattr(estimator, name)
     if value not in choices:
@@ -76,6 +84,11 @@ class NeuralRecommender(BaseRecommender):
     fit data is split by :func:`~skcreate.model_selection.temporal_validation_split` at
     ``validation_quantile``; the model trains on the inner train part and is scored by NDCG@10
     on the validation users' last interactions after every validated epoch.
+
+    Under torchrun (``distributed="auto"`` and ``WORLD_SIZE > 1``, or an initialised process
+    group) the fit is data-parallel (see :mod:`skcreate.distributed`): every rank builds the
+    same model, trains on its shards of the batches on its own device, scores its shard of the
+    validation users, and ends with the same weights.
     """
 
     def _check_training_params(self):
@@ -88,6 +101,7 @@ class NeuralRecommender(BaseRecommender):
         for name in ("early_stopping", "verbose"):
             check_bool(self, name)
         check_choice(self, "on_interrupt", ("raise", "stop"))
+        check_choice(self, "distributed", ("auto", False))
 
     def _check_params(self):
         self._check_training_params()
@@ -102,24 +116,35 @@ class NeuralRecommender(BaseRecommender):
                                  weight_decay=self.weight_decay)
 
     def _fit(self, data):
-        self.device_ = resolve_device(self.device)
+        self.device_, distributed = resolve_device(self.device), False
+        if self.distributed == "auto":
+            self.device_, distributed = dist.setup(self.device_)
+        self.world_size_ = dist.world_size() if distributed else 1
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        train_data, validation = data, None
+        train_data, validate = data, None
         if self.early_stopping:
             train_data, validation = self._validation_split(data)
+            validate = functools.partial(self._validation_score, *validation)
+            if distributed:
+                rows = dist.shard_rows(validation[0].n_users)
+                validate = functools.partial(self._reduced_validation_score,
+                                             _user_subset(validation[0], rows),
+                                             validation[1][rows])
         self.train_user_ids_ = train_data.user_ids
         # fork_rng keeps the caller's global torch RNG untouched while seeding ours
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module, stages = self._build(train_data, np.random.default_rng(seed))
             self.module_ = module.to(self.device_)
+            if distributed:
+                # the ranks share the initial weights and the batch order, not dropout masks
+                torch.manual_seed(int(np.random.SeedSequence([seed, dist.rank()])
+                                      .generate_state(1)[0]))
             result = train(
-                self.module_, stages, self._optimizer(),
-                validate=None if validation is None else
-                functools.partial(self._validation_score, *validation),
+                self.module_, stages, self._optimizer(), validate=validate,
                 patience=self.patience if self.early_stopping else None,
                 callbacks=self.callbacks or (), verbose=self.verbose,
-                description=type(self).__name__)
+                description=type(self).__name__, distributed=distributed)
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores
@@ -166,6 +191,19 @@ class NeuralRecommender(BaseRecommender):
                                         [found.ravel()]})
         relevant = pd.DataFrame({"user_id": np.arange(history.n_users), "item_id": targets})
         return ndcg_at_k(recommendations, relevant, k)
+
+    def _validation_sums(self, history, targets, k=10):
+        """Summed NDCG@k over the users of ``history`` and their count (one rank's shard)."""
+        if history.n_users == 0:
+            return 0.0, 0
+        return self._validation_score(history, targets, k) * history.n_users, history.n_users
+
+    def _reduced_validation_score(self, history, targets, k=10):
+        """NDCG@k over every rank's shard of the validation users, the same on every rank."""
+        sums = torch.tensor(self._validation_sums(history, targets, k), dtype=torch.float64,
+                            device=self.device_)
+        total, count = dist.all_reduce_sum(sums).tolist()
+        return total / count
 
     def _restore(self, state_dict):
         # the network is rebuilt exactly as at fit (same data and parameters), then given the

@@ -75,6 +75,10 @@ class SASRecRecommender(NeuralRecommender):
         ``interrupted_=True``; ``"raise"`` then re-raises ``KeyboardInterrupt``, so that a
         surrounding ``GridSearchCV`` or script stops too, and ``"stop"`` returns from ``fit``
         with a warning.
+    distributed : {"auto", False}, default="auto"
+        ``"auto"`` trains data-parallel when launched by torchrun (``WORLD_SIZE > 1``) or in
+        an initialised process group, one device per process; ``False`` trains in each
+        process alone. See ``docs/distributed.md``.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -112,8 +116,8 @@ class SASRecRecommender(NeuralRecommender):
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, on_interrupt="raise", user_col="user_id", item_col="item_id",
-                 time_col="timestamp"):
+                 callbacks=None, on_interrupt="raise", distributed="auto", user_col="user_id",
+                 item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
         self.n_heads = n_heads
@@ -137,6 +141,7 @@ class SASRecRecommender(NeuralRecommender):
         self.verbose = verbose
         self.callbacks = callbacks
         self.on_interrupt = on_interrupt
+        self.distributed = distributed
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

@@ -7,8 +7,10 @@ epochs, how the terms are weighted, and whether the epochs are validated. CREATE
 warm-up is its first stage.
 """
 
+import contextlib
 import copy
 import functools
+import inspect
 import math
 import time
 import warnings
@@ -18,6 +20,9 @@ from typing import Callable
 import torch
 # plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
 from tqdm import tqdm
+
+from . import distributed as dist
+from .batches import ShardedBatches
 
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
 
@@ -201,8 +206,27 @@ class _Run:
         return stop
 
 
+def _data_parallel(module, stages, device):
+    """The DDP-wrapped step and the stages on this rank's shards of their batches."""
+    # CREATE's warm-up gives the transformer no gradient: DDP must look for parameters a step
+    # leaves unused, and then keeps the gradient of one unused on every rank None, so that
+    # Adam skips it as in one process. Each step's graph is small next to its matmuls.
+    ddp = torch.nn.parallel.DistributedDataParallel
+    # buffers are constants built from the same data on every rank: no sync per step
+    # (torch 2.13 renamed the option)
+    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in
+               inspect.signature(ddp).parameters else "broadcast_buffers")
+    step = ddp(module, device_ids=[device.index] if device.type == "cuda" else None,
+               find_unused_parameters=True, **{no_sync: False})
+    stages = [Stage(stage.name, stage.epochs,
+                    ShardedBatches(stage.batches, dist.rank(), dist.world_size()),
+                    stage.weights, stage.validate) for stage in stages]
+    return step, stages
+
+
 def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
-          callbacks=(), verbose=False, description="training", device=None):
+          callbacks=(), verbose=False, description="training", device=None,
+          distributed=False):
     """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
@@ -233,6 +257,13 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         Progress bar label.
     device : torch.device, optional
         Where batches go; default the module's.
+    distributed : bool
+        Train data-parallel in the initialised process group (see
+        :mod:`skcreate.distributed`): each rank trains on its shard of every batch
+        (:class:`~skcreate.batches.ShardedBatches`) through DistributedDataParallel, the
+        curves are reduced over ranks, ``validate`` must return the same score on every rank,
+        rank 0's stop decision holds everywhere and only rank 0 shows the progress bar.
+        Every rank ends with the same weights.
 
     Returns
     -------
@@ -248,23 +279,31 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
     optimiser = optimizer(module.parameters())
     device = _device_of(module) if device is None else device
+    distributed = distributed and dist.is_distributed()
+    step_module = module
+    if distributed:
+        step_module, stages = _data_parallel(module, stages, device)
     callbacks = [c if isinstance(c, Callback) else _EpochCallable(c) for c in callbacks]
     bar = tqdm(total=sum(stage.epochs for stage in stages), desc=description,
-               disable=not verbose, leave=False)
+               disable=not verbose or not dist.is_main_process(), leave=False)
     run = _Run(module, validate, patience, callbacks, bar)
     step = 0
+    parallel = contextlib.ExitStack()
+    if distributed:
+        # alignment losses gather their rows over the ranks inside it
+        parallel.enter_context(dist.data_parallel())
     try:
         for stage in stages:
             stop = False
             for epoch in range(stage.epochs):
                 # the last finite weights, restored if this epoch diverges
                 last_good = copy.deepcopy(module.state_dict())
-                module.train()
+                step_module.train()
                 started = time.perf_counter()
                 total = torch.zeros((), dtype=torch.float64, device=device)
                 sums, n_batches = {}, 0
                 for batch in stage.batches(epoch):
-                    terms = module(_to_device(batch, device))
+                    terms = step_module(_to_device(batch, device))
                     loss = sum(stage.weights.get(name, 1.0) * value
                                for name, value in terms.items())
                     optimiser.zero_grad(set_to_none=True)
@@ -281,7 +320,11 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                     for callback in callbacks:
                         callback.on_step_end(step, terms)
                 # one read per epoch: the steps never wait for the device
-                values = torch.stack([total, *sums.values()]).tolist()
+                values = torch.stack([total, *sums.values()])
+                if distributed:
+                    # each rank's terms are rescaled shares: their mean is the global batch's
+                    values = dist.all_reduce_sum(values) / dist.world_size()
+                values = values.tolist()
                 elapsed = time.perf_counter() - started
                 n_batches = max(n_batches, 1)
                 terms = {name: value / n_batches for name, value in zip(sums, values[1:])}
@@ -289,6 +332,8 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                     module.load_state_dict(last_good)
                     _diverged(stage, len(run.result.loss_curve) + 1, terms, optimiser)
                 stop = run.record(stage, elapsed, values[0] / n_batches, terms)
+                if distributed:
+                    stop = dist.broadcast_flag(stop, device)
                 if stop:
                     break
             if stop:
@@ -299,10 +344,12 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         kept = ("the weights are the initial ones" if done == 0 else
                 "keeping the best weights so far" if run.best_state is not None else
                 "keeping the last epoch's weights")
-        warnings.warn(f"{description} interrupted after {done} epoch(s); {kept}.", UserWarning,
-                      stacklevel=2)
+        if dist.is_main_process():
+            warnings.warn(f"{description} interrupted after {done} epoch(s); {kept}.",
+                          UserWarning, stacklevel=2)
     finally:
         bar.close()
+        parallel.close()
     if run.best_state is not None:
         module.load_state_dict(run.best_state)
     module.eval()
