@@ -237,8 +237,8 @@ class ShardedBatches:
 
     Two corner cases keep every rank's step defined: an edge batch with fewer edges than ranks
     (the end of a pass) goes whole to every rank, unweighted; a user batch with fewer than
-    ``2 * world_size`` users (the last of an epoch) joins the batch before it, so that every
-    shard holds the two users a batch standardisation needs.
+    ``2 * world_size`` users (the last chunk of an epoch) joins a neighbouring batch, so that
+    every shard holds the two users a batch standardisation needs.
 
     Parameters
     ----------
@@ -279,7 +279,8 @@ class ShardedBatches:
     def __call__(self, epoch):
         held = None
         for batch in self.source(epoch):
-            if held is not None and self._rows(batch) < 2 * self.world_size:
+            if held is not None and min(self._rows(held), self._rows(batch)) \
+                    < 2 * self.world_size:
                 held = _concat(held, batch)
                 continue
             if held is not None:

@@ -213,7 +213,7 @@ def _data_parallel(module, stages, device):
     # Adam skips it as in one process. Each step's graph is small next to its matmuls.
     ddp = torch.nn.parallel.DistributedDataParallel
     # buffers are constants built from the same data on every rank: no sync per step
-    # (torch 2.13 renamed the option)
+    # (newer torch renames the option)
     no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in
                inspect.signature(ddp).parameters else "broadcast_buffers")
     step = ddp(module, device_ids=[device.index] if device.type == "cuda" else None,

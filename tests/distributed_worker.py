@@ -45,7 +45,7 @@ def curves(model):
 def main(out):
     out = Path(out)
     warnings.simplefilter("ignore", UserWarning)
-    df = make_interactions(n_users=151, n_items=60, random_state=0)
+    df = make_interactions(n_users=155, n_items=60, random_state=0)
     rank = int(os.environ["RANK"])
     report = {}
     for name, model in MODELS.items():
