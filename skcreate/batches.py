@@ -8,10 +8,11 @@ device). All randomness comes from one ``numpy.random.Generator``, drawn lazily 
 import numpy as np
 import torch
 
+from .distributed import shard_rows
 from .nn.item_table import ItemTable
 
 __all__ = ["trim_padding", "SequenceBatches", "MaskedSequenceBatches", "EdgeBatches",
-           "JointBatches", "KeyedBatches"]
+           "JointBatches", "KeyedBatches", "ShardedBatches"]
 
 
 def trim_padding(items):
@@ -225,3 +226,94 @@ class KeyedBatches:
     def __call__(self, epoch):
         for batch in self.source(epoch):
             yield {self.key: batch}
+
+
+def _user_batch(batch):
+    """The batch of users (sequences) inside ``batch``, or None for edges only."""
+    if "inputs" in batch:
+        return batch
+    return batch.get("sequence")
+
+
+def _concat(first, second):
+    """Two batches of the same layout as one; sequence widths are aligned by left padding."""
+    if isinstance(first, dict):
+        return {key: _concat(first[key], second[key]) for key in first}
+    if first.dim() == 2 and first.shape[1] != second.shape[1]:
+        width = max(first.shape[1], second.shape[1])
+        first, second = (torch.nn.functional.pad(part, (width - part.shape[1], 0),
+                                                 value=ItemTable.padding)
+                         for part in (first, second))
+    return torch.cat([first, second])
+
+
+class ShardedBatches:
+    """One rank's share of every batch of ``source``, for data-parallel training.
+
+    Every rank draws the same global batches (the sources share the seed, so the per-epoch
+    reshuffle is the same everywhere) and keeps the rows
+    :func:`~skcreate.distributed.shard_rows` gives it: each example trains once per epoch, on
+    one rank, with no padding duplicates. A shard's loss terms are means over its own examples;
+    the ``shard_weight`` it carries, ``world_size * shard units / batch units``, rescales them
+    so that DistributedDataParallel's mean of the ranks' gradients equals the gradient of the
+    global batch's mean (units are the positions with a target in a user batch, the edges in an
+    edge batch). A global batch therefore trains as in one process with the same
+    ``batch_size``.
+
+    Two corner cases keep every rank's step defined: an edge batch with fewer edges than ranks
+    (the end of a pass) goes whole to every rank, unweighted; a user batch with fewer than
+    ``2 * world_size`` users (the last chunk of an epoch) joins a neighbouring batch, so that
+    every shard holds the two users a batch standardisation needs.
+
+    Parameters
+    ----------
+    source : callable
+        ``source(epoch)`` yields global batches (any source of this module).
+    rank, world_size : int
+    """
+
+    def __init__(self, source, rank, world_size):
+        self.source = source
+        self.rank = rank
+        self.world_size = world_size
+
+    def _rows(self, batch):
+        users = _user_batch(batch)
+        return len(users["inputs"]) if users is not None else float("inf")
+
+    def _shard(self, batch):
+        if any(isinstance(value, dict) for value in batch.values()):
+            return {key: self._shard(value) for key, value in batch.items()}
+        n = len(next(iter(batch.values())))
+        if n < self.world_size:
+            return dict(batch)
+        rows = torch.as_tensor(shard_rows(n, self.rank, self.world_size))
+        shard = {key: value[rows] for key, value in batch.items()}
+        if "targets" in batch:
+            real = (shard["inputs"] != ItemTable.padding).any(0)
+            first = int(real.int().argmax())
+            shard["inputs"], shard["targets"] = (shard[key][:, first:]
+                                                 for key in ("inputs", "targets"))
+            units = int((shard["targets"] != ItemTable.padding).sum())
+            total = int((batch["targets"] != ItemTable.padding).sum())
+        else:
+            units, total = len(rows), n
+        shard["shard_weight"] = torch.tensor(self.world_size * units / total)
+        return shard
+
+    def __call__(self, epoch):
+        held = None
+        for batch in self.source(epoch):
+            if held is not None and min(self._rows(held), self._rows(batch)) \
+                    < 2 * self.world_size:
+                held = _concat(held, batch)
+                continue
+            if held is not None:
+                yield self._shard(held)
+            held = batch
+        if held is not None:
+            if self._rows(held) < 2 * self.world_size:
+                raise ValueError(f"an epoch of {self._rows(held)} training user(s) cannot be "
+                                 f"shared by {self.world_size} processes (at least two users "
+                                 "each); train in one process (distributed=False).")
+            yield self._shard(held)

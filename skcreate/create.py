@@ -146,7 +146,9 @@ default="barlow"
         cuts the joint epochs to ``best_epoch_``.
     weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, filter_seen
         As in :class:`~skcreate.sequential.SASRecRecommender`.
-    device, random_state, verbose, callbacks, on_interrupt, user_col, item_col, time_col
+    device, random_state, verbose, callbacks, on_interrupt, distributed
+        As in :class:`~skcreate.sequential.SASRecRecommender`.
+    user_col, item_col, time_col
         As in :class:`~skcreate.sequential.SASRecRecommender`.
     checkpoint_path, checkpoint_every
         As in :class:`~skcreate.sequential.SASRecRecommender`; the checkpoint covers the
@@ -200,7 +202,7 @@ default="barlow"
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
                  sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
                  verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id",
+                 checkpoint_every=1, distributed="auto", user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         super().__init__(
             n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
@@ -212,7 +214,7 @@ default="barlow"
             sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,
             filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
             callbacks=callbacks, on_interrupt=on_interrupt, checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every, user_col=user_col,
+            checkpoint_every=checkpoint_every, distributed=distributed, user_col=user_col,
             item_col=item_col, time_col=time_col)
         self.sequence_encoder = sequence_encoder
         self.mask_prob = mask_prob

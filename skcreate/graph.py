@@ -142,6 +142,9 @@ class LightGCNRecommender(_GraphRecommender):
         Resumable training state, as in :class:`~skcreate.sequential.SASRecRecommender`.
     checkpoint_every : int, default=1
         Epochs between checkpoint writes.
+    distributed : {"auto", False}, default="auto"
+        Data-parallel training under torchrun, as in
+        :class:`~skcreate.sequential.SASRecRecommender`.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -171,8 +174,8 @@ class LightGCNRecommender(_GraphRecommender):
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  retrain_on_all=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False, callbacks=None,
-                 on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id", item_col="item_id",
+                 on_interrupt="raise", checkpoint_path=None, checkpoint_every=1,
+                 distributed="auto", user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -198,6 +201,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.on_interrupt = on_interrupt
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -242,7 +246,7 @@ class UltraGCNRecommender(_GraphRecommender):
     epochs : int, default=20
     early_stopping, retrain_on_all, patience, validation_quantile, weight_decay
         As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed
         As in :class:`LightGCNRecommender`.
     checkpoint_path, checkpoint_every
         As in :class:`LightGCNRecommender`.
@@ -274,8 +278,8 @@ class UltraGCNRecommender(_GraphRecommender):
                  early_stopping=False, retrain_on_all=False, patience=5,
                  validation_quantile=0.9, weight_decay=0.0, filter_seen=True, device="cpu",
                  random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
-                 checkpoint_path=None, checkpoint_every=1, user_col="user_id", item_col="item_id",
-                 time_col="timestamp"):
+                 checkpoint_path=None, checkpoint_every=1, distributed="auto",
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
         self.item_weight = item_weight
@@ -301,6 +305,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.on_interrupt = on_interrupt
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

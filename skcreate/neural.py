@@ -13,6 +13,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from . import __version__
+from . import distributed as dist
 from .base import BaseRecommender
 from .checkpoint import Checkpoint
 from .interactions import Interactions
@@ -69,6 +70,13 @@ def check_bool(estimator, name):
         raise ValueError(f"{name} must be True or False, got {value!r}.")
 
 
+def _user_subset(data, rows):
+    """The interactions of users ``rows`` of ``data`` (same catalogue)."""
+    positions, indptr = data._gather(rows)
+    return Interactions(data.user_ids[rows], data.item_ids, indptr, data.items[positions],
+                        data.times[positions])
+
+
 def check_choice(estimator, name, choices):
     value = getattr(estimator, name)
     if value not in choices:
@@ -84,6 +92,11 @@ class NeuralRecommender(BaseRecommender):
     fit data is split by :func:`~skcreate.model_selection.temporal_validation_split` at
     ``validation_quantile``; the model trains on the inner train part and is scored by NDCG@10
     on the validation users' last interactions after every validated epoch.
+
+    Under torchrun (``distributed="auto"`` and ``WORLD_SIZE > 1``, or an initialised process
+    group) the fit is data-parallel (see :mod:`skcreate.distributed`): every rank builds the
+    same model, trains on its shards of the batches on its own device, scores its shard of the
+    validation users, and ends with the same weights.
     """
 
     def _check_training_params(self):
@@ -105,6 +118,7 @@ class NeuralRecommender(BaseRecommender):
             if not os.path.isdir(folder):
                 raise ValueError(f"checkpoint_path={self.checkpoint_path!r}: the folder "
                                  f"{folder!r} does not exist.")
+        check_choice(self, "distributed", ("auto", False))
 
     def _check_params(self):
         self._check_training_params()
@@ -118,9 +132,10 @@ class NeuralRecommender(BaseRecommender):
         return functools.partial(torch.optim.Adam, lr=self.learning_rate,
                                  weight_decay=self.weight_decay)
 
-    def _checkpoint(self, data):
+    def _checkpoint(self, data, distributed):
         """The run's Checkpoint (None without checkpoint_path), fingerprinted by parameters and
-        data, so that a file is only resumed into the fit that wrote it."""
+        data, so that a file is only resumed into the fit that wrote it. Each rank of a
+        data-parallel fit keeps its own file: its dropout stream is its own."""
         if self.checkpoint_path is None:
             return None
         params = self.get_params(deep=False)
@@ -128,16 +143,19 @@ class NeuralRecommender(BaseRecommender):
             # an unseeded fit resumes with the seed its checkpoint recorded
             params["random_state"] = type(self.random_state).__name__
         digest = hashlib.sha256(repr((
-            type(self).__qualname__, __version__,
+            type(self).__qualname__, __version__, self.world_size_,
             sorted((k, repr(v)) for k, v in params.items() if k not in _RUN_PARAMS),
         )).encode())
         for array in (data.indptr, data.items, data.times):
             digest.update(np.ascontiguousarray(array).view(np.uint8))
         for ids in (data.user_ids, data.item_ids):
             digest.update(pd.util.hash_pandas_object(ids, index=False).to_numpy())
-        return Checkpoint(self.checkpoint_path, self.checkpoint_every, digest.hexdigest())
+        path = os.fspath(self.checkpoint_path)
+        if distributed:
+            path = f"{path}.rank{dist.rank()}"
+        return Checkpoint(path, self.checkpoint_every, digest.hexdigest())
 
-    def _train(self, data, seed, validation=None, checkpoint=None, epochs=None):
+    def _train(self, data, seed, distributed, validate=None, checkpoint=None, epochs=None):
         """Build the network for encoded ``data`` and train it; with ``epochs``, the validated
         stages stop after that many epochs in all (the retrain on all the data)."""
         self.train_user_ids_ = data.user_ids
@@ -149,31 +167,43 @@ class NeuralRecommender(BaseRecommender):
             if epochs is not None:
                 stages = _truncate_validated(stages, epochs)
             self.module_ = module.to(self.device_)
+            if distributed:
+                # the ranks share the initial weights and the batch order, not dropout masks
+                torch.manual_seed(int(np.random.SeedSequence([seed, dist.rank()])
+                                      .generate_state(1)[0]))
             if checkpoint is not None:
                 checkpoint.rngs, checkpoint.extra = [rng], {"seed": seed}
             return train(
-                self.module_, stages, self._optimizer(),
-                validate=None if validation is None else
-                functools.partial(self._validation_score, *validation),
-                patience=self.patience if validation is not None else None,
+                self.module_, stages, self._optimizer(), validate=validate,
+                patience=self.patience if validate is not None else None,
                 callbacks=self.callbacks or (), verbose=self.verbose,
-                description=type(self).__name__, checkpoint=checkpoint)
+                description=type(self).__name__, checkpoint=checkpoint,
+                distributed=distributed)
 
     def _fit(self, data):
-        self.device_ = resolve_device(self.device)
-        checkpoint = self._checkpoint(data)
+        self.device_, distributed = resolve_device(self.device), False
+        if self.distributed == "auto":
+            self.device_, distributed = dist.setup(self.device_)
+        self.world_size_ = dist.world_size() if distributed else 1
+        checkpoint = self._checkpoint(data, distributed)
         if checkpoint is not None and checkpoint.exists():
             seed = int(checkpoint.load()["seed"])
         else:
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        train_data, validation = data, None
+        train_data, validate = data, None
         if self.early_stopping:
             train_data, validation = self._validation_split(data)
-        result = self._train(train_data, seed, validation, checkpoint)
+            validate = functools.partial(self._validation_score, *validation)
+            if distributed:
+                rows = dist.shard_rows(validation[0].n_users)
+                validate = functools.partial(self._reduced_validation_score,
+                                             _user_subset(validation[0], rows),
+                                             validation[1][rows])
+        result = self._train(train_data, seed, distributed, validate, checkpoint)
         retrain = self.early_stopping and self.retrain_on_all and not result.interrupted
         if retrain:
             selection = result
-            result = self._train(data, seed, epochs=max(selection.best_epoch, 1))
+            result = self._train(data, seed, distributed, epochs=max(selection.best_epoch, 1))
             result.validation_scores = selection.validation_scores
             result.best_epoch = selection.best_epoch
             result.resumed_epochs = selection.resumed_epochs
@@ -224,6 +254,19 @@ class NeuralRecommender(BaseRecommender):
                                         [found.ravel()]})
         relevant = pd.DataFrame({"user_id": np.arange(history.n_users), "item_id": targets})
         return ndcg_at_k(recommendations, relevant, k)
+
+    def _validation_sums(self, history, targets, k=10):
+        """Summed NDCG@k over the users of ``history`` and their count (one rank's shard)."""
+        if history.n_users == 0:
+            return 0.0, 0
+        return self._validation_score(history, targets, k) * history.n_users, history.n_users
+
+    def _reduced_validation_score(self, history, targets, k=10):
+        """NDCG@k over every rank's shard of the validation users, the same on every rank."""
+        sums = torch.tensor(self._validation_sums(history, targets, k), dtype=torch.float64,
+                            device=self.device_)
+        total, count = dist.all_reduce_sum(sums).tolist()
+        return total / count
 
     def _restore(self, state_dict):
         # the network is rebuilt exactly as at fit (same data and parameters), then given the

@@ -90,6 +90,10 @@ class SASRecRecommender(NeuralRecommender):
         finished fit deletes the file; an interrupted, killed or diverged one leaves it.
     checkpoint_every : int, default=1
         Epochs between checkpoint writes.
+    distributed : {"auto", False}, default="auto"
+        ``"auto"`` trains data-parallel when launched by torchrun (``WORLD_SIZE > 1``) or in
+        an initialised process group, one device per process; ``False`` trains in each
+        process alone. See ``docs/distributed.md``.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -133,8 +137,8 @@ class SASRecRecommender(NeuralRecommender):
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
                  callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id", item_col="item_id",
-                 time_col="timestamp"):
+                 checkpoint_every=1, distributed="auto", user_col="user_id",
+                 item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
         self.n_heads = n_heads
@@ -161,6 +165,7 @@ class SASRecRecommender(NeuralRecommender):
         self.on_interrupt = on_interrupt
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

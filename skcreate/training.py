@@ -7,9 +7,11 @@ epochs, how the terms are weighted, and whether the epochs are validated. CREATE
 warm-up is its first stage.
 """
 
+import contextlib
 import copy
 import dataclasses
 import functools
+import inspect
 import math
 import time
 import warnings
@@ -19,6 +21,9 @@ from typing import Callable
 import torch
 # plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
 from tqdm import tqdm
+
+from . import distributed as dist
+from .batches import ShardedBatches
 
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
 
@@ -205,8 +210,27 @@ class _Run:
         return stop
 
 
+def _data_parallel(module, stages, device):
+    """The DDP-wrapped step and the stages on this rank's shards of their batches."""
+    # CREATE's warm-up gives the transformer no gradient: DDP must look for parameters a step
+    # leaves unused, and then keeps the gradient of one unused on every rank None, so that
+    # Adam skips it as in one process. Each step's graph is small next to its matmuls.
+    ddp = torch.nn.parallel.DistributedDataParallel
+    # buffers are constants built from the same data on every rank: no sync per step
+    # (newer torch renames the option)
+    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in
+               inspect.signature(ddp).parameters else "broadcast_buffers")
+    step = ddp(module, device_ids=[device.index] if device.type == "cuda" else None,
+               find_unused_parameters=True, **{no_sync: False})
+    stages = [Stage(stage.name, stage.epochs,
+                    ShardedBatches(stage.batches, dist.rank(), dist.world_size()),
+                    stage.weights, stage.validate) for stage in stages]
+    return step, stages
+
+
 def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
-          callbacks=(), verbose=False, description="training", device=None, checkpoint=None):
+          callbacks=(), verbose=False, description="training", device=None, checkpoint=None,
+          distributed=False):
     """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
@@ -242,6 +266,13 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         after the epoch it holds. A finished run removes the file; an interrupted or diverged
         one keeps it. Batch sources that carry state across epochs expose
         ``state_dict()``/``load_state_dict()``.
+    distributed : bool
+        Train data-parallel in the initialised process group (see
+        :mod:`skcreate.distributed`): each rank trains on its shard of every batch
+        (:class:`~skcreate.batches.ShardedBatches`) through DistributedDataParallel, the
+        curves are reduced over ranks, ``validate`` must return the same score on every rank,
+        rank 0's stop decision holds everywhere and only rank 0 shows the progress bar.
+        Every rank ends with the same weights.
 
     Returns
     -------
@@ -257,11 +288,16 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
     optimiser = optimizer(module.parameters())
     device = _device_of(module) if device is None else device
+    distributed = distributed and dist.is_distributed()
+    # the sources' own state is what a checkpoint holds, not their shards'
+    sources = [stage.batches for stage in stages]
+    step_module = module
+    if distributed:
+        step_module, stages = _data_parallel(module, stages, device)
     callbacks = [c if isinstance(c, Callback) else _EpochCallable(c) for c in callbacks]
     bar = tqdm(total=sum(stage.epochs for stage in stages), desc=description,
-               disable=not verbose, leave=False)
+               disable=not verbose or not dist.is_main_process(), leave=False)
     run = _Run(module, validate, patience, callbacks, bar)
-    sources = [stage.batches for stage in stages]
     step, position = 0, (0, 0)
     if checkpoint is not None and checkpoint.exists():
         state = checkpoint.load()
@@ -272,6 +308,10 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         run.result.resumed_epochs = len(run.result.loss_curve)
         bar.update(run.result.resumed_epochs)
     finished = False
+    parallel = contextlib.ExitStack()
+    if distributed:
+        # alignment losses gather their rows over the ranks inside it
+        parallel.enter_context(dist.data_parallel())
     try:
         for index, stage in enumerate(stages):
             if index < position[0]:
@@ -280,12 +320,12 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
             for epoch in range(position[1] if index == position[0] else 0, stage.epochs):
                 # the last finite weights, restored if this epoch diverges
                 last_good = copy.deepcopy(module.state_dict())
-                module.train()
+                step_module.train()
                 started = time.perf_counter()
                 total = torch.zeros((), dtype=torch.float64, device=device)
                 sums, n_batches = {}, 0
                 for batch in stage.batches(epoch):
-                    terms = module(_to_device(batch, device))
+                    terms = step_module(_to_device(batch, device))
                     loss = sum(stage.weights.get(name, 1.0) * value
                                for name, value in terms.items())
                     optimiser.zero_grad(set_to_none=True)
@@ -302,7 +342,11 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                     for callback in callbacks:
                         callback.on_step_end(step, terms)
                 # one read per epoch: the steps never wait for the device
-                values = torch.stack([total, *sums.values()]).tolist()
+                values = torch.stack([total, *sums.values()])
+                if distributed:
+                    # each rank's terms are rescaled shares: their mean is the global batch's
+                    values = dist.all_reduce_sum(values) / dist.world_size()
+                values = values.tolist()
                 elapsed = time.perf_counter() - started
                 n_batches = max(n_batches, 1)
                 terms = {name: value / n_batches for name, value in zip(sums, values[1:])}
@@ -310,6 +354,8 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                     module.load_state_dict(last_good)
                     _diverged(stage, len(run.result.loss_curve) + 1, terms, optimiser)
                 stop = run.record(stage, elapsed, values[0] / n_batches, terms)
+                if distributed:
+                    stop = dist.broadcast_flag(stop, device)
                 if stop:
                     break
                 if checkpoint is not None and checkpoint.due(len(run.result.loss_curve)):
@@ -327,10 +373,12 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         kept = ("the weights are the initial ones" if done == 0 else
                 "keeping the best weights so far" if run.best_state is not None else
                 "keeping the last epoch's weights")
-        warnings.warn(f"{description} interrupted after {done} epoch(s); {kept}.", UserWarning,
-                      stacklevel=2)
+        if dist.is_main_process():
+            warnings.warn(f"{description} interrupted after {done} epoch(s); {kept}.",
+                          UserWarning, stacklevel=2)
     finally:
         bar.close()
+        parallel.close()
     if finished and checkpoint is not None:
         checkpoint.remove()
     if run.best_state is not None:

@@ -1,5 +1,6 @@
 """Cross-view alignment of the transformer's user states with the graph's user embeddings."""
 
+from ..distributed import gather_rows
 from .component import Component
 from .losses import barlow_twins_loss, info_nce_loss
 
@@ -16,6 +17,10 @@ class Alignment(Component):
     with the rest of the model. Pass an instance as
     ``CREATERecommender(alignment=...)``; its constructor parameters are reachable as
     ``alignment__<name>`` in ``set_params`` and ``GridSearchCV`` grids.
+
+    In data-parallel training each rank passes its shard of the batch; a loss that needs the
+    whole batch (statistics, negatives) gathers it with
+    :func:`skcreate.distributed.gather_rows`, as the built-in ones do.
     """
 
     def build(self, width):
@@ -41,7 +46,9 @@ class BarlowTwins(Alignment):
         self.barlow_lambda = barlow_lambda
 
     def forward(self, sequence_states, graph_users):
-        return barlow_twins_loss(sequence_states, graph_users, self.barlow_lambda)
+        # standardisation and cross-correlation over the global batch, as in one process
+        return barlow_twins_loss(gather_rows(sequence_states), gather_rows(graph_users),
+                                 self.barlow_lambda)
 
 
 class InfoNCE(Alignment):
@@ -58,4 +65,6 @@ class InfoNCE(Alignment):
         self.temperature = temperature
 
     def forward(self, sequence_states, graph_users):
-        return info_nce_loss(sequence_states, graph_users, self.temperature)
+        # negatives from every rank's users, as in one process
+        return info_nce_loss(gather_rows(sequence_states), gather_rows(graph_users),
+                             self.temperature)

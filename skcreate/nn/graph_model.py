@@ -26,7 +26,8 @@ class GraphModel(nn.Module):
     Notes
     -----
     A batch is a dict of item and user codes: ``users`` and ``positives`` (B,) and
-    ``negatives`` (B, encoder.n_negatives).
+    ``negatives`` (B, encoder.n_negatives), and in data-parallel training ``shard_weight``, the
+    factor of the loss (see :class:`~skcreate.batches.ShardedBatches`).
     """
 
     def __init__(self, encoder, regularization=1e-4, generator=None):
@@ -52,7 +53,9 @@ class GraphModel(nn.Module):
         users, positives, negatives = batch["users"], batch["positives"], batch["negatives"]
         loss = self.encoder.loss(embeddings, users, positives, negatives)
         penalty = self.encoder.penalty(users, positives, negatives)
-        return loss + self.regularization * penalty / (2 * len(users))
+        loss = loss + self.regularization * penalty / (2 * len(users))
+        # a rank's shard of a global batch (skcreate.batches.ShardedBatches)
+        return loss * batch["shard_weight"] if "shard_weight" in batch else loss
 
     def forward(self, batch):
         """Named loss terms of one step: ``{"global": loss}``."""

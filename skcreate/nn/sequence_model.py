@@ -24,7 +24,9 @@ class SequenceModel(nn.Module):
     -----
     A batch is a dict of left-padded item-table rows of shape (B, L): ``inputs`` (what the
     encoder reads) and ``targets`` (the row to predict at each position, padding where there
-    is nothing to predict), plus ``users`` (B,), the batch's user codes.
+    is nothing to predict), plus ``users`` (B,), the batch's user codes, and in data-parallel
+    training ``shard_weight``, the factor of the local loss (see
+    :class:`~skcreate.batches.ShardedBatches`).
     """
 
     def __init__(self, encoder, local_loss, mask_token=None):
@@ -44,6 +46,9 @@ class SequenceModel(nn.Module):
         real = targets != ItemTable.padding
         loss = self.local_loss(hidden[real], ItemTable.codes(targets[real]),
                                self.encoder.catalogue_weight)
+        # a rank's shard of a global batch (skcreate.batches.ShardedBatches)
+        if "shard_weight" in batch:
+            loss = loss * batch["shard_weight"]
         return loss, hidden
 
     def forward(self, batch):

@@ -1,0 +1,165 @@
+"""Data-parallel training: two gloo processes against one, sharding, sharded validation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import skcreate
+from skcreate import SASRecRecommender, distributed
+from skcreate.batches import EdgeBatches, SequenceBatches, ShardedBatches
+from skcreate.datasets import make_interactions
+from skcreate.neural import _user_subset
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).with_name("distributed_worker.py")
+# the fits take ~20 s on two busy cores; the bound only keeps a broken group from hanging CI
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def torchrun_fits(tmp_path_factory):
+    """Run the worker in two CPU processes (gloo, localhost, a free port) and collect it."""
+    out = tmp_path_factory.mktemp("distributed")
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    # --standalone: a local rendezvous on a free port
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", str(WORKER), str(out)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        # the launcher and its workers share a session: end them all
+        os.killpg(process.pid, signal.SIGKILL)
+        log, _ = process.communicate()
+        pytest.fail(f"torchrun did not finish in {TIMEOUT} s:\n{log[-3000:]}")
+    assert process.returncode == 0, log[-3000:]
+    reports = {}
+    for rank in (0, 1):
+        reports.update(json.loads((out / f"report-rank{rank}.json").read_text()))
+    return out, reports
+
+
+def weights(out, name, who):
+    return torch.load(out / f"{name}-{who}.pt")
+
+
+@pytest.mark.parametrize("name", ["sasrec", "create", "create-contrastive", "lightgcn",
+                                  "ultragcn", "sasrec-dropout"])
+def test_ranks_end_with_identical_weights(torchrun_fits, name):
+    out, reports = torchrun_fits
+    first, second = weights(out, name, "rank0"), weights(out, name, "rank1")
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert reports[name]["world_size"] == 2
+    assert reports[name + "-single"]["world_size"] == 1
+
+
+@pytest.mark.parametrize("name", ["sasrec", "create", "create-contrastive", "lightgcn",
+                                  "ultragcn"])
+def test_two_processes_train_like_one(torchrun_fits, name):
+    """Same global batch size and seed (dropout 0): the single-process fit, to float error."""
+    out, reports = torchrun_fits
+    parallel, single = reports[name], reports[name + "-single"]
+    np.testing.assert_allclose(parallel["loss_curve"], single["loss_curve"], rtol=1e-5)
+    # validation over the shards of 2 ranks, reduced (the user count is odd, see below)
+    np.testing.assert_allclose(parallel["validation_scores"], single["validation_scores"],
+                               rtol=1e-9)
+    assert parallel["best_epoch"] == single["best_epoch"]
+    shared, alone = weights(out, name, "rank0"), weights(out, name, "single")
+    for key, value in shared.items():
+        # The attention's key bias gets no gradient but rounding noise (softmax ignores a
+        # shift shared by all keys); Adam scales noise to steps of up to the learning rate,
+        # so it may drift by learning_rate per step. Every other weight agrees to 1e-5.
+        bound = 2e-3 * 40 if key.endswith("qkv.bias") else 1e-5
+        assert (value - alone[key]).abs().max() <= bound, key
+
+
+def test_dropout_masks_differ_by_rank_only(torchrun_fits):
+    """With dropout the ranks draw their own masks: same training, another random sample."""
+    _, reports = torchrun_fits
+    parallel, single = reports["sasrec-dropout"], reports["sasrec-dropout-single"]
+    np.testing.assert_allclose(parallel["loss_curve"], single["loss_curve"], rtol=0.02)
+
+
+def test_model_fitted_under_torchrun_loads_in_one_process(torchrun_fits):
+    out, _ = torchrun_fits
+    model = skcreate.load(out / "create.skc")
+    assert model.world_size_ == 2
+    state = weights(out, "create", "rank0")
+    assert all(torch.equal(value, state[key])
+               for key, value in model.module_.state_dict().items())
+    df = make_interactions(n_users=155, n_items=60, random_state=0)
+    recs = model.recommend(df[df.user_id < 5], k=3)
+    assert recs["rank"].tolist() == [1, 2, 3] * 5
+
+
+def test_sharded_validation_counts_every_user_once():
+    df = make_interactions(n_users=155, n_items=60, random_state=0)
+    model = SASRecRecommender(n_factors=16, n_blocks=1, max_len=10, epochs=1,
+                              early_stopping=True, random_state=0).fit(df)
+    _, (history, targets) = model._validation_split(model.interactions_)
+    n = history.n_users
+    assert n % 2 == 1  # the torchrun fits above validate on a count 2 does not divide
+    whole = model._validation_score(history, targets)
+    for world in (2, 3, 4, n + 2):
+        shards = [distributed.shard_rows(n, rank, world) for rank in range(world)]
+        assert np.array_equal(np.sort(np.concatenate(shards)), np.arange(n))
+        sums = [model._validation_sums(_user_subset(history, rows), targets[rows])
+                for rows in shards]
+        assert sum(count for _, count in sums) == n
+        assert sum(total for total, _ in sums) / n == pytest.approx(whole, rel=1e-12)
+
+
+def test_sharded_batches_hold_each_example_once():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 9, 37)
+    sequences = np.zeros((37, 9), dtype=np.int64)
+    for row, length in enumerate(lengths):
+        sequences[row, -length:] = rng.integers(1, 20, length)
+    world = 3
+    # 37 users in batches of 8: the last batch of 5 (< 2 * world) joins the one before
+    shards = [list(ShardedBatches(SequenceBatches(sequences, 8, np.random.default_rng(1)),
+                                  rank, world)(0)) for rank in range(world)]
+    assert len(shards[0]) == 4
+    users = np.concatenate([batch["users"].numpy() for shard in shards for batch in shard])
+    assert np.array_equal(np.sort(users), np.arange(37))
+    for batches in zip(*shards):
+        assert sum(float(batch["shard_weight"]) for batch in batches) == pytest.approx(world)
+        assert all(len(batch["users"]) >= 2 for batch in batches)
+        # a shard drops the padding columns it does not need
+        assert all(bool((batch["inputs"][:, 0] != 0).any()) for batch in batches)
+    # 23 edges in batches of 10: the last 3 (< world = 4) go whole to every rank, unweighted
+    edges = [list(ShardedBatches(EdgeBatches(np.arange(23), np.arange(23) % 5, 10, 5, 1,
+                                             np.random.default_rng(2)), rank, 4)(0))
+             for rank in range(4)]
+    for batches in list(zip(*edges))[:-1]:
+        assert sum(float(batch["shard_weight"]) for batch in batches) == pytest.approx(4)
+    assert all("shard_weight" not in shard[-1] and len(shard[-1]["users"]) == 3
+               for shard in edges)
+    sharded = np.concatenate([batch["users"].numpy() for shard in edges for batch in shard[:-1]])
+    assert np.array_equal(np.sort(np.concatenate([sharded, edges[0][-1]["users"].numpy()])),
+                          np.arange(23))
+
+
+def test_helpers_are_no_ops_in_one_process(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert (distributed.world_size(), distributed.rank()) == (1, 0)
+    assert distributed.is_main_process() and not distributed.is_distributed()
+    rows = torch.randn(3, 2)
+    with distributed.data_parallel():
+        assert distributed.gather_rows(rows) is rows
+    assert distributed.all_reduce_sum(rows) is rows
+    assert distributed.setup(torch.device("cpu")) == (torch.device("cpu"), False)
+    with pytest.raises(ValueError, match="distributed must be one of"):
+        SASRecRecommender(distributed=True).fit(make_interactions(n_users=20, n_items=10))
