@@ -143,13 +143,16 @@ default="barlow"
         at 14.
     learning_rate, batch_size, early_stopping, patience, validation_quantile
         As in :class:`~skcreate.sequential.SASRecRecommender`.
-    weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, filter_seen
-        As in :class:`~skcreate.sequential.SASRecRecommender`.
-    device, random_state, verbose, callbacks, on_interrupt, user_col, item_col, time_col
+    weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, sce_candidates
+        As in :class:`~skcreate.sequential.SASRecRecommender` (the graph branch reads the
+        whole item table, so SCE's item-table updates stay dense).
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt
         As in :class:`~skcreate.sequential.SASRecRecommender`.
     checkpoint_path, checkpoint_every
         As in :class:`~skcreate.sequential.SASRecRecommender`; the checkpoint covers the
         warm-up and the joint epochs alike.
+    precision, user_col, item_col, time_col
+        As in :class:`~skcreate.sequential.SASRecRecommender`.
 
     Attributes
     ----------
@@ -196,9 +199,9 @@ default="barlow"
                  alignment_stop_gradient=None, alignment_batch_size=None, learning_rate=2e-3, batch_size=128,
                  epochs=20, early_stopping=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
-                 sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
-                 verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id",
+                 sce_bucket_size_y=256, sce_candidates=65536, filter_seen=True, device="cpu",
+                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
+                 checkpoint_path=None, checkpoint_every=1, precision="fp32", user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         super().__init__(
             n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
@@ -207,9 +210,10 @@ default="barlow"
             patience=patience, validation_quantile=validation_quantile,
             weight_decay=weight_decay, loss=loss, sce_buckets=sce_buckets,
             sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,
+            sce_candidates=sce_candidates,
             filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
             callbacks=callbacks, on_interrupt=on_interrupt, checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every, user_col=user_col,
+            checkpoint_every=checkpoint_every, precision=precision, user_col=user_col,
             item_col=item_col, time_col=time_col)
         self.sequence_encoder = sequence_encoder
         self.mask_prob = mask_prob
@@ -271,6 +275,9 @@ default="barlow"
             raise ValueError(f"the alignment standardises over a batch of users and needs "
                              f"batch_size >= 2, got batch_size={self.batch_size}; or set "
                              "alignment='none'.")
+
+    # the graph branch reads the whole item table every step: dense gradients
+    _sparse_table = False
 
     @property
     def _aligned(self):

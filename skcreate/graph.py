@@ -134,6 +134,8 @@ class LightGCNRecommender(_GraphRecommender):
         Resumable training state, as in :class:`~skcreate.sequential.SASRecRecommender`.
     checkpoint_every : int, default=1
         Epochs between checkpoint writes.
+    precision : {"fp32", "bf16"}, default="fp32"
+        Training forward arithmetic, as in :class:`~skcreate.sequential.SASRecRecommender`.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -163,8 +165,8 @@ class LightGCNRecommender(_GraphRecommender):
                  learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
                  patience=5, validation_quantile=0.9, weight_decay=0.0, filter_seen=True,
                  device="cpu", random_state=None, verbose=False, callbacks=None,
-                 on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id", item_col="item_id",
+                 on_interrupt="raise", checkpoint_path=None, checkpoint_every=1,
+                 precision="fp32", user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -188,6 +190,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.on_interrupt = on_interrupt
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        self.precision = precision
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -231,7 +234,7 @@ class UltraGCNRecommender(_GraphRecommender):
     epochs : int, default=20
     early_stopping, patience, validation_quantile, weight_decay
         As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt, precision
         As in :class:`LightGCNRecommender`.
     checkpoint_path, checkpoint_every
         As in :class:`LightGCNRecommender`.
@@ -263,7 +266,7 @@ class UltraGCNRecommender(_GraphRecommender):
                  early_stopping=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False,
                  callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, user_col="user_id", item_col="item_id",
+                 checkpoint_every=1, precision="fp32", user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
@@ -289,6 +292,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.on_interrupt = on_interrupt
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        self.precision = precision
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

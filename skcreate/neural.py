@@ -104,6 +104,7 @@ class NeuralRecommender(BaseRecommender):
             if not os.path.isdir(folder):
                 raise ValueError(f"checkpoint_path={self.checkpoint_path!r}: the folder "
                                  f"{folder!r} does not exist.")
+        check_choice(self, "precision", ("fp32", "bf16"))
 
     def _check_params(self):
         self._check_training_params()
@@ -161,7 +162,8 @@ class NeuralRecommender(BaseRecommender):
                 functools.partial(self._validation_score, *validation),
                 patience=self.patience if self.early_stopping else None,
                 callbacks=self.callbacks or (), verbose=self.verbose,
-                description=type(self).__name__, checkpoint=checkpoint)
+                description=type(self).__name__, checkpoint=checkpoint,
+                precision=self.precision)
         self.loss_curve_ = result.loss_curve
         self.loss_terms_ = result.loss_terms
         self.validation_scores_ = result.validation_scores

@@ -20,6 +20,8 @@ import torch
 # plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
 from tqdm import tqdm
 
+from .nn.optim import clip_grad_norm
+
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
 
 
@@ -151,7 +153,13 @@ def _diverged(stage, epoch, terms, optimiser):
 def _to_device(batch, device):
     if isinstance(batch, dict):
         return {key: _to_device(value, device) for key, value in batch.items()}
+    if device.type == "cuda":
+        # a copy from pinned memory runs asynchronously: the next batch is built meanwhile
+        batch = batch.pin_memory()
     return batch.to(device, non_blocking=True)
+
+
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def _device_of(module):
@@ -206,7 +214,8 @@ class _Run:
 
 
 def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
-          callbacks=(), verbose=False, description="training", device=None, checkpoint=None):
+          callbacks=(), verbose=False, description="training", device=None, checkpoint=None,
+          precision="fp32"):
     """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
@@ -242,6 +251,9 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         after the epoch it holds. A finished run removes the file; an interrupted or diverged
         one keeps it. Batch sources that carry state across epochs expose
         ``state_dict()``/``load_state_dict()``.
+    precision : {"fp32", "bf16"}
+        ``"bf16"`` runs the forward pass (the loss terms) under bfloat16 autocast; weights,
+        gradients and the optimiser stay float32.
 
     Returns
     -------
@@ -256,7 +268,8 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     if optimizer is None:
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
     optimiser = optimizer(module.parameters())
-    device = _device_of(module) if device is None else device
+    device = _device_of(module) if device is None else torch.device(device)
+    autocast = _AUTOCAST[precision]
     callbacks = [c if isinstance(c, Callback) else _EpochCallable(c) for c in callbacks]
     bar = tqdm(total=sum(stage.epochs for stage in stages), desc=description,
                disable=not verbose, leave=False)
@@ -285,13 +298,15 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                 total = torch.zeros((), dtype=torch.float64, device=device)
                 sums, n_batches = {}, 0
                 for batch in stage.batches(epoch):
-                    terms = module(_to_device(batch, device))
-                    loss = sum(stage.weights.get(name, 1.0) * value
-                               for name, value in terms.items())
+                    with torch.autocast(device.type, dtype=autocast,
+                                        enabled=autocast is not None):
+                        terms = module(_to_device(batch, device))
+                        loss = sum(stage.weights.get(name, 1.0) * value
+                                   for name, value in terms.items())
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     if clip_norm:
-                        torch.nn.utils.clip_grad_norm_(module.parameters(), clip_norm)
+                        clip_grad_norm(module.parameters(), clip_norm)
                     optimiser.step()
                     total += loss.detach()
                     terms = {name: value.detach() for name, value in terms.items()}
