@@ -56,12 +56,12 @@ class _GraphRecommender(NeuralRecommender):
         batches = edge_batches(encoder, edges, self.batch_size, rng)
         return model, [Stage("train", self.epochs, batches)]
 
-    def _top_k(self, data, k):
+    def _iter_top_k(self, data, k, chunk_size=None):
         # the propagated embeddings serve every batch of this pass: propagate once
         with torch.no_grad():
             self._embeddings = self.module_.encoder.propagate()
         try:
-            return super()._top_k(data, k)
+            yield from super()._iter_top_k(data, k, chunk_size)
         finally:
             del self._embeddings
 

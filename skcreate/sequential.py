@@ -170,6 +170,9 @@ class SASRecRecommender(NeuralRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
+    # a batch's cost grows with its longest history (padding is trimmed to it)
+    _batch_by_length = True
+
     def _check_model_params(self):
         self._check_sequence_params()
 
