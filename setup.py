@@ -26,6 +26,8 @@ setup(
                 "sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2"],
         "plot": ["matplotlib>=3.7"],
         "benchmarks": ["matplotlib>=3.7", "optuna>=3.0"],
+        # parquet paths, pyarrow tables and polars frames as fit/recommend input
+        "io": ["pyarrow>=12", "polars>=1.0"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2"],
     },
     entry_points={"console_scripts": ["skcreate=skcreate.cli:main"]},

@@ -36,6 +36,12 @@ class BaseRecommender(BaseEstimator):
 
     # users scored per batch in recommend: bounds memory to batch * n_items floats
     _recommend_batch_size = 1024
+    # users per chunk of recommend's output (a multiple of the batch size): bounds the top-k
+    # arrays and frame pieces in flight to chunk * k rows
+    _recommend_chunk_size = 16 * 1024
+    # score a chunk's users in order of history length, so that a batch holds sequences of
+    # similar lengths and pads little (sequence models; scores do not depend on the batch)
+    _batch_by_length = False
 
     _parameter_constraints: dict = {
         "filter_seen": ["boolean"],
@@ -90,7 +96,7 @@ class BaseRecommender(BaseEstimator):
 
         Parameters
         ----------
-        histories : pandas.DataFrame, optional
+        histories : pandas.DataFrame, polars.DataFrame, pyarrow.Table or parquet path, optional
             Interactions of the users to serve: their whole context. Users need not have been
             seen at fit. ``None`` serves every user seen at fit from their fitted history.
         k : int, default=10
@@ -102,49 +108,101 @@ class BaseRecommender(BaseEstimator):
             Columns ``user_col, item_col, score, rank`` (rank 1..k, original ids), sorted by user
             then rank. With ``filter_seen=True`` a user's history items are excluded, so a user
             who has seen all but fewer than ``k`` items gets fewer rows.
+
+        See Also
+        --------
+        iter_recommend : the same rows in chunks of users, for memory bounded by the chunk.
+        """
+        frames = list(self.iter_recommend(histories, k))
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat(frames, ignore_index=True)
+
+    def iter_recommend(self, histories=None, k=10, chunk_size=None):
+        """:meth:`recommend` as a stream of frames, one per chunk of users.
+
+        Working memory is bounded by the chunk (``chunk_size * k`` output rows and one batch
+        of scores), whatever the number of users served, so millions of users can be served
+        to a file or a database piece by piece.
+
+        Parameters
+        ----------
+        histories, k
+            As in :meth:`recommend`.
+        chunk_size : int, optional
+            Users per frame; default 16,384.
+
+        Yields
+        ------
+        pandas.DataFrame
+            The rows of :meth:`recommend` for the next chunk of users, in user order; the
+            frames' index continues from one frame to the next.
         """
         check_is_fitted(self, "interactions_")
         k = min(check_k(k), self.n_items_)
+        chunk_size = self._recommend_chunk_size if chunk_size is None else check_k(chunk_size)
         data = self._encode_histories(histories)
         empty = data.lengths == 0
         if empty.any():
             warnings.warn(
                 f"{int(empty.sum())} user(s) have no history item from the fitted catalogue; "
                 "they are served by popularity.", UserWarning, stacklevel=2)
-        codes, values = self._top_k(data, k)
-        keep = np.isfinite(values).ravel()
-        return pd.DataFrame({
-            self.user_col: data.user_ids.repeat(k)[keep],
-            self.item_col: self.item_ids_.take(codes.ravel()[keep]),
-            "score": values.ravel()[keep],
-            "rank": np.tile(np.arange(1, k + 1), data.n_users)[keep],
-        })
+        ranks = np.arange(1, k + 1)
+        offset = 0
+        for rows, codes, values in self._iter_top_k(data, k, chunk_size):
+            keep = np.isfinite(values).ravel()
+            n_rows = int(keep.sum())
+            yield pd.DataFrame({
+                self.user_col: data.user_ids.take(np.repeat(rows, k)[keep]),
+                self.item_col: self.item_ids_.take(codes.ravel()[keep]),
+                "score": values.ravel()[keep],
+                "rank": np.tile(ranks, len(rows))[keep],
+            }, index=pd.RangeIndex(offset, offset + n_rows))
+            offset += n_rows
 
     def _top_k(self, data, k):
         """Top-k item codes and scores, shape (n_users, k) each; -inf marks no item."""
-        empty = data.lengths == 0
+        chunks = list(self._iter_top_k(data, k))
+        return (np.concatenate([codes for _, codes, _ in chunks]),
+                np.concatenate([values for _, _, values in chunks]))
+
+    def _iter_top_k(self, data, k, chunk_size=None):
+        """``(rows, codes, values)`` per chunk of consecutive users, top-k as in ``_top_k``."""
+        chunk_size = chunk_size or self._recommend_chunk_size
+        batch = self._recommend_batch_size
+        # a whole number of batches per chunk keeps the batches those of an unchunked pass
+        chunk_size = max(batch, chunk_size - chunk_size % batch)
         popularity = torch.as_tensor(self.item_popularity_, dtype=torch.float32)
-        codes, values = [], []
-        for start in range(0, data.n_users, self._recommend_batch_size):
-            rows = np.arange(start, min(start + self._recommend_batch_size, data.n_users))
-            known = ~empty[rows]
+        for start in range(0, data.n_users, chunk_size):
+            rows = np.arange(start, min(start + chunk_size, data.n_users))
+            order = np.arange(len(rows))
+            if self._batch_by_length:
+                order = np.argsort(data.lengths[rows], kind="stable")
+            codes = np.empty((len(rows), k), dtype=np.int64)
+            values = np.empty((len(rows), k), dtype=np.float32)
+            for first in range(0, len(rows), batch):
+                part = order[first:first + batch]
+                codes[part], values[part] = self._batch_top_k(data, rows[part], k, popularity)
+            yield rows, codes, values
+
+    def _batch_top_k(self, data, rows, k, popularity):
+        """Top-k of one batch of users, on the scores' device; only the result is copied."""
+        known = data.lengths[rows] > 0
+        with torch.no_grad():
             if known.all():
-                scores = self._batch_scores(data, rows)
+                scores = self._score(data, rows).float()
             else:
                 scores = popularity.repeat(len(rows), 1)
                 if known.any():
-                    scores[torch.as_tensor(known)] = self._batch_scores(data, rows[known])
+                    part = self._score(data, rows[known]).float()
+                    scores = scores.to(part.device)
+                    scores[torch.as_tensor(known, device=part.device)] = part
             if self.filter_seen_:
                 seen = data.to_csr(rows).tocoo()
-                scores[torch.as_tensor(seen.row), torch.as_tensor(seen.col)] = -torch.inf
+                scores[torch.as_tensor(seen.row, device=scores.device),
+                       torch.as_tensor(seen.col, device=scores.device)] = -torch.inf
             top = torch.topk(scores, k, dim=1)
-            values.append(top.values.numpy())
-            codes.append(top.indices.numpy())
-        return np.concatenate(codes), np.concatenate(values)
-
-    def _batch_scores(self, data, rows):
-        with torch.no_grad():
-            return self._score(data, rows).float().cpu()
+        return top.indices.cpu().numpy(), top.values.cpu().numpy()
 
     def score(self, X, y=None):
         """NDCG@10 of next-item prediction on ``X``.

@@ -144,15 +144,16 @@ default="barlow"
     learning_rate, batch_size, early_stopping, retrain_on_all, patience, validation_quantile
         As in :class:`~skcreate.sequential.SASRecRecommender`; a retrain keeps the warm-up and
         cuts the joint epochs to ``best_epoch_``.
-    weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, filter_seen
-        As in :class:`~skcreate.sequential.SASRecRecommender`.
-    device, random_state, verbose, callbacks, on_interrupt, distributed
-        As in :class:`~skcreate.sequential.SASRecRecommender`.
-    user_col, item_col, time_col
+    weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, sce_candidates
+        As in :class:`~skcreate.sequential.SASRecRecommender` (the graph branch reads the
+        whole item table, so SCE's item-table updates stay dense).
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed
         As in :class:`~skcreate.sequential.SASRecRecommender`.
     checkpoint_path, checkpoint_every
         As in :class:`~skcreate.sequential.SASRecRecommender`; the checkpoint covers the
         warm-up and the joint epochs alike.
+    precision, user_col, item_col, time_col
+        As in :class:`~skcreate.sequential.SASRecRecommender`.
 
     Attributes
     ----------
@@ -200,9 +201,10 @@ default="barlow"
                  batch_size=128, epochs=20, early_stopping=False, retrain_on_all=False,
                  patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
-                 sce_bucket_size_y=256, filter_seen=True, device="cpu", random_state=None,
-                 verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, distributed="auto", user_col="user_id",
+                 sce_bucket_size_y=256, sce_candidates=65536, filter_seen=True, device="cpu",
+                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
+                 checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
+                 user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         super().__init__(
             n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
@@ -212,9 +214,11 @@ default="barlow"
             patience=patience, validation_quantile=validation_quantile,
             weight_decay=weight_decay, loss=loss, sce_buckets=sce_buckets,
             sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,
+            sce_candidates=sce_candidates,
             filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
             callbacks=callbacks, on_interrupt=on_interrupt, checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every, distributed=distributed, user_col=user_col,
+            checkpoint_every=checkpoint_every, distributed=distributed, precision=precision,
+            user_col=user_col,
             item_col=item_col, time_col=time_col)
         self.sequence_encoder = sequence_encoder
         self.mask_prob = mask_prob
@@ -276,6 +280,9 @@ default="barlow"
             raise ValueError(f"the alignment standardises over a batch of users and needs "
                              f"batch_size >= 2, got batch_size={self.batch_size}; or set "
                              "alignment='none'.")
+
+    # the graph branch reads the whole item table every step: dense gradients
+    _sparse_table = False
 
     @property
     def _aligned(self):

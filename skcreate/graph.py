@@ -56,12 +56,12 @@ class _GraphRecommender(NeuralRecommender):
         batches = edge_batches(encoder, edges, self.batch_size, rng)
         return model, [Stage("train", self.epochs, batches)]
 
-    def _top_k(self, data, k):
+    def _iter_top_k(self, data, k, chunk_size=None):
         # the propagated embeddings serve every batch of this pass: propagate once
         with torch.no_grad():
             self._embeddings = self.module_.encoder.propagate()
         try:
-            return super()._top_k(data, k)
+            yield from super()._iter_top_k(data, k, chunk_size)
         finally:
             del self._embeddings
 
@@ -145,6 +145,8 @@ class LightGCNRecommender(_GraphRecommender):
     distributed : {"auto", False}, default="auto"
         Data-parallel training under torchrun, as in
         :class:`~skcreate.sequential.SASRecRecommender`.
+    precision : {"fp32", "bf16"}, default="fp32"
+        Training forward arithmetic, as in :class:`~skcreate.sequential.SASRecRecommender`.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -175,7 +177,7 @@ class LightGCNRecommender(_GraphRecommender):
                  retrain_on_all=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
                  filter_seen=True, device="cpu", random_state=None, verbose=False, callbacks=None,
                  on_interrupt="raise", checkpoint_path=None, checkpoint_every=1,
-                 distributed="auto", user_col="user_id", item_col="item_id",
+                 distributed="auto", precision="fp32", user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -202,6 +204,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.precision = precision
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -246,7 +249,7 @@ class UltraGCNRecommender(_GraphRecommender):
     epochs : int, default=20
     early_stopping, retrain_on_all, patience, validation_quantile, weight_decay
         As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed, precision
         As in :class:`LightGCNRecommender`.
     checkpoint_path, checkpoint_every
         As in :class:`LightGCNRecommender`.
@@ -278,7 +281,7 @@ class UltraGCNRecommender(_GraphRecommender):
                  early_stopping=False, retrain_on_all=False, patience=5,
                  validation_quantile=0.9, weight_decay=0.0, filter_seen=True, device="cpu",
                  random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
-                 checkpoint_path=None, checkpoint_every=1, distributed="auto",
+                 checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
@@ -306,6 +309,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.precision = precision
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col

@@ -8,9 +8,13 @@ What a frame may hold: ids of any hashable type, plain or categorical, compared 
 ``True == 1``); timestamps numeric or datetime64 of any unit, naive or tz-aware (tz-aware ones are
 ordered by the instant they denote). The index and extra columns are ignored; duplicate index
 labels are fine. Anything else is an error naming the column.
+
+Frames may come as pandas or polars frames (eager or lazy), pyarrow tables or parquet paths;
+only the needed columns of the last three are read or converted to pandas.
 """
 
 import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +33,51 @@ def as_frame(X, name="X"):
     if type(X).__module__.split(".")[0] == "polars":
         return X.to_pandas()
     raise TypeError(
-        f"{name} must be a pandas (or polars) DataFrame of interactions, got {type(X).__name__}."
+        f"{name} must be a pandas (or polars) DataFrame of interactions, got {type(X).__name__}"
+        "; fit and recommend also take a pyarrow Table or a parquet path."
     )
+
+
+def _is_from(X, package):
+    return type(X).__module__.split(".")[0] == package
+
+
+def _check_columns(available, columns, name):
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise ValueError(
+            f"{name} is missing column(s) {missing}; columns present: {list(available)}. "
+            "Set user_col/item_col/time_col to map other names."
+        )
+
+
+def _needed_columns(X, columns, name):
+    """A new pandas frame of ``columns`` of ``X``, converting or reading those columns only.
+
+    A pandas frame is copied (the caller's frame is never touched); a polars frame (eager or
+    lazy), a pyarrow table or a parquet file gives up only the needed columns, so extra
+    columns cost nothing and the whole frame is never copied into pandas.
+    """
+    if isinstance(X, (str, os.PathLike)):
+        if not os.fspath(X).lower().endswith(".parquet"):
+            raise ValueError(f"{name}: only parquet files are read by path, got {X!r}; read "
+                             "other files with skcreate.datasets.load_interactions.")
+        import pyarrow.parquet as pq
+
+        _check_columns(pq.read_schema(X).names, columns, name)
+        return pq.read_table(X, columns=columns).to_pandas()
+    if _is_from(X, "polars") and hasattr(X, "collect_schema"):
+        _check_columns(X.collect_schema().names(), columns, name)
+        selected = X.select(columns)
+        if hasattr(selected, "collect"):
+            selected = selected.collect()
+        return selected.to_pandas()
+    if _is_from(X, "pyarrow") and hasattr(X, "column_names"):
+        _check_columns(X.column_names, columns, name)
+        return X.select(columns).to_pandas()
+    X = as_frame(X, name)
+    _check_columns(X.columns, columns, name)
+    return X.loc[:, columns]
 
 
 def _first_rows(mask, index, n=5):
@@ -46,8 +93,9 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
 
     Parameters
     ----------
-    X : pandas.DataFrame or polars.DataFrame
-        One row per event.
+    X : pandas.DataFrame, polars.DataFrame or LazyFrame, pyarrow.Table, or parquet path
+        One row per event; of a polars frame, a table or a file only the needed columns are
+        read.
     user_col, item_col, time_col : str
         Column names.
     name : str
@@ -67,17 +115,10 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
     ValueError
         If a column is missing, the frame is empty, or ids/timestamps contain missing values.
     """
-    X = as_frame(X, name)
     columns = [user_col, item_col] + ([time_col] if require_time else [])
-    missing = [c for c in columns if c not in X.columns]
-    if missing:
-        raise ValueError(
-            f"{name} is missing column(s) {missing}; columns present: {list(X.columns)}. "
-            "Set user_col/item_col/time_col to map other names."
-        )
-    if len(X) == 0:
+    out = _needed_columns(X, columns, name)
+    if len(out) == 0:
         raise ValueError(f"{name} is empty: at least one interaction is needed.")
-    out = X.loc[:, columns]
     for col in columns:
         isna = out[col].isna().to_numpy()
         if isna.any():

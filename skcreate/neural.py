@@ -119,6 +119,7 @@ class NeuralRecommender(BaseRecommender):
                 raise ValueError(f"checkpoint_path={self.checkpoint_path!r}: the folder "
                                  f"{folder!r} does not exist.")
         check_choice(self, "distributed", ("auto", False))
+        check_choice(self, "precision", ("fp32", "bf16"))
 
     def _check_params(self):
         self._check_training_params()
@@ -178,7 +179,7 @@ class NeuralRecommender(BaseRecommender):
                 patience=self.patience if validate is not None else None,
                 callbacks=self.callbacks or (), verbose=self.verbose,
                 description=type(self).__name__, checkpoint=checkpoint,
-                distributed=distributed)
+                distributed=distributed, precision=self.precision)
 
     def _fit(self, data):
         self.device_, distributed = resolve_device(self.device), False

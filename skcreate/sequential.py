@@ -1,11 +1,14 @@
 """SASRecRecommender: next-item prediction with a causal transformer."""
 
+import functools
+
 import numpy as np
 import torch
 
 from .batches import SequenceBatches, trim_padding
 from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
 from .nn.losses import FullCrossEntropy, ScalableCrossEntropy
+from .nn.optim import LazyAdam
 from .nn.sasrec import SASRecEncoder
 from .nn.sequence_model import SequenceModel
 from .training import Stage
@@ -65,6 +68,12 @@ class SASRecRecommender(NeuralRecommender):
         SCE buckets and positions per bucket (default ``2 * sqrt(positions)``).
     sce_bucket_size_y : int, default=256
         SCE candidate items per bucket.
+    sce_candidates : int or None, default=65536
+        Items drawn at random each SCE step among which the buckets pick their negatives
+        (None: the whole catalogue). A catalogue up to this size is scored whole; above it the
+        step's cost stops growing with the catalogue. With ``loss="sce"`` the item table also
+        gets row-sparse gradients and lazy Adam updates (:class:`skcreate.nn.optim.LazyAdam`):
+        a step updates the rows it read, not the whole table.
     filter_seen : bool, default=True
         Exclude each user's history items from recommendations.
     device : {"cpu", "cuda", "auto"}, default="cpu"
@@ -94,6 +103,9 @@ class SASRecRecommender(NeuralRecommender):
         ``"auto"`` trains data-parallel when launched by torchrun (``WORLD_SIZE > 1``) or in
         an initialised process group, one device per process; ``False`` trains in each
         process alone. See ``docs/distributed.md``.
+    precision : {"fp32", "bf16"}, default="fp32"
+        Arithmetic of the training forward pass: ``"bf16"`` runs it under bfloat16 autocast
+        (weights, optimiser and backward stay float32); faster on GPUs with bf16 units.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -135,9 +147,9 @@ class SASRecRecommender(NeuralRecommender):
                  early_stopping=False, retrain_on_all=False, patience=5, validation_quantile=0.9,
                  weight_decay=0.0,
                  loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
-                 filter_seen=True, device="cpu", random_state=None, verbose=False,
-                 callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, distributed="auto", user_col="user_id",
+                 sce_candidates=65536, filter_seen=True, device="cpu", random_state=None,
+                 verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
+                 checkpoint_every=1, distributed="auto", precision="fp32", user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
@@ -157,6 +169,7 @@ class SASRecRecommender(NeuralRecommender):
         self.sce_buckets = sce_buckets
         self.sce_bucket_size_x = sce_bucket_size_x
         self.sce_bucket_size_y = sce_bucket_size_y
+        self.sce_candidates = sce_candidates
         self.filter_seen = filter_seen
         self.device = device
         self.random_state = random_state
@@ -166,9 +179,13 @@ class SASRecRecommender(NeuralRecommender):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.precision = precision
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
+
+    # a batch's cost grows with its longest history (padding is trimmed to it)
+    _batch_by_length = True
 
     def _check_model_params(self):
         self._check_sequence_params()
@@ -182,7 +199,7 @@ class SASRecRecommender(NeuralRecommender):
         if self.n_factors % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide n_factors "
                              f"({self.n_factors}).")
-        for name in ("sce_buckets", "sce_bucket_size_x"):
+        for name in ("sce_buckets", "sce_bucket_size_x", "sce_candidates"):
             if getattr(self, name) is not None:
                 check_param(self, name, int, 1)
 
@@ -194,15 +211,30 @@ class SASRecRecommender(NeuralRecommender):
     def _local_loss(self):
         if self.loss == "sce":
             return ScalableCrossEntropy(self.sce_buckets, self.sce_bucket_size_x,
-                                        self.sce_bucket_size_y, generator=seeded_generator())
+                                        self.sce_bucket_size_y, generator=seeded_generator(),
+                                        n_candidates=self.sce_candidates)
         return FullCrossEntropy()
+
+    @property
+    def _sparse_table(self):
+        # SCE reads a few thousand rows of the table per step: row-sparse gradients and lazy
+        # updates keep the step's cost off the catalogue size
+        return self.loss == "sce"
+
+    def _optimizer(self):
+        if not self._sparse_table:
+            return super()._optimizer()
+        return functools.partial(LazyAdam, lr=self.learning_rate,
+                                 weight_decay=self.weight_decay)
 
     def _sequence_batches(self, data, rng):
         # last_items gives item-table rows: code + 1, 0 = padding
         return SequenceBatches(data.last_items(self.max_len + 1), self.batch_size, rng)
 
     def _build(self, data, rng):
-        model = SequenceModel(self._make_encoder(data.n_items), self._local_loss())
+        encoder = self._make_encoder(data.n_items)
+        encoder.item_table.sparse = self._sparse_table
+        model = SequenceModel(encoder, self._local_loss())
         return model, [Stage("train", self.epochs, self._sequence_batches(data, rng))]
 
     @property

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import distributed as dist
 from .batches import ShardedBatches
+from .nn.optim import clip_grad_norm
 
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
 
@@ -156,7 +157,13 @@ def _diverged(stage, epoch, terms, optimiser):
 def _to_device(batch, device):
     if isinstance(batch, dict):
         return {key: _to_device(value, device) for key, value in batch.items()}
+    if device.type == "cuda":
+        # a copy from pinned memory runs asynchronously: the next batch is built meanwhile
+        batch = batch.pin_memory()
     return batch.to(device, non_blocking=True)
+
+
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def _device_of(module):
@@ -230,7 +237,7 @@ def _data_parallel(module, stages, device):
 
 def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
           callbacks=(), verbose=False, description="training", device=None, checkpoint=None,
-          distributed=False):
+          distributed=False, precision="fp32"):
     """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
@@ -273,6 +280,9 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         curves are reduced over ranks, ``validate`` must return the same score on every rank,
         rank 0's stop decision holds everywhere and only rank 0 shows the progress bar.
         Every rank ends with the same weights.
+    precision : {"fp32", "bf16"}
+        ``"bf16"`` runs the forward pass (the loss terms) under bfloat16 autocast; weights,
+        gradients and the optimiser stay float32.
 
     Returns
     -------
@@ -287,7 +297,8 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     if optimizer is None:
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
     optimiser = optimizer(module.parameters())
-    device = _device_of(module) if device is None else device
+    device = _device_of(module) if device is None else torch.device(device)
+    autocast = _AUTOCAST[precision]
     distributed = distributed and dist.is_distributed()
     # the sources' own state is what a checkpoint holds, not their shards'
     sources = [stage.batches for stage in stages]
@@ -325,13 +336,15 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                 total = torch.zeros((), dtype=torch.float64, device=device)
                 sums, n_batches = {}, 0
                 for batch in stage.batches(epoch):
-                    terms = step_module(_to_device(batch, device))
-                    loss = sum(stage.weights.get(name, 1.0) * value
-                               for name, value in terms.items())
+                    with torch.autocast(device.type, dtype=autocast,
+                                        enabled=autocast is not None):
+                        terms = step_module(_to_device(batch, device))
+                        loss = sum(stage.weights.get(name, 1.0) * value
+                                   for name, value in terms.items())
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     if clip_norm:
-                        torch.nn.utils.clip_grad_norm_(module.parameters(), clip_norm)
+                        clip_grad_norm(module.parameters(), clip_norm)
                     optimiser.step()
                     total += loss.detach()
                     terms = {name: value.detach() for name, value in terms.items()}

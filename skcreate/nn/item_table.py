@@ -2,6 +2,7 @@
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = ["ItemTable"]
 
@@ -24,6 +25,10 @@ class ItemTable(nn.Module):
         Special-token rows after the catalogue.
     std : float, optional
         Standard deviation of the normal initialisation; default ``n_factors ** -0.5``.
+    sparse : bool, default=False
+        Row lookups (:meth:`forward`, :meth:`take`) give a row-sparse gradient, for steps that
+        read a few rows of a large table (SCE); it needs a sparse-aware optimiser such as
+        :class:`skcreate.nn.LazyAdam`. Dense reads (``weight``, ``catalogue``) stay dense.
 
     Examples
     --------
@@ -37,12 +42,12 @@ class ItemTable(nn.Module):
 
     padding = 0
 
-    def __init__(self, n_items, n_factors, extra_tokens=0, std=None):
+    def __init__(self, n_items, n_factors, extra_tokens=0, std=None, sparse=False):
         super().__init__()
         self.n_items = n_items
         self.extra_tokens = extra_tokens
         self.embedding = nn.Embedding(n_items + 1 + extra_tokens, n_factors,
-                                      padding_idx=self.padding)
+                                      padding_idx=self.padding, sparse=sparse)
         nn.init.normal_(self.embedding.weight, std=n_factors ** -0.5 if std is None else std)
         with torch.no_grad():
             self.embedding.weight[self.padding].zero_()
@@ -73,6 +78,18 @@ class ItemTable(nn.Module):
     def codes(rows):
         """Item codes of catalogue rows."""
         return rows - 1
+
+    @property
+    def sparse(self):
+        return self.embedding.sparse
+
+    @sparse.setter
+    def sparse(self, value):
+        self.embedding.sparse = bool(value)
+
+    def take(self, codes):
+        """Catalogue rows of item codes, shape ``codes.shape + (n_factors,)``."""
+        return F.embedding(self.rows(codes), self.embedding.weight, sparse=self.sparse)
 
     def forward(self, rows):
         return self.embedding(rows)

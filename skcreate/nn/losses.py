@@ -30,7 +30,9 @@ class _BlockCrossEntropy(torch.autograd.Function):
         probs = logits.sub_(lse[:, None]).exp_()
         probs[torch.arange(len(targets), device=probs.device), targets] -= 1
         probs.mul_(grad)
-        return probs @ weight, probs.T @ hidden, None
+        # under autocast the logits are bfloat16 while the weights stay float32
+        return ((probs @ weight.to(probs.dtype)).to(hidden.dtype),
+                (probs.T @ hidden.to(probs.dtype)).to(weight.dtype), None)
 
 
 def full_cross_entropy(hidden, targets, item_weight, block_size=256):
@@ -57,77 +59,109 @@ def full_cross_entropy(hidden, targets, item_weight, block_size=256):
 
 
 def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_size_x=None,
-                           bucket_size_y=256, generator=None):
+                           bucket_size_y=256, generator=None, n_candidates=None,
+                           item_rows=None):
     """Scalable cross-entropy (Mezentsev et al., 2024): CE over the hardest negatives only.
 
     Random projections pick, per bucket, the ``bucket_size_x`` positions and the
     ``bucket_size_y`` items that score highest along them; logits are computed only inside
     buckets, each row's own target is masked, the positive logit is appended, and each position
     keeps its largest loss over the buckets holding it. Memory grows with
-    ``n_buckets * (bucket_size_x + N)`` instead of ``P * N``.
+    ``n_buckets * (bucket_size_x + n_candidates)`` instead of ``P * N``.
 
     Parameters
     ----------
     hidden : torch.Tensor, shape (P, d)
     targets : torch.Tensor of int, shape (P,)
     item_weight : torch.Tensor, shape (N, d)
+        Catalogue rows; read without gradient to choose the candidates.
     n_buckets, bucket_size_x : int, optional
         Default ``2 * sqrt(P)`` each (capped at P).
     bucket_size_y : int
-        Candidate negatives per bucket (capped at N).
+        Candidate negatives per bucket (capped at the candidates).
     generator : torch.Generator, optional
-        Source of the random projections.
+        Source of the random projections and candidate sample (a CPU generator: the draws
+        are the same on every device).
+    n_candidates : int, optional
+        Items drawn at random (without replacement) per step among which each bucket picks
+        its negatives; None or ``>= N`` scores the whole catalogue. The top ``b_y`` of a
+        sample of ``S`` items are about as hard as the top ``b_y * N / S`` of the catalogue,
+        and the step's cost no longer grows with ``N``.
+    item_rows : callable, optional
+        ``item_rows(codes)`` returns the rows of ``codes`` with gradient (default
+        ``item_weight[codes]``); an :class:`~skcreate.nn.ItemTable` lookup gives row-sparse
+        gradients.
     """
     n_pos, width = hidden.shape
+    n_items = len(item_weight)
     default = max(1, int(2 * math.sqrt(n_pos)))
     n_buckets = n_buckets or default
     size_x = min(bucket_size_x or default, n_pos)
-    size_y = min(bucket_size_y, len(item_weight))
+    if item_rows is None:
+        item_rows = item_weight.__getitem__
     with torch.no_grad():
         omega = torch.randn(width, n_buckets, generator=generator,
                             device="cpu").to(hidden.device, hidden.dtype)
+        candidates = item_weight.detach()
+        sample = None
+        if n_candidates is not None and n_candidates < n_items:
+            sample = torch.randperm(n_items, generator=generator)[:n_candidates].to(
+                hidden.device, non_blocking=True)
+            candidates = candidates[sample]
+        size_y = min(bucket_size_y, len(candidates))
         rows = torch.topk(hidden.detach() @ omega, size_x, dim=0).indices.T  # (n_b, b_x)
-        cols = torch.topk(item_weight.detach() @ omega, size_y, dim=0).indices.T  # (n_b, b_y)
+        cols = torch.topk(candidates @ omega.to(candidates.dtype), size_y,
+                          dim=0).indices.T  # (n_b, b_y)
+        if sample is not None:
+            cols = sample[cols]
     x = hidden[rows]  # (n_b, b_x, d)
-    logits = torch.bmm(x, item_weight[cols].transpose(1, 2))  # (n_b, b_x, b_y)
+    logits = torch.bmm(x, item_rows(cols).transpose(1, 2))  # (n_b, b_x, b_y)
     own = targets[rows].unsqueeze(-1) == cols.unsqueeze(1)
     logits = logits.masked_fill(own, -torch.inf)
-    positive = (hidden * item_weight[targets]).sum(-1)
+    positive = (hidden * item_rows(targets)).sum(-1)
     pos_rows = positive[rows].unsqueeze(-1)
     per_row = torch.logsumexp(torch.cat([pos_rows, logits], dim=-1), dim=-1) - pos_rows[..., 0]
     per_pos = per_row.new_full((n_pos,), -torch.inf).scatter_reduce(
         0, rows.reshape(-1), per_row.reshape(-1), reduce="amax", include_self=True)
-    # positions in no bucket carry no signal this step: average over the covered ones
-    return per_pos[torch.isfinite(per_pos)].mean()
+    # positions in no bucket carry no signal this step: average over the covered ones (a
+    # masked sum, since selecting them would wait for the device to count them)
+    covered = torch.isfinite(per_pos)
+    return per_pos.where(covered, 0).sum() / covered.sum()
 
 
 class FullCrossEntropy:
-    """The local loss ``loss(hidden, targets, item_weight)`` as :func:`full_cross_entropy`."""
+    """The local loss ``loss(hidden, targets, item_table)`` as :func:`full_cross_entropy`."""
 
-    def __call__(self, hidden, targets, item_weight):
-        return full_cross_entropy(hidden, targets, item_weight)
+    def __call__(self, hidden, targets, item_table):
+        return full_cross_entropy(hidden, targets, item_table.catalogue)
 
 
 class ScalableCrossEntropy:
-    """The local loss ``loss(hidden, targets, item_weight)`` as :func:`scalable_cross_entropy`.
+    """The local loss ``loss(hidden, targets, item_table)`` as :func:`scalable_cross_entropy`.
+
+    Rows are read through ``item_table.take``, so a table with ``sparse=True`` gets a
+    row-sparse gradient: only the step's candidates, targets and inputs.
 
     Parameters
     ----------
-    n_buckets, bucket_size_x, bucket_size_y
+    n_buckets, bucket_size_x, bucket_size_y, n_candidates
         As in :func:`scalable_cross_entropy`.
     generator : torch.Generator, optional
         Source of the random projections, so that a seeded fit repeats its buckets.
     """
 
-    def __init__(self, n_buckets=None, bucket_size_x=None, bucket_size_y=256, generator=None):
+    def __init__(self, n_buckets=None, bucket_size_x=None, bucket_size_y=256, generator=None,
+                 n_candidates=None):
         self.n_buckets = n_buckets
         self.bucket_size_x = bucket_size_x
         self.bucket_size_y = bucket_size_y
         self.generator = generator
+        self.n_candidates = n_candidates
 
-    def __call__(self, hidden, targets, item_weight):
-        return scalable_cross_entropy(hidden, targets, item_weight, self.n_buckets,
-                                      self.bucket_size_x, self.bucket_size_y, self.generator)
+    def __call__(self, hidden, targets, item_table):
+        return scalable_cross_entropy(hidden, targets, item_table.catalogue, self.n_buckets,
+                                      self.bucket_size_x, self.bucket_size_y, self.generator,
+                                      self.n_candidates, item_rows=item_table.take)
 
 
 def bpr_loss(user, positive, negative):

@@ -15,8 +15,9 @@ class SequenceModel(nn.Module):
     encoder : skcreate.nn.SASRecEncoder
         Causal (next-item) or bidirectional (masked-item) transformer.
     local_loss : callable
-        ``local_loss(hidden, targets, item_weight) -> scalar`` over the positions that carry a
-        target, e.g. :class:`~skcreate.nn.losses.FullCrossEntropy`.
+        ``local_loss(hidden, targets, item_table) -> scalar`` over the positions that carry a
+        target (``item_table`` is the encoder's :class:`~skcreate.nn.ItemTable`), e.g.
+        :class:`~skcreate.nn.losses.FullCrossEntropy`.
     mask_token : int, optional
         Table row of the [MASK] token appended at inference (BERT4Rec); None for SASRec.
 
@@ -45,7 +46,7 @@ class SequenceModel(nn.Module):
         targets = batch["targets"]
         real = targets != ItemTable.padding
         loss = self.local_loss(hidden[real], ItemTable.codes(targets[real]),
-                               self.encoder.catalogue_weight)
+                               self.encoder.item_table)
         # a rank's shard of a global batch (skcreate.batches.ShardedBatches)
         if "shard_weight" in batch:
             loss = loss * batch["shard_weight"]

@@ -58,7 +58,9 @@ class _SymmetricSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adjacency, x):
         ctx.adjacency = adjacency
-        return adjacency @ x
+        # sparse products have no bfloat16 kernels: under autocast they stay float32
+        with torch.autocast(x.device.type, enabled=False):
+            return adjacency @ x
 
     @staticmethod
     def backward(ctx, grad):

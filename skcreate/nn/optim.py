@@ -1,0 +1,104 @@
+"""Adam with row-wise (lazy) updates of row-sparse gradients, and clipping that counts them."""
+
+import math
+
+import torch
+
+__all__ = ["LazyAdam", "clip_grad_norm"]
+
+
+class LazyAdam(torch.optim.Optimizer):
+    """Adam that updates only the rows a sparse gradient holds.
+
+    A dense gradient gets the plain Adam update (L2 ``weight_decay`` as in
+    :class:`torch.optim.Adam`). A sparse COO gradient (an embedding with ``sparse=True``)
+    updates the moments and weights of its rows only, with the bias correction of the
+    parameter's step count (TensorFlow's LazyAdam): a step that reads a few thousand rows of a
+    million-row table costs those rows, not the table. Rows without gradient keep their
+    moments, so they do not drift on stale momentum as under dense Adam.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor or dict
+    lr : float, default=1e-3
+    betas : tuple of float, default=(0.9, 0.999)
+    eps : float, default=1e-8
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient (of the touched rows, for sparse gradients).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                # host-side step count: the update never waits for the device
+                step = state["step"]
+                size = group["lr"] / (1 - beta1 ** step)
+                root_correction = math.sqrt(1 - beta2 ** step)
+                if param.grad.is_sparse:
+                    self._sparse_update(param, state, group, size, root_correction)
+                    continue
+                grad = param.grad
+                if group["weight_decay"]:
+                    grad = grad.add(param, alpha=group["weight_decay"])
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denom = exp_avg_sq.sqrt().div_(root_correction).add_(group["eps"])
+                param.addcdiv_(exp_avg, denom, value=-size)
+        return loss
+
+    @staticmethod
+    def _sparse_update(param, state, group, size, root_correction):
+        grad = param.grad.coalesce()
+        rows, values = grad.indices()[0], grad.values()
+        beta1, beta2 = group["betas"]
+        if group["weight_decay"]:
+            values = values.add(param[rows], alpha=group["weight_decay"])
+        exp_avg = state["exp_avg"][rows].lerp_(values, 1 - beta1)
+        exp_avg_sq = state["exp_avg_sq"][rows].mul_(beta2).addcmul_(values, values,
+                                                                    value=1 - beta2)
+        state["exp_avg"][rows] = exp_avg
+        state["exp_avg_sq"][rows] = exp_avg_sq
+        denom = exp_avg_sq.sqrt_().div_(root_correction).add_(group["eps"])
+        param.index_add_(0, rows, exp_avg.div_(denom), alpha=-size)
+
+
+def clip_grad_norm(parameters, max_norm):
+    """:func:`torch.nn.utils.clip_grad_norm_` that also counts row-sparse gradients.
+
+    Without sparse gradients it is torch's function. Sparse ones (an
+    :class:`~skcreate.nn.ItemTable` with ``sparse=True``) are coalesced in place first, so
+    repeated rows count once, and scaled with the rest. No value is read on the host.
+    """
+    parameters = [p for p in parameters if p.grad is not None]
+    if not any(p.grad.is_sparse for p in parameters):
+        return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    grads = []
+    for param in parameters:
+        if param.grad.is_sparse:
+            param.grad = param.grad.coalesce()
+            grads.append(param.grad.values())
+        else:
+            grads.append(param.grad)
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for grad in grads:
+        grad.mul_(scale)
+    return total
