@@ -25,13 +25,12 @@ def inactive_params(estimator):
     A built-in graph encoder or alignment reads the flat parameters named like its constructor
     arguments; those of the other built-ins (or all of them, for a passed instance) are
     inactive, and so are ``alignment_weight`` and the ``alignment_*`` input options without an
-    alignment. Tuning scripts skip sweeps
-    over them.
+    alignment. Tuning scripts skip sweeps over them.
 
     Examples
     --------
     >>> from skcreate import CREATERecommender
-    >>> sorted(inactive_params(CREATERecommender(alignment="none")))[3:6]
+    >>> sorted(inactive_params(CREATERecommender(alignment="none")))[4:7]
     ['alignment_weight', 'barlow_lambda', 'constraint_weight']
     """
     params = estimator.get_params(deep=False)

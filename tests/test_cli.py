@@ -176,7 +176,7 @@ def test_evaluate_prints_the_table(files, capsys):
      "--set expects NAME=VALUE, got 'epochs'"),
     (["fit", "{path}/events.csv", "--model", "CREATE", "--set", "alignment=bogus",
       "--out", "{path}/m.skc", *COLUMNS],
-     "alignment must be one of ['barlow', 'contrastive', 'none'] or an instance of "
+     "alignment must be one of ['barlow', 'bt-sr', 'contrastive', 'none'] or an instance of "
      "skcreate.nn.Alignment, got 'bogus'"),
     (["evaluate", "{path}/events.csv", "--model", "Popular", "--set", "ALS.alpha=2"],
      "'ALS' is not among the models ['Popular']"),

@@ -38,7 +38,9 @@ class LightGCNEncoder(GraphEncoder):
         whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
         propagates the lower layers in full, or all of them when the batch's own rows are
         already that large (a small graph or a large batch reaches most of the graph in a
-        few hops, where a full product is cheaper than gathering).
+        few hops, where a full product is cheaper than gathering). On a GPU "auto" propagates
+        in full: gathering a neighbourhood reads its size back to the host at every hop,
+        which stalls the device, while full sparse products are fast there.
 
     Attributes
     ----------
@@ -140,9 +142,10 @@ class LightGCNEncoder(GraphEncoder):
         ``propagation="full"`` this is :meth:`propagate`.
         """
         seed = self._dropout(generator)
-        if self.propagation == "full" or self.n_layers == 0:
-            return self._propagate(seed)
         adjacency = self.adjacency
+        if self.propagation == "full" or self.n_layers == 0 or \
+                (self.propagation == "auto" and adjacency.device.type != "cpu"):
+            return self._propagate(seed)
         size = adjacency.shape[0]
         dropout = self.edge_dropout if seed is not None else 0.0
         budget = self.full_share * adjacency.values().numel() \

@@ -233,4 +233,6 @@ def block_spmm(indptr, cols, values, n_cols, x):
 
     Differentiable in ``x``; the block's arrays are constants.
     """
-    return _BlockSpMM.apply(indptr, cols, values, n_cols, x)
+    # sparse products have no bfloat16 kernels: under autocast they stay float32
+    with torch.autocast(x.device.type, enabled=False):
+        return _BlockSpMM.apply(indptr, cols, values, n_cols, x.float())
