@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skcreate.datasets import load_dataset, make_interactions
+from skcreate.datasets import get_data_home, load_dataset, make_interactions
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -22,16 +22,22 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture(scope="session")
 def shared_data():
-    """The benchmark data directory; tests that need it are skipped, saying why, without it.
-
-    CI runs with shared/data beside the checkout, so there nothing is skipped.
-    """
+    """The benchmark data directory: ``SKCREATE_DATA`` or ``../shared/data`` when either holds
+    ML-100K, else the default data home, where ML-100K is downloaded (checksum verified) the
+    first time. Without data and without a network the tests that need it fail and say how to
+    provide it; they never skip."""
     found = find_shared_data()
-    if found is None:
-        pytest.skip(f"benchmark data (ml-100k.csv.gz) not found in SKCREATE_DATA or "
-                    f"{SHARED_DATA}: set SKCREATE_DATA to a directory holding it, e.g. after "
-                    "skcreate.datasets.load_dataset('ml-100k', download=True)")
-    return found
+    if found is not None:
+        return found
+    home = get_data_home()
+    try:
+        load_dataset("movielens-100k", data_home=home, download=True)
+    except OSError as exc:
+        raise RuntimeError(
+            f"benchmark data (ml-100k.csv.gz) not found in SKCREATE_DATA or {SHARED_DATA}, and "
+            f"downloading it into {home} failed ({exc}): set SKCREATE_DATA to a directory "
+            "holding it") from None
+    return home
 
 
 @pytest.fixture(scope="module")

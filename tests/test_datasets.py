@@ -153,9 +153,8 @@ def test_load_dataset_movielens_100k(shared_data, monkeypatch):
 
 
 def test_load_dataset_amazon_beauty(shared_data):
-    if not (shared_data / "amazon-beauty.csv.gz").exists():
-        pytest.skip(f"amazon-beauty.csv.gz not in {shared_data}")
-    frame = load_dataset("beauty", data_home=shared_data)
+    # downloaded and converted the first time when the data directory lacks it
+    frame = load_dataset("beauty", data_home=shared_data, download=True)
     assert _counts(frame) == (198_502, 22_363, 12_101)
     assert frame.loc[0, ["user_id", "item_id", "timestamp"]].tolist() == \
         ["A281NPSIMI1C2R", "B0000535UX", 1023840000]
