@@ -43,6 +43,10 @@ def _generators(module):
     return found
 
 
+def _device(module):
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
 class Checkpoint:
     """Where and how often :func:`~skcreate.training.train` saves its state to resume from.
 
@@ -95,7 +99,7 @@ class Checkpoint:
             "batches": [source.state_dict() if hasattr(source, "state_dict") else None
                         for source in batch_sources],
         }
-        device = next((p.device for p in module.parameters()), torch.device("cpu"))
+        device = _device(module)
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
         return state
@@ -118,8 +122,7 @@ class Checkpoint:
             if saved is not None:
                 source.load_state_dict(saved)
         if "cuda_rng" in state:
-            device = next(p.device for p in module.parameters())
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
+            torch.cuda.set_rng_state(state["cuda_rng"], _device(module))
         self._loaded = None
 
     def save(self, state):

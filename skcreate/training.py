@@ -180,6 +180,24 @@ class _Run:
         self.result = TrainingResult()
         self.best_score, self.best_state = -float("inf"), None
 
+    def save(self, checkpoint, optimiser, sources, step, position):
+        """Write the run's state; ``position`` is (stage index, epochs done in it)."""
+        checkpoint.save({
+            **checkpoint.capture(self.module, optimiser, sources),
+            "result": dataclasses.asdict(self.result),
+            "best_score": self.best_score, "best_state": self.best_state,
+            "step": step, "position": position})
+
+    def resume(self, checkpoint, optimiser, sources):
+        """Restore the state :meth:`save` wrote; returns its (step, position)."""
+        state = checkpoint.load()
+        checkpoint.restore(state, self.module, optimiser, sources)
+        self.result = TrainingResult(**state["result"])
+        self.best_score, self.best_state = state["best_score"], state["best_state"]
+        self.result.resumed_epochs = len(self.result.loss_curve)
+        self.bar.update(self.result.resumed_epochs)
+        return state["step"], tuple(state["position"])
+
     def record(self, stage, elapsed, loss, terms):
         """Curves and validation of a finished epoch; returns True to stop."""
         result = self.result
@@ -311,13 +329,7 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     run = _Run(module, validate, patience, callbacks, bar)
     step, position = 0, (0, 0)
     if checkpoint is not None and checkpoint.exists():
-        state = checkpoint.load()
-        checkpoint.restore(state, module, optimiser, sources)
-        run.result = TrainingResult(**state["result"])
-        run.best_score, run.best_state = state["best_score"], state["best_state"]
-        step, position = state["step"], tuple(state["position"])
-        run.result.resumed_epochs = len(run.result.loss_curve)
-        bar.update(run.result.resumed_epochs)
+        step, position = run.resume(checkpoint, optimiser, sources)
     finished = False
     parallel = contextlib.ExitStack()
     if distributed:
@@ -372,11 +384,7 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                 if stop:
                     break
                 if checkpoint is not None and checkpoint.due(len(run.result.loss_curve)):
-                    checkpoint.save({
-                        **checkpoint.capture(module, optimiser, sources),
-                        "result": dataclasses.asdict(run.result),
-                        "best_score": run.best_score, "best_state": run.best_state,
-                        "step": step, "position": (index, epoch + 1)})
+                    run.save(checkpoint, optimiser, sources, step, (index, epoch + 1))
             if stop:
                 break
         finished = True
