@@ -1,21 +1,39 @@
-"""skcreate: scikit-learn-style sequential recommendation, centred on CREATE."""
+"""skcreate: scikit-learn-style sequential recommendation, centred on CREATE.
 
-# before the imports: submodules read it while the package initialises
+The names below are imported on first use (PEP 562), so ``import skcreate`` and the command
+line's help stay fast: torch, implicit and scikit-learn load only with the estimators that
+need them.
+"""
+
+import importlib
+
 __version__ = "0.1.0"
 
-from .baselines import (PopRandomRecommender, PopularRecommender, PureSVDRecommender,
-                        RandomRecommender)
-from .create import CREATERecommender
-from .graph import LightGCNRecommender, UltraGCNRecommender
-from .matrix_factorization import ALSRecommender, BPRRecommender
-from .model_selection import GlobalTemporalSplit, LeaveLastOutSplit, global_temporal_split
-from .persistence import load
-from .pipeline import RecommenderPipeline
-from .sequential import SASRecRecommender
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "PopRandomRecommender": "baselines", "PopularRecommender": "baselines",
+    "PureSVDRecommender": "baselines", "RandomRecommender": "baselines",
+    "CREATERecommender": "create",
+    "LightGCNRecommender": "graph", "UltraGCNRecommender": "graph",
+    "ALSRecommender": "matrix_factorization", "BPRRecommender": "matrix_factorization",
+    "GlobalTemporalSplit": "model_selection", "LeaveLastOutSplit": "model_selection",
+    "global_temporal_split": "model_selection",
+    "load": "persistence",
+    "RecommenderPipeline": "pipeline",
+    "SASRecRecommender": "sequential",
+}
 
-__all__ = [
-    "ALSRecommender", "BPRRecommender", "CREATERecommender", "GlobalTemporalSplit",
-    "LeaveLastOutSplit", "LightGCNRecommender", "PopRandomRecommender", "PopularRecommender",
-    "PureSVDRecommender", "RandomRecommender", "RecommenderPipeline", "SASRecRecommender",
-    "UltraGCNRecommender", "global_temporal_split", "load",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'skcreate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .nn.item_table import ItemTable
 
 __all__ = ["as_frame", "check_interactions", "time_values", "time_order", "Interactions"]
 
@@ -314,6 +313,9 @@ class Interactions:
             :class:`~skcreate.nn.ItemTable` rows (item code + 1), most recent item in the last
             column, padding (``0``) before.
         """
+        # the table's layout is the network's (imported here: reading data needs no torch)
+        from .nn.item_table import ItemTable
+
         rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
         lengths = np.minimum(self.lengths[rows], max_len)
         ends = self.indptr[rows + 1]

@@ -4,7 +4,7 @@ A model file is a zip archive:
 
 - ``manifest.json``: format version, skcreate / torch / numpy versions, estimator class,
   ``get_params()``, the fitted scalar attributes and curves, how each fitted array and id index
-  is stored, and the SHA-256 of every other member;
+  is stored, the SHA-256 of every other member and the caller's ``metadata`` (optional);
 - ``arrays.npz``: fitted arrays and id mappings, written and read with ``allow_pickle=False``;
 - ``weights.pt`` (neural estimators): the torch ``state_dict``, read with
   ``torch.load(weights_only=True)``.
@@ -27,7 +27,7 @@ import torch
 
 from .interactions import Interactions
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "load_metadata"]
 
 FORMAT_VERSION = 1
 _MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
@@ -179,13 +179,16 @@ def _sha256(payload):
     return hashlib.sha256(payload).hexdigest()
 
 
-def save(estimator, path):
+def save(estimator, path, metadata=None):
     """Write a fitted skcreate estimator to ``path`` (a zip file; ``.skc`` by convention).
 
     Parameters
     ----------
     estimator : fitted skcreate recommender
     path : str or path-like
+    metadata : dict, optional
+        Plain JSON values (str keys; numbers, strings, booleans, None, lists, dicts) about the
+        model, e.g. how its training data were read; :func:`load_metadata` returns them.
 
     Raises
     ------
@@ -193,10 +196,13 @@ def save(estimator, path):
         If the estimator is not fitted.
     ValueError
         If a parameter or fitted attribute cannot be stored without pickle (a user-defined
-        part, ids of mixed types): the message names it.
+        part, ids of mixed types), or ``metadata`` is not plain JSON: the message names it.
     """
     from sklearn.utils.validation import check_is_fitted
 
+    if metadata is not None and not (isinstance(metadata, dict) and _is_plain(metadata)):
+        raise ValueError(f"metadata must be a dict of plain JSON values with str keys, got "
+                         f"{metadata!r}.")
     if type(estimator).__name__ not in _estimator_classes():
         raise TypeError(f"save supports skcreate's estimators, got {type(estimator).__name__}.")
     check_is_fitted(estimator, "interactions_")
@@ -236,6 +242,8 @@ def save(estimator, path):
         "estimator": type(estimator).__name__, "params": _encode_params(estimator),
         "fitted": fitted, "checksums": {name: _sha256(data) for name, data in members.items()},
     }
+    if metadata is not None:
+        manifest["metadata"] = _plain(metadata)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("manifest.json", json.dumps(manifest, indent=1))
         for name, data in members.items():
@@ -254,6 +262,38 @@ def _read_members(path):
     except zipfile.BadZipFile:
         raise ModelFileError(f"{path} is not a skcreate model file (not a zip archive); a "
                              "pickled model loads with pickle, at your own risk.") from None
+
+
+def load_metadata(path):
+    """The ``metadata`` given to :func:`save` for the model file at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict
+        Empty for a file saved without metadata (or by a skcreate before it had them).
+
+    Raises
+    ------
+    ModelFileError
+        If ``path`` is not a skcreate model file.
+    """
+    # the manifest alone: the arrays and weights of a large model need not be read for this
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        raise ModelFileError(f"{path} is not a skcreate model file (no readable manifest).") \
+            from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "skcreate-model":
+        raise ModelFileError(f"{path}: not a skcreate model manifest.")
+    metadata = manifest.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: the manifest's metadata is not a mapping.")
+    return metadata
 
 
 def load(path, device="cpu"):

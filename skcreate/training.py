@@ -247,9 +247,9 @@ def _data_parallel(module, stages, device):
                inspect.signature(ddp).parameters else "broadcast_buffers")
     step = ddp(module, device_ids=[device.index] if device.type == "cuda" else None,
                find_unused_parameters=True, **{no_sync: False})
-    stages = [Stage(stage.name, stage.epochs,
-                    ShardedBatches(stage.batches, dist.rank(), dist.world_size()),
-                    stage.weights, stage.validate) for stage in stages]
+    stages = [dataclasses.replace(
+        stage, batches=ShardedBatches(stage.batches, dist.rank(), dist.world_size()))
+        for stage in stages]
     return step, stages
 
 
@@ -339,6 +339,9 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         for index, stage in enumerate(stages):
             if index < position[0]:
                 continue
+            # the bar says which stage the epochs belong to (a warm-up is not the model's fit)
+            bar.set_description(f"{description} [{stage.name}]" if len(stages) > 1
+                                else description)
             stop = False
             for epoch in range(position[1] if index == position[0] else 0, stage.epochs):
                 # the last finite weights, restored if this epoch diverges

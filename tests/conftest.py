@@ -8,35 +8,77 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skcreate.datasets import get_data_home, load_dataset, make_interactions
+from skcreate.datasets import load_dataset, make_interactions
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def find_shared_data():
-    """``SKCREATE_DATA``, else ``../shared/data`` beside the checkout, if it holds ML-100K."""
-    candidates = [Path(p) for p in [os.environ.get("SKCREATE_DATA")] if p] + [SHARED_DATA]
-    return next((p for p in candidates if (p / "ml-100k.csv.gz").exists()), None)
+DATA_FILES = ("ml-100k.csv.gz", "amazon-beauty.csv.gz")
+HOW_TO_RUN = (
+    "run them with `python -m pytest --data DIR`: DIR holds the benchmark data "
+    f"({', '.join(DATA_FILES)}), or receives them on the first run when there is a network "
+    "(they are downloaded and checksum-verified, as `skcreate.datasets.load_dataset(name, "
+    "download=True)` does); SKCREATE_DATA pointing at such a directory does the same")
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--data", metavar="DIR", default=None,
+                     help="directory of the benchmark data: run the tests marked 'data' "
+                     "(default: SKCREATE_DATA when it holds ml-100k.csv.gz)")
+
+
+def data_directory(config):
+    """The benchmark data directory the run was given, or None: ``--data``, else
+    ``SKCREATE_DATA`` when it already holds ML-100K."""
+    option = config.getoption("--data")
+    if option:
+        return Path(option).expanduser()
+    env = os.environ.get("SKCREATE_DATA")
+    if env and (Path(env) / DATA_FILES[0]).exists():
+        return Path(env)
+    return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "data: needs the benchmark data (`pytest --data DIR`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that read the benchmark data are marked ``data``; without a data directory they
+    are not collected (never skipped one by one), and the summary says how to run them."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker("data")
+    if data_directory(config) is not None:
+        return
+    needing = [item for item in items if item.get_closest_marker("data")]
+    if needing:
+        items[:] = [item for item in items if not item.get_closest_marker("data")]
+        config.hook.pytest_deselected(items=needing)
+    config.stash[_NOT_RUN] = len(needing)
+
+
+_NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    not_run = config.stash.get(_NOT_RUN, 0)
+    if not_run:
+        terminalreporter.write_line(
+            f"{not_run} test(s) need the benchmark data and were not collected; {HOW_TO_RUN}.",
+            yellow=True)
+
+
 @pytest.fixture(scope="session")
-def shared_data():
-    """The benchmark data directory: ``SKCREATE_DATA`` or ``../shared/data`` when either holds
-    ML-100K, else the default data home, where ML-100K is downloaded (checksum verified) the
-    first time. Without data and without a network the tests that need it fail and say how to
-    provide it; they never skip."""
-    found = find_shared_data()
-    if found is not None:
-        return found
-    home = get_data_home()
-    try:
-        load_dataset("movielens-100k", data_home=home, download=True)
-    except OSError as exc:
-        raise RuntimeError(
-            f"benchmark data (ml-100k.csv.gz) not found in SKCREATE_DATA or {SHARED_DATA}, and "
-            f"downloading it into {home} failed ({exc}): set SKCREATE_DATA to a directory "
-            "holding it") from None
+def shared_data(pytestconfig):
+    """The benchmark data directory (``--data`` or ``SKCREATE_DATA``); a data set missing
+    there is downloaded into it (checksum verified), and a failed download fails the test
+    saying how to provide the data."""
+    home = data_directory(pytestconfig)
+    for name in ("movielens-100k", "amazon-beauty"):
+        try:
+            load_dataset(name, data_home=home, download=True)
+        except OSError as exc:
+            raise RuntimeError(f"benchmark data {name} not in {home}, and downloading it "
+                               f"failed ({exc}); {HOW_TO_RUN}.") from None
     return home
 
 

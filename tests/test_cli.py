@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -13,8 +14,12 @@ import pandas as pd
 import pytest
 
 from skcreate.cli import main
+from skcreate.cli._options import MODEL_NAMES, make_models
+from skcreate.cli.compare import DATASET_NAMES
 from skcreate.cli.model_file import load_model
-from skcreate.datasets import make_interactions
+from skcreate.comparison import default_models
+from skcreate.datasets import list_datasets, make_interactions
+from skcreate.model_selection import GlobalTemporalSplit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,38 +135,216 @@ def files(tmp_path):
 COLUMNS = ["--user-col", "customer", "--item-col", "product", "--time-col", "ts"]
 
 
+@pytest.fixture
+def popular(files):
+    """A Popular model fitted on ``events.csv`` under the user's column names."""
+    path, X = files
+    assert main(["fit", str(path / "events.csv"), "--model", "Popular",
+                 "--out", str(path / "popular.skc"), *COLUMNS]) == 0
+    return path / "popular.skc"
+
+
 def test_fit_recommend_round_trip(files, capsys):
     path, X = files
     assert main(["fit", str(path / "events.parquet"), "--model", "sasrec", "--set", "epochs=1",
                  "--set", "n_factors=16", "--set", "random_state=3", "--quiet",
                  "--out", str(path / "model.skc"), *COLUMNS]) == 0
-    model = load_model(path / "model.skc")
+    model, time_kind = load_model(path / "model.skc")
     assert type(model).__name__ == "SASRecRecommender"
     assert (model.epochs, model.n_factors, model.random_state, model.verbose) == (1, 16, 3, False)
+    # the model was fitted under the file's own column names, and remembers them
+    assert (model.user_col, model.item_col, model.time_col, time_kind) == (
+        "customer", "product", "ts", "numeric")
     assert main(["recommend", str(path / "model.skc"), str(path / "histories.csv"), "--k", "4",
-                 "--out", str(path / "recs.csv"), *COLUMNS]) == 0
+                 "--out", str(path / "recs.csv")]) == 0
     recs = pd.read_csv(path / "recs.csv")
-    assert list(recs.columns) == ["customer", "product", "score", "rank"]
+    assert list(recs.columns) == ["customer", "product", "score", "rank", "source"]
     assert recs["customer"].tolist() == [f"new{u}" for u in range(3) for _ in range(4)]
     assert recs["rank"].tolist() == [1, 2, 3, 4] * 3
+    assert (recs["source"] == "model").all()
     histories = pd.read_csv(path / "histories.csv")
     seen = set(zip(histories["customer"], histories["product"]))
     assert not any(pair in seen for pair in zip(recs["customer"], recs["product"]))
     # without histories: every fitted user, to standard output
     capsys.readouterr()
-    assert main(["recommend", str(path / "model.skc"), "--k", "2", *COLUMNS]) == 0
+    assert main(["recommend", str(path / "model.skc"), "--k", "2"]) == 0
     out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(out.columns) == ["customer", "product", "score", "rank", "source"]
     assert len(out) == 2 * X["customer"].nunique()
 
 
-def test_evaluate_prints_the_table(files, capsys):
+def test_recommend_flags_name_other_columns(files, popular):
     path, _ = files
+    pd.read_csv(path / "histories.csv").rename(
+        columns={"customer": "who", "product": "what", "ts": "when"}).to_csv(
+        path / "renamed.csv", index=False)
+    assert main(["recommend", str(popular), str(path / "renamed.csv"), "--k", "3",
+                 "--user-col", "who", "--item-col", "what", "--time-col", "when",
+                 "--out", str(path / "recs.csv")]) == 0
+    recs = pd.read_csv(path / "recs.csv")
+    assert list(recs.columns) == ["who", "what", "score", "rank", "source"]
+    assert len(recs) == 9
+
+
+def test_recommend_refuses_histories_of_another_time_kind(files, popular, capsys):
+    path, _ = files
+    histories = pd.read_csv(path / "histories.csv")
+    histories.assign(ts=pd.to_datetime(histories["ts"], unit="s")).to_csv(
+        path / "dated.csv", index=False)
+    assert main(["recommend", str(popular), str(path / "dated.csv")]) == 1
+    err = capsys.readouterr().err
+    assert f"skcreate recommend: error: {path / 'dated.csv'}: time column 'ts' holds datetime " \
+        "times, but the model was fitted on numeric times" in err
+
+
+def test_recommend_reads_model_files_without_metadata(files, capsys):
+    # a file of an older skcreate: no time kind recorded, the estimator's default columns
+    path, X = files
+    model = make_models("Popular", [], 0, False)["Popular"]
+    model.fit(X.rename(columns={"customer": "user_id", "product": "item_id", "ts": "timestamp"}))
+    model.save(path / "old.skc")
+    assert main(["recommend", str(path / "old.skc"), "--k", "1"]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(out.columns) == ["user_id", "item_id", "score", "rank", "source"]
+
+
+@pytest.mark.parametrize("command", ["fit", "recommend"])
+@pytest.mark.parametrize("out, reason", [
+    ("nowhere/out.csv", ": directory {path}/nowhere does not exist."),
+    (".", " cannot be written: Is a directory.")])
+def test_out_is_checked_before_any_work(files, popular, capsys, command, out, reason):
+    path, _ = files
+    capsys.readouterr()
+    source = ([str(path / "events.csv"), "--model", "ALS", *COLUMNS] if command == "fit"
+              else [str(popular), str(path / "histories.csv")])
+    assert main([command, *source, "--out", str(path / out)]) == 1
+    err = capsys.readouterr().err
+    # one line, before reading the data: no "N interactions" note
+    assert err == f"skcreate {command}: error: --out {path / out}{reason.format(path=path)}\n"
+    assert not (path / "nowhere").exists()
+
+
+def test_set_applies_to_every_model_that_has_it(files, capsys):
+    models = make_models("Popular,SASRec", ["epochs=2"], 0, False)
+    assert models["SASRec"].epochs == 2
+    assert models["Popular"].get_params() == make_models("Popular", [], 0, False)[
+        "Popular"].get_params()
+    path, _ = files
+    assert main(["evaluate", str(path / "events.csv"), "--model", "Popular,ALS",
+                 "--set", "epochs=2", *COLUMNS]) == 1
+    assert "none of the models ['Popular', 'ALS'] has a parameter 'epochs'" in \
+        capsys.readouterr().err
     assert main(["evaluate", str(path / "events.csv"), "--model", "Popular,SASRec",
-                 "--set", "SASRec.epochs=1", "--quiet", "--seeds", "0", "1", *COLUMNS]) == 0
+                 "--set", "Popular.epochs=2", *COLUMNS]) == 1
+    assert "Popular has no parameter 'epochs'" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_table_and_its_test_users(files, capsys):
+    path, X = files
+    assert main(["evaluate", str(path / "events.csv"), "--model", "Popular,SASRec",
+                 "--set", "epochs=1", "--quiet", "--seeds", "0", "1", *COLUMNS]) == 0
     out = capsys.readouterr().out
     assert "global temporal split at q=0.8" in out
     assert _table_rows(out) == ["Popular", "SASRec"]
     assert "±" in out  # two seeds
+    _, test = next(GlobalTemporalSplit(0.8, user_col="customer", item_col="product",
+                                       time_col="ts").split(X))
+    n_users = X["customer"].iloc[test].nunique()
+    assert 0 < n_users < X["customer"].nunique()
+    assert f"next-item metrics in %, {n_users:,} warm test users," in out
+
+
+def test_warnings_are_one_line_and_fallback_users_are_marked(files, popular, capsys):
+    path, X = files
+    # new0 knows fitted items, new1 only unknown ones: popularity serves new1
+    pd.DataFrame({"customer": ["new0", "new0", "new1"], "product": ["p5", "zzz", "yyy"],
+                  "ts": [1, 2, 3]}).to_csv(path / "mixed.csv", index=False)
+    capsys.readouterr()
+    shown = warnings.showwarning
+    assert main(["recommend", str(popular), str(path / "mixed.csv"), "--k", "2",
+                 "--out", str(path / "recs.csv")]) == 0
+    assert warnings.showwarning is shown  # restored
+    err = capsys.readouterr().err
+    assert "UserWarning" not in err and ".py:" not in err
+    notes = [line for line in err.splitlines() if line.startswith("skcreate ")]
+    assert notes == [
+        "skcreate recommend: warning: 2 interaction(s) in histories have items unseen at fit; "
+        "they were ignored as context and cannot be recommended.",
+        "skcreate recommend: warning: 1 user(s) have no history item from the fitted "
+        "catalogue; they are served by popularity."]
+    recs = pd.read_csv(path / "recs.csv")
+    assert recs["source"].tolist() == ["model", "model", "popularity", "popularity"]
+    counts = X["product"].value_counts()
+    assert recs.loc[recs["customer"] == "new1", "score"].tolist() == counts.iloc[:2].tolist()
+
+
+def test_k_above_the_catalogue_warns_once(files, popular, capsys):
+    path, X = files
+    n_items = X["product"].nunique()
+    capsys.readouterr()
+    assert main(["recommend", str(popular), str(path / "histories.csv"), "--k", "500",
+                 "--out", str(path / "recs.csv")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("skcreate ")]
+    assert warned == [f"skcreate recommend: warning: k=500, but the catalogue has {n_items} "
+                      f"items: each user gets at most {n_items} minus the items of their "
+                      "history."]
+    assert pd.read_csv(path / "recs.csv").groupby("customer").size().max() < n_items
+
+
+@pytest.mark.parametrize("suffix, place", [(".csv", "line 5"), (".parquet", "row 3 (0-based)")])
+def test_times_are_read_alike_from_csv_and_parquet(tmp_path, capsys, suffix, place):
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2, 2], "item_id": [1, 2, 1, 3, 2],
+                          "timestamp": ["2024-01-01", "2024-01-02T10:00", "2024-01-01",
+                                        "2024-01-03", "2024-01-04"]})
+    good, bad = tmp_path / f"good{suffix}", tmp_path / f"bad{suffix}"
+    write = "to_csv" if suffix == ".csv" else "to_parquet"
+    getattr(frame, write)(good, index=False)
+    getattr(frame.assign(timestamp=frame["timestamp"].replace("2024-01-03", "03/01/24")),
+            write)(bad, index=False)
+    assert main(["fit", str(good), "--model", "Popular", "--out", str(tmp_path / "m.skc")]) == 0
+    assert load_model(tmp_path / "m.skc")[1] == "datetime"
+    assert main(["fit", str(bad), "--model", "Popular", "--out", str(tmp_path / "m.skc")]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"skcreate fit: error: {bad}: time column 'timestamp' has '03/01/24' at {place}, "
+        "neither a number nor an ISO-8601 time.\n")
+
+
+def test_empty_csv_is_named(tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
+    assert main(["evaluate", str(tmp_path / "empty.csv"), "--model", "Popular"]) == 1
+    assert f"skcreate evaluate: error: {tmp_path / 'empty.csv'} is empty" in \
+        capsys.readouterr().err
+
+
+def test_fit_help_lists_model_parameters(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()
+             if line.startswith("  ") and line.split()[0] in MODEL_NAMES}
+    assert list(lines) == list(MODEL_NAMES)
+    for name, est in default_models().items():
+        params = est.get_params()
+        for param in ("warmup_epochs", "epochs", "n_factors", "learning_rate"):
+            if param in params:
+                assert f"{param}={params[param]}" in lines[name].split()
+    assert "warmup_epochs=" in lines["CREATE"] and "epochs=" in lines["SASRec"]
+
+
+def test_help_names_match_the_library():
+    assert MODEL_NAMES == tuple(default_models())
+    assert DATASET_NAMES == tuple(list_datasets())
+
+
+def test_cli_imports_no_torch():
+    # the help must answer without the estimators' dependencies (needs skcreate/__init__ lazy)
+    code = ("import sys, skcreate.cli; skcreate.cli.build_parser().format_help(); "
+            "print(sorted({'torch', 'sklearn', 'implicit'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("args, message", [

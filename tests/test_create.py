@@ -134,11 +134,38 @@ def test_warmup_epochs_not_validated(synthetic):
     assert model.n_epochs_ == 2 and len(model.epoch_seconds_) == 4
 
 
+@pytest.mark.parametrize("epochs, expected", [(1, 3), (2, 6), (20, 60), (25, 60)])
+def test_auto_warmup_is_three_per_joint_epoch_up_to_sixty(epochs, expected):
+    model = CREATERecommender(epochs=epochs)
+    assert model.warmup_epochs == "auto" and model._warmup_epochs == expected
+    # the default fit keeps the 60 warm-up epochs its Beauty results were measured with
+    assert CREATERecommender()._warmup_epochs == 60
+    assert CREATERecommender(epochs=epochs, graph_weight=0.0)._warmup_epochs == 0
+
+
+def test_auto_warmup_equals_the_explicit_count(synthetic):
+    auto = CREATERecommender(epochs=1, **FAST).fit(synthetic)
+    explicit = CREATERecommender(epochs=1, warmup_epochs=3, **FAST).fit(synthetic)
+    assert auto.warmup_epochs_ == 3 and auto.epoch_stages_ == ["warmup"] * 3 + ["joint"]
+    assert auto.loss_curve_ == explicit.loss_curve_
+    pd.testing.assert_frame_equal(auto.recommend(k=5), explicit.recommend(k=5))
+    # the parameter is stored unchanged; the count run is the fitted attribute
+    assert auto.get_params()["warmup_epochs"] == "auto"
+
+
+def test_progress_bar_names_the_stage(synthetic, capsys):
+    CREATERecommender(warmup_epochs=1, epochs=1, verbose=True, **FAST).fit(synthetic)
+    err = capsys.readouterr().err
+    assert "CREATERecommender [warmup]" in err and "CREATERecommender [joint]" in err
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(alignment="mse"), "alignment must be one of"),
     (dict(graph_encoder="gcn"), "graph_encoder must be one of"),
     (dict(sequence_encoder="gru"), "sequence_encoder must be one of"),
-    (dict(warmup_epochs=-1), "warmup_epochs must be"),
+    (dict(warmup_epochs=-1), "warmup_epochs must be 'auto' or an integer"),
+    (dict(warmup_epochs="Auto"), "warmup_epochs must be 'auto' or an integer"),
+    (dict(warmup_epochs=2.5), "warmup_epochs must be 'auto' or an integer"),
     (dict(alignment_weight=-0.1), "alignment_weight must be"),
     (dict(graph_weight=0.0, warmup_epochs=3), "needs graph_weight > 0"),
 ])

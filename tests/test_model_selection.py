@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +11,6 @@ from skcreate.model_selection import (
     global_temporal_split,
     split_history_target,
 )
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @st.composite
@@ -84,11 +80,8 @@ def test_global_split_protocol(X, q, min_n, warm_only):
         assert test_users <= train_users
 
 
-def test_beauty_acceptance_counts():
-    path = DATA / "amazon-beauty.csv.gz"
-    if not path.exists():
-        pytest.fail(f"Shared data file {path} is missing: the acceptance check needs it.")
-    X = pd.read_csv(path)
+def test_beauty_acceptance_counts(shared_data):
+    X = pd.read_csv(shared_data / "amazon-beauty.csv.gz")
     train, test = next(GlobalTemporalSplit(quantile=0.8).split(X))
     assert len(train) == 158_390
     assert X["user_id"].iloc[test].nunique() == 8_041

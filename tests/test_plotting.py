@@ -1,6 +1,7 @@
 """plot_training_curves counts epochs on its x axis like ``epochs`` and ``best_epoch_``."""
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from skcreate import CREATERecommender, SASRecRecommender
@@ -34,6 +35,17 @@ def test_joint_epochs_count_from_one_after_the_warm_up(synthetic):
 
 def test_without_warm_up_epochs_are_plain(synthetic):
     model = SASRecRecommender(epochs=2, **FAST).fit(synthetic)
-    loss_ax, val_ax = plot_training_curves(model).axes
+    (loss_ax,) = plot_training_curves(model).axes
     np.testing.assert_array_equal(_lines(loss_ax)["total (weighted)"].get_xdata(), [1, 2])
-    assert loss_ax.get_xlabel() == "epoch" and val_ax.get_legend() is None
+    assert loss_ax.get_xlabel() == "epoch" and "end of warm-up" not in _lines(loss_ax)
+
+
+def test_a_model_without_validation_gets_the_loss_panel_only(synthetic):
+    model = CREATERecommender(warmup_epochs=2, epochs=2, **FAST).fit(synthetic)
+    fig = plot_training_curves(model)
+    (loss_ax,) = fig.axes
+    assert len(_lines(loss_ax)["total (weighted)"].get_xdata()) == 4
+    # a second axis given by the caller says why it stays empty
+    _, axes = plt.subplots(1, 2)
+    plot_training_curves(model, axes=axes)
+    assert "early_stopping=True" in axes[1].get_title() and not axes[1].get_lines()

@@ -1,21 +1,23 @@
 """The ``skcreate`` command line: ``compare``, and ``fit`` / ``recommend`` / ``evaluate`` on files.
 
 Run ``skcreate --help`` (or ``python -m skcreate --help``) for the commands, and
-``skcreate COMMAND --help`` for their options.
+``skcreate COMMAND --help`` for their options. The estimators, and torch with them, are imported
+only when a command runs, so the help answers at once.
 """
 
-import argparse
+import functools
 import sys
+import warnings
 
 from . import compare, own_data
-from ._options import CommandError
+from ._options import CommandError, Parser
 
 __all__ = ["main"]
 
 
 def build_parser():
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="skcreate", description="Sequential recommendation: compare recommenders, or fit, "
         "recommend and evaluate on your own interaction files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -24,12 +26,19 @@ def build_parser():
     return parser
 
 
+def _show_warning(command, message, category, filename, lineno, file=None, line=None):
+    # one line per warning: the library's source path and line mean nothing to a user here
+    print(f"skcreate {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv=None):
     """Run one command; return its exit status (0, 1 for bad input, 2 for bad arguments)."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (CommandError, ValueError, TypeError, OSError) as exc:
-        # the library's messages name the column, value or parameter; a traceback adds nothing
-        print(f"skcreate {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = functools.partial(_show_warning, args.command)
+        try:
+            return args.run(args)
+        except (CommandError, ValueError, TypeError, OSError) as exc:
+            # the library's messages name the column, value or parameter; a traceback adds nothing
+            print(f"skcreate {args.command}: error: {exc}", file=sys.stderr)
+            return 1

@@ -7,11 +7,12 @@ is not possible) and a quick set of models; ``--full`` runs every model at its d
 import time
 import warnings
 
-from ..comparison import compare, default_models, format_table, quick_models
-from ..datasets import get_data_home, list_datasets, load_dataset, make_interactions
-from ._options import CommandError, log
+from ._options import MODEL_NAMES, CommandError, log
 
-__all__ = ["add_parser", "run", "load_or_synthesise"]
+__all__ = ["DATASET_NAMES", "add_parser", "run", "load_or_synthesise"]
+
+#: :func:`skcreate.datasets.list_datasets`, for the help (a test keeps them equal).
+DATASET_NAMES = ("movielens-100k", "movielens-1m", "amazon-beauty", "amazon-sports")
 
 # the full comparison's synthetic set is the one it always used; the quick one fits the budget
 _SYNTHETIC = {True: dict(n_users=3000, n_items=800), False: dict(n_users=1000, n_items=500)}
@@ -22,7 +23,8 @@ def add_parser(sub):
         "compare", help="compare recommenders on a global temporal split",
         description=__doc__)
     parser.add_argument("--dataset", default="movielens-100k",
-                        help=f"one of {list_datasets()} or 'synthetic' (default: movielens-100k)")
+                        help=f"one of {list(DATASET_NAMES)} or 'synthetic' "
+                        "(default: movielens-100k)")
     parser.add_argument("--data-home", default=None,
                         help="data directory (default: SKCREATE_DATA or ~/skcreate_data)")
     parser.add_argument("--no-download", action="store_true",
@@ -31,7 +33,7 @@ def add_parser(sub):
     parser.add_argument("--full", action="store_true",
                         help="every model at its defaults (minutes) instead of the quick set")
     parser.add_argument("--models", default=None,
-                        help=f"comma-separated subset of {list(default_models())}")
+                        help=f"comma-separated subset of {list(MODEL_NAMES)}")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs of the neural models (default: the set's own)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -42,6 +44,8 @@ def add_parser(sub):
 
 def load_or_synthesise(name, data_home=None, download=True, full=False, log=log):
     """A named data set, or the synthetic fallback (said in one line) when it cannot be had."""
+    from ..datasets import get_data_home, load_dataset, make_interactions
+
     if name == "synthetic":
         return make_interactions(**_SYNTHETIC[full], random_state=0), "synthetic"
     home = get_data_home(data_home)
@@ -58,6 +62,8 @@ def load_or_synthesise(name, data_home=None, download=True, full=False, log=log)
 
 
 def _models(args):
+    from ..comparison import default_models, quick_models
+
     models = default_models(epochs=args.epochs) if args.full or args.models else quick_models()
     if args.models:
         wanted = [m.strip() for m in args.models.split(",")]
@@ -76,6 +82,8 @@ def _models(args):
 
 
 def run(args):
+    from ..comparison import compare, format_table
+
     start = time.perf_counter()
     models = _models(args)
     X, name = load_or_synthesise(args.dataset, args.data_home, not args.no_download, args.full)

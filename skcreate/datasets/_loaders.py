@@ -4,6 +4,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..interactions import check_interactions
@@ -57,7 +58,11 @@ def _ids_as_read(ids):
 
 
 def _read_csv(path, id_sources):
-    header = pd.read_csv(path, nrows=0).columns
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: expected a header line naming the columns, then "
+                         "one line per interaction.") from None
     # read ids as text first, so ids with leading zeros or mixed forms are not mangled
     frame = pd.read_csv(path, dtype={c: "str" for c in id_sources if c in header})
     for col in id_sources:
@@ -66,15 +71,32 @@ def _read_csv(path, id_sources):
     return frame
 
 
-def _parse_time_text(frame, time_col):
-    """CSV stores datetimes as text: turn an ISO-8601 time column back into datetime64."""
+def _parse_time_text(frame, time_col, path, file_format):
+    """Times stored as text (always in a CSV, sometimes in Parquet): numbers or ISO-8601.
+
+    The column becomes numeric if at least as many of its values read as numbers as read as
+    ISO-8601 times, datetime64 otherwise; a value of neither kind is an error that names it and
+    its place: the line of a CSV (the header is line 1), the row of a Parquet file.
+    """
     times = frame.get(time_col)
-    if times is None or not pd.api.types.is_string_dtype(times) or times.isna().any():
+    if times is None or not (pd.api.types.is_string_dtype(times) or times.dtype == object):
         return frame
+    present = times.notna().to_numpy()  # missing values are check_interactions' to report
+    numbers = pd.to_numeric(times, errors="coerce")
     try:
-        frame[time_col] = pd.to_datetime(times, format="ISO8601")
-    except (ValueError, TypeError):
-        pass  # left as text: check_interactions reports the wrong dtype
+        dates = pd.to_datetime(times, format="ISO8601", errors="coerce")
+    except ValueError as exc:  # e.g. several UTC offsets: no single datetime64 dtype holds them
+        raise ValueError(f"{path}: time column {time_col!r}: {exc}") from None
+    parsed = numbers if numbers.count() >= dates.count() else dates
+    bad = np.flatnonzero(present & parsed.isna().to_numpy())
+    if len(bad):
+        row = bad[0]
+        place = f"line {row + 2}" if file_format == "csv" else f"row {row} (0-based)"
+        more = f" ({len(bad)} such values in all)" if len(bad) > 1 else ""
+        raise ValueError(
+            f"{path}: time column {time_col!r} has {times.iloc[row]!r} at {place}, neither a "
+            f"number nor an ISO-8601 time{more}.")
+    frame[time_col] = parsed
     return frame
 
 
@@ -104,16 +126,19 @@ def load_interactions(path, user_col="user_id", item_col="item_id", time_col="ti
     pandas.DataFrame
         Columns ``user_id``, ``item_id``, ``timestamp`` followed by the file's other columns, in the
         file's row order. Ids keep their type: integer ids are int64, other ids (including
-        integers written with leading zeros in a CSV) stay strings. A CSV time column in ISO-8601
-        text becomes datetime64.
+        integers written with leading zeros in a CSV) stay strings. A time column stored as text
+        (CSV, or a Parquet string column) is read the same way from both formats: numbers
+        become numeric, ISO-8601 times datetime64.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the suffix is not supported, a column is missing, the file is empty or ids/timestamps
-        contain missing values.
+        If the suffix is not supported, a column is missing, the file is empty (the message names
+        the file), ids/timestamps contain missing values, or a text timestamp is neither a number
+        nor an ISO-8601 time (the message gives the value and its CSV line, header = line 1, or
+        its Parquet row, from 0).
     TypeError
         If timestamps are neither numeric nor datetimes.
 
@@ -147,8 +172,7 @@ def load_interactions(path, user_col="user_id", item_col="item_id", time_col="ti
         )
     frame = frame.rename(columns=rename)
     _check_unique_columns(frame, path, "the columns mapping")
-    if file_format == "csv":
-        frame = _parse_time_text(frame, time_col)
+    frame = _parse_time_text(frame, time_col, path, file_format)
     check_interactions(frame, user_col, item_col, time_col, name=str(path))
     frame = frame.rename(columns=dict(zip((user_col, item_col, time_col), _STANDARD)))
     _check_unique_columns(frame, path, "renaming user_col/item_col/time_col to standard names")
