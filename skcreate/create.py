@@ -12,11 +12,14 @@ from .nn.sequence_model import SequenceModel
 from .sequential import SASRecRecommender
 from .training import Stage
 
-__all__ = ["CREATERecommender", "inactive_params", "WARMUP_PER_EPOCH", "WARMUP_MAX"]
+__all__ = ["CREATERecommender", "inactive_params", "WARMUP_PER_EPOCH", "WARMUP_MIN",
+           "WARMUP_MAX"]
 
 #: Warm-up epochs per joint epoch under ``warmup_epochs="auto"``...
 WARMUP_PER_EPOCH = 3
-#: ... and their maximum (reached at the default 20 joint epochs).
+#: ... at least (short fits gain most from the warm-up) ...
+WARMUP_MIN = 20
+#: ... and at most (reached at the default 20 joint epochs).
 WARMUP_MAX = 60
 
 # what the joint network feeds the alignment, by estimator parameter and CREATEModel argument
@@ -105,15 +108,15 @@ class CREATERecommender(SASRecRecommender):
         joint training starts slowly and peaks lower.
     warmup_epochs : int or "auto", default="auto"
         Graph-only epochs before joint training (not counted in ``epochs``). ``"auto"`` runs
-        3 per joint epoch, at most 60 (:data:`WARMUP_PER_EPOCH`, :data:`WARMUP_MAX`): 60 at
-        the default 20 joint epochs, and a short fit such as ``epochs=2`` gets a short warm-up
-        (6) instead of a fixed 60 that would take most of its time; none when
-        ``graph_weight=0``. Longer warm-ups score higher (Amazon Beauty validation NDCG@10 at
-        ``epochs=2``: 0.64 % without, 1.25 % with 6, 1.42 % with 20, 1.78 % with 60 warm-up
-        epochs; see ``benchmarks/results/warmup.md``), so set an integer (the paper's best are
-        10-50) to spend more on a short fit. A warm-up epoch costs a few percent of a joint
-        one on Amazon Beauty, more on small, dense data. ``warmup_epochs_`` holds the number
-        run.
+        3 per joint epoch, at least 20 and at most 60 (:data:`WARMUP_PER_EPOCH`,
+        :data:`WARMUP_MIN`, :data:`WARMUP_MAX`): 60 at the default 20 joint epochs, 20 for a
+        short fit such as ``epochs=2``, where a fixed 60 would take most of its time; none
+        when ``graph_weight=0``. Longer warm-ups score higher even on short fits (Amazon Beauty
+        validation NDCG@10 at ``epochs=2``, 3 seeds: 0.65 % without, 1.43 % with 20, 1.72 %
+        with 60 warm-up epochs; on MovieLens-100K 20 are as good as 60;
+        ``benchmarks/results/warmup.md``), so give an integer (the paper's best are 10-50) to
+        spend more on a short fit. A warm-up epoch costs a few percent of a joint one on
+        Amazon Beauty, more on small, dense data. ``warmup_epochs_`` holds the number run.
     graph_weight : float, default=0.5
         Weight of the graph loss (w_global) in joint training. During the warm-up the graph
         loss is the only term, and Adam's steps do not depend on its scale.
@@ -308,7 +311,7 @@ default="barlow"
             # without a graph loss there is nothing to warm up
             if self.graph_weight == 0:
                 return 0
-            return min(WARMUP_PER_EPOCH * self.epochs, WARMUP_MAX)
+            return min(max(WARMUP_PER_EPOCH * self.epochs, WARMUP_MIN), WARMUP_MAX)
         return self.warmup_epochs
 
     @property

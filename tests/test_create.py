@@ -134,8 +134,8 @@ def test_warmup_epochs_not_validated(synthetic):
     assert model.n_epochs_ == 2 and len(model.epoch_seconds_) == 4
 
 
-@pytest.mark.parametrize("epochs, expected", [(1, 3), (2, 6), (20, 60), (25, 60)])
-def test_auto_warmup_is_three_per_joint_epoch_up_to_sixty(epochs, expected):
+@pytest.mark.parametrize("epochs, expected", [(1, 20), (2, 20), (7, 21), (20, 60), (25, 60)])
+def test_auto_warmup_is_three_per_joint_epoch_from_twenty_to_sixty(epochs, expected):
     model = CREATERecommender(epochs=epochs)
     assert model.warmup_epochs == "auto" and model._warmup_epochs == expected
     # the default fit keeps the 60 warm-up epochs its Beauty results were measured with
@@ -145,8 +145,8 @@ def test_auto_warmup_is_three_per_joint_epoch_up_to_sixty(epochs, expected):
 
 def test_auto_warmup_equals_the_explicit_count(synthetic):
     auto = CREATERecommender(epochs=1, **FAST).fit(synthetic)
-    explicit = CREATERecommender(epochs=1, warmup_epochs=3, **FAST).fit(synthetic)
-    assert auto.warmup_epochs_ == 3 and auto.epoch_stages_ == ["warmup"] * 3 + ["joint"]
+    explicit = CREATERecommender(epochs=1, warmup_epochs=20, **FAST).fit(synthetic)
+    assert auto.warmup_epochs_ == 20 and auto.epoch_stages_ == ["warmup"] * 20 + ["joint"]
     assert auto.loss_curve_ == explicit.loss_curve_
     pd.testing.assert_frame_equal(auto.recommend(k=5), explicit.recommend(k=5))
     # the parameter is stored unchanged; the count run is the fitted attribute
