@@ -292,6 +292,18 @@ def test_k_above_the_catalogue_warns_once(files, popular, capsys):
     assert pd.read_csv(path / "recs.csv").groupby("customer").size().max() < n_items
 
 
+def test_a_reader_that_stops_early_is_not_an_error(files, popular):
+    path, _ = files
+    # `skcreate recommend ... | head -1`: the pipe closes while rows are still written
+    proc = subprocess.Popen([sys.executable, "-m", "skcreate", "recommend", str(popular),
+                             "--k", "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"customer,product,score,rank")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "error" not in err.lower() and "Traceback" not in err
+
+
 @pytest.mark.parametrize("suffix, place", [(".csv", "line 5"), (".parquet", "row 3 (0-based)")])
 def test_times_are_read_alike_from_csv_and_parquet(tmp_path, capsys, suffix, place):
     frame = pd.DataFrame({"user_id": [1, 1, 2, 2, 2], "item_id": [1, 2, 1, 3, 2],

@@ -6,6 +6,7 @@ only when a command runs, so the help answers at once.
 """
 
 import functools
+import os
 import sys
 import warnings
 
@@ -38,6 +39,10 @@ def main(argv=None):
         warnings.showwarning = functools.partial(_show_warning, args.command)
         try:
             return args.run(args)
+        except BrokenPipeError:
+            # the reader stopped early (`skcreate recommend ... | head`): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (CommandError, ValueError, TypeError, OSError) as exc:
             # the library's messages name the column, value or parameter; a traceback adds nothing
             print(f"skcreate {args.command}: error: {exc}", file=sys.stderr)
