@@ -144,10 +144,11 @@ def compare(X, models, quantile=0.8, ks=(10, 100), seeds=(0,), log=None):
     Returns
     -------
     pandas.DataFrame
-        One row per (model, seed).
+        One row per (model, seed), with ``test_users``: the number of users the metrics rest on.
     """
     train_idx, test_idx = next(GlobalTemporalSplit(quantile).split(X))
     train, test = X.iloc[train_idx], X.iloc[test_idx]
+    test_users = test["user_id"].nunique()
     catalog = X["item_id"].nunique()
     rows = []
     for name, model in models.items():
@@ -155,7 +156,7 @@ def compare(X, models, quantile=0.8, ks=(10, 100), seeds=(0,), log=None):
             est = clone(model)
             if "random_state" in est.get_params():
                 est.set_params(random_state=seed)
-            row = {"model": name, "seed": seed}
+            row = {"model": name, "seed": seed, "test_users": test_users}
             row.update(evaluate_model(est, train, test, catalog, ks))
             rows.append(row)
             if log:

@@ -269,7 +269,7 @@ default="barlow"
         ALIGNMENTS.check("alignment", self.alignment)
         check_graph_size(self)
         check_param(self, "n_layers", int, 0)
-        if not (isinstance(self.warmup_epochs, str) and self.warmup_epochs == "auto"):
+        if not self._auto_warmup:
             try:
                 check_param(self, "warmup_epochs", int, 0)
             except ValueError:
@@ -305,14 +305,18 @@ default="barlow"
     _sparse_table = False
 
     @property
+    def _auto_warmup(self):
+        return isinstance(self.warmup_epochs, str) and self.warmup_epochs == "auto"
+
+    @property
     def _warmup_epochs(self):
         """Warm-up epochs this fit runs (``"auto"`` resolved against ``epochs``)."""
-        if isinstance(self.warmup_epochs, str) and self.warmup_epochs == "auto":
-            # without a graph loss there is nothing to warm up
-            if self.graph_weight == 0:
-                return 0
-            return min(max(WARMUP_PER_EPOCH * self.epochs, WARMUP_MIN), WARMUP_MAX)
-        return self.warmup_epochs
+        if not self._auto_warmup:
+            return self.warmup_epochs
+        # without a graph loss there is nothing to warm up
+        if self.graph_weight == 0:
+            return 0
+        return min(max(WARMUP_PER_EPOCH * self.epochs, WARMUP_MIN), WARMUP_MAX)
 
     @property
     def _aligned(self):

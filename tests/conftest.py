@@ -17,6 +17,8 @@ HOW_TO_RUN = (
     "(they are downloaded and checksum-verified, as `skcreate.datasets.load_dataset(name, "
     "download=True)` does); SKCREATE_DATA pointing at such a directory does the same")
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+# how many data tests a run left out, for its summary
+_NOT_RUN = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser):
@@ -54,9 +56,6 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("data")]
         config.hook.pytest_deselected(items=needing)
     config.stash[_NOT_RUN] = len(needing)
-
-
-_NOT_RUN = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter, config):
