@@ -187,6 +187,15 @@ class NeuralRecommender(BaseRecommender):
             self.device_, distributed = dist.setup(self.device_)
         self.world_size_ = dist.world_size() if distributed else 1
         checkpoint = self._checkpoint(data, distributed)
+        if checkpoint is None:
+            self._fit_checkpointed(data, distributed, None)
+            return
+        # before training: a second live fit on the file (a clone in a parallel search)
+        # is refused rather than let the two overwrite each other's state
+        with checkpoint.lock():
+            self._fit_checkpointed(data, distributed, checkpoint)
+
+    def _fit_checkpointed(self, data, distributed, checkpoint):
         if checkpoint is not None and checkpoint.exists():
             seed = int(checkpoint.load()["seed"])
         else:
@@ -220,10 +229,11 @@ class NeuralRecommender(BaseRecommender):
         self.interrupted_ = result.interrupted
         self.resumed_epochs_ = result.resumed_epochs
         if result.interrupted and self.on_interrupt == "raise":
-            # the state is kept; re-raising stops whatever called fit (a search, a script)
+            # re-raising stops whatever called fit (a search, a script); BaseRecommender.fit
+            # then leaves the estimator unfitted, as after any failed fit
             raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted after "
-                                    f"{len(self.loss_curve_)} epoch(s); the estimator keeps "
-                                    "the weights and curves so far (interrupted_=True).")
+                                    f"{len(self.loss_curve_)} epoch(s); the estimator is left "
+                                    "unfitted (on_interrupt='stop' keeps the weights so far).")
 
     def _validation_split(self, data):
         """Inner train data and the validation (history, target codes) of encoded ``data``."""

@@ -183,3 +183,47 @@ def test_ints_and_floats_are_one_kind_of_id():
                           "item_id": [1, 2, 3], "timestamp": [1, 2, 3]})
     data, _ = encode(frame)
     assert data.n_users == 2
+
+
+@pytest.mark.parametrize("roles, message", [
+    (dict(user_col="score"), r"may not be 'score' or 'rank'.*got user_col='score'"),
+    (dict(item_col="rank"), r"may not be 'score' or 'rank'.*got item_col='rank'"),
+    (dict(user_col="item_id"), r"user_col, item_col and time_col must name different columns, "
+                               r"got user_col='item_id', item_col='item_id'"),
+    (dict(time_col="user_id"), r"must name different columns.*time_col='user_id'"),
+])
+def test_column_roles_are_validated_together_at_fit(tiny, roles, message):
+    from sklearn.exceptions import NotFittedError
+
+    from skcreate import PopularRecommender
+
+    # the frame does hold the named columns: only the roles clash
+    frame = tiny.rename(columns={"user_id": roles.get("user_col", "user_id"),
+                                 "item_id": roles.get("item_col", "item_id")})
+    model = PopularRecommender(**roles)
+    with pytest.raises(ValueError, match=message):
+        model.fit(frame)
+    with pytest.raises(NotFittedError):
+        model.recommend(k=1)
+
+
+def test_column_roles_set_after_fit_are_checked_at_recommend(tiny):
+    from skcreate import PopularRecommender
+
+    model = PopularRecommender().fit(tiny)
+    with pytest.raises(ValueError, match=r"got item_col='rank'"):
+        model.set_params(item_col="rank").recommend(k=1)
+
+
+def test_check_interactions_refuses_one_column_in_two_roles(tiny):
+    with pytest.raises(ValueError, match=r"user_col and item_col must name different columns"):
+        check_interactions(tiny, "user_id", "user_id", require_time=False)
+
+
+def test_duplicate_column_names_are_named(tiny):
+    doubled = pd.concat([tiny, tiny[["item_id"]]], axis=1)
+    with pytest.raises(ValueError, match=r"duplicate column name\(s\) \['item_id'\]"):
+        check_interactions(doubled)
+    # a repeated column that is not read is harmless
+    extra = pd.concat([tiny, tiny[["rating"]]], axis=1)
+    assert len(check_interactions(extra)) == len(tiny)
