@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .interactions import Interactions, check_interactions
+from .interactions import Interactions, check_column_roles, check_interactions
 from .metrics import check_k, make_scorer
 
 __all__ = ["BaseRecommender"]
@@ -31,7 +31,9 @@ class BaseRecommender(BaseEstimator):
     declarations; parameters a subclass does not declare are left to its ``_check_params``) and
     take effect there: ``set_params`` after ``fit`` changes nothing a fitted model serves until
     the next ``fit``. The exception are ``user_col``, ``item_col`` and ``time_col``, which name
-    the columns of whatever frame is passed and are read at every call.
+    the columns of whatever frame is passed and are read at every call; they must name three
+    different columns, and ``user_col``/``item_col`` may not be ``"score"`` or ``"rank"``, the
+    columns that ``recommend`` adds.
     """
 
     # users scored per batch in recommend: bounds memory to batch * n_items floats
@@ -64,9 +66,33 @@ class BaseRecommender(BaseEstimator):
         Returns
         -------
         self
+
+        Notes
+        -----
+        ``fit`` is all or nothing: when it raises (bad parameters or data, a diverged loss,
+        a propagated ``KeyboardInterrupt``), every fitted attribute is removed, those of an
+        earlier successful fit included, so that ``recommend`` and ``save`` raise
+        :class:`~sklearn.exceptions.NotFittedError` rather than serve a half-fitted model.
         """
-        # parameters first, so a failed refit leaves the previous fit untouched
+        try:
+            self._fit_all(X)
+        except BaseException:
+            # a failed fit means not fitted (scikit-learn's convention): no mix of new sizes
+            # and old curves, no diverged weights to serve or save
+            self._remove_fitted_attributes()
+            raise
+        return self
+
+    def _remove_fitted_attributes(self):
+        # fitted attributes end with "_" (scikit-learn's convention); dunders are Python's
+        for name in [name for name in vars(self)
+                     if name.endswith("_") and not name.startswith("__")]:
+            delattr(self, name)
+
+    def _fit_all(self, X):
+        """Validate, encode and fit; may raise with attributes half set (``fit`` clears them)."""
         self._validate_params()
+        self._check_column_roles()
         self._check_params()
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         data, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
@@ -76,7 +102,6 @@ class BaseRecommender(BaseEstimator):
         self.n_items_ = data.n_items
         self.item_popularity_ = np.bincount(data.items, minlength=data.n_items)
         self._fit(data)
-        return self
 
     def _encode_histories(self, histories):
         if histories is None:
@@ -139,8 +164,11 @@ class BaseRecommender(BaseEstimator):
             frames' index continues from one frame to the next.
         """
         check_is_fitted(self, "interactions_")
+        # the column parameters are read at every call: set_params may have changed them
+        self._check_column_roles()
         k = min(check_k(k), self.n_items_)
-        chunk_size = self._recommend_chunk_size if chunk_size is None else check_k(chunk_size)
+        chunk_size = (self._recommend_chunk_size if chunk_size is None
+                      else check_k(chunk_size, "chunk_size"))
         data = self._encode_histories(histories)
         empty = data.lengths == 0
         if empty.any():
@@ -253,6 +281,11 @@ class BaseRecommender(BaseEstimator):
         tags.input_tags.categorical = True
         tags.target_tags.required = False
         return tags
+
+    def _check_column_roles(self):
+        # recommend writes "score" and "rank" beside the id columns
+        check_column_roles(self.user_col, self.item_col, self.time_col,
+                           reserved=("score", "rank"))
 
     def _check_params(self):
         """Validate the constructor parameters (subclasses); runs before anything is set."""

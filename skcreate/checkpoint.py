@@ -9,9 +9,21 @@ A run that finds the file resumes after the epoch it records and ends exactly wh
 uninterrupted run would. The file is written to a temporary name and renamed over the old
 one, so a process killed while writing leaves the previous checkpoint intact. It is read with
 ``torch.load(weights_only=True)``: no pickled code.
+
+The file ends with a line ``skcreate-sha256:`` followed by the SHA-256 of what precedes it in
+64 hex digits, checked before anything is read: a damaged file (a flipped bit that the zip
+container does not notice) is refused with a :class:`CheckpointError` rather than resumed
+into a different model. While a fit uses a checkpoint it holds a lock file beside it (the path with
+``.lock`` appended, holding the fit's process id and host), so that two live fits, such as
+clones in a parallel search, never write one file; a lock left by a process that died is
+taken over.
 """
 
+import contextlib
+import hashlib
+import io
 import os
+import socket
 import tempfile
 
 import torch
@@ -19,11 +31,25 @@ from torch import nn
 
 __all__ = ["Checkpoint", "CheckpointError"]
 
-_FORMAT = 1
+_FORMAT = 2
+# what ends every checkpoint file: this marker, then the payload's SHA-256 in hex
+_CHECKSUM = b"\nskcreate-sha256:"
+_CHECKSUM_SIZE = len(_CHECKSUM) + 64
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that belongs to another run, or cannot be read."""
+    """A checkpoint file that belongs to another run, is damaged or in use by another fit."""
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # another user's live process
+        return True
+    return True
 
 
 def _generators(module):
@@ -128,11 +154,15 @@ class Checkpoint:
     def save(self, state):
         """Write ``state`` (a dict of tensors and plain values) atomically."""
         folder = os.path.dirname(os.path.abspath(self.path))
+        buffer = io.BytesIO()
+        torch.save({"format": _FORMAT, "fingerprint": self.fingerprint, **self.extra, **state},
+                   buffer)
+        payload = buffer.getbuffer()
         handle, temporary = tempfile.mkstemp(prefix=".skcreate-", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(handle, "wb") as file:
-                torch.save({"format": _FORMAT, "fingerprint": self.fingerprint, **self.extra,
-                            **state}, file)
+                file.write(payload)
+                file.write(_CHECKSUM + hashlib.sha256(payload).hexdigest().encode())
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, self.path)
@@ -148,8 +178,19 @@ class Checkpoint:
         """
         if self._loaded is not None:
             return self._loaded
+        with open(self.path, "rb") as file:
+            content = file.read()
+        payload, trailer = content[:-_CHECKSUM_SIZE], content[-_CHECKSUM_SIZE:]
+        if not trailer.startswith(_CHECKSUM):
+            raise CheckpointError(f"the checkpoint at {self.path!r} has no checksum (truncated, "
+                                  "or not a skcreate checkpoint of format "
+                                  f"{_FORMAT}); delete it to train from the start.")
+        if hashlib.sha256(payload).hexdigest().encode() != trailer[len(_CHECKSUM):]:
+            raise CheckpointError(f"the checkpoint at {self.path!r} is damaged (its SHA-256 "
+                                  "does not match its content); delete it to train from the "
+                                  "start.")
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         except Exception as exc:
             raise CheckpointError(f"cannot read the checkpoint at {self.path!r} ({exc}); "
                                   "delete it to train from the start.") from None
@@ -166,4 +207,53 @@ class Checkpoint:
     def remove(self):
         if self.exists():
             os.remove(self.path)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the checkpoint for one fit: a CheckpointError if another live fit holds it.
+
+        The lock file (``path + ".lock"``) is created exclusively, holds this process's id and
+        host, and is removed on exit. One left by a dead process of this host is taken over.
+        """
+        path = self.path + ".lock"
+        owner = f"{os.getpid()} {socket.gethostname()}"
+        for attempt in range(2):
+            try:
+                handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                holder = _read_holder(path)
+                if attempt == 0 and holder is not None and _stale(*holder):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
+                    continue
+                pid, host = holder or ("unknown", "unknown")
+                raise CheckpointError(
+                    f"checkpoint_path={self.path!r} is in use by another fit (process {pid} on "
+                    f"{host}; lock file {path!r}). Clones in a search (GridSearchCV, "
+                    "cross_validate, n_jobs > 1) share their checkpoint_path: give each "
+                    "candidate its own path, or none. Delete the lock file if no fit is "
+                    "running.") from None
+        with os.fdopen(handle, "w") as file:
+            file.write(owner)
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+def _read_holder(path):
+    """(pid, host) written in a lock file; None when unreadable (being written)."""
+    try:
+        with open(path) as file:
+            pid, host = file.read().split(" ", 1)
+        return int(pid), host
+    except (OSError, ValueError):
+        return None
+
+
+def _stale(pid, host):
+    """Whether the fit that wrote a lock is gone; only this host's processes can be checked."""
+    return host == socket.gethostname() and not _process_alive(pid)
 

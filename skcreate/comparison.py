@@ -36,7 +36,7 @@ def default_models(random_state=0, epochs=None):
     -------
     dict of str to estimator
     """
-    neural = {"epochs": epochs} if epochs else {}
+    neural = {} if epochs is None else {"epochs": epochs}
     return {
         "Random": RandomRecommender(random_state=random_state),
         "PopRnd": PopRandomRecommender(random_state=random_state),

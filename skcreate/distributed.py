@@ -8,6 +8,8 @@ helper here is a no-op, so one code path serves both. See ``docs/distributed.md`
 """
 
 import contextlib
+import datetime
+import math
 import os
 
 import numpy as np
@@ -15,7 +17,13 @@ import torch
 from torch import distributed as dist
 
 __all__ = ["is_distributed", "world_size", "rank", "local_rank", "is_main_process", "setup",
-           "shard_rows", "all_reduce_sum", "broadcast_flag", "data_parallel", "gather_rows"]
+           "timeout", "RankTimeoutError", "rank_timeouts", "shard_rows", "all_reduce_sum",
+           "broadcast_flag", "data_parallel", "gather_rows"]
+
+TIMEOUT_VARIABLE = "SKCREATE_DISTRIBUTED_TIMEOUT"
+# torch's own default (30 minutes) leaves a frozen rank unnoticed for half an hour; no
+# collective of a fit waits on more than one epoch of another rank's work
+DEFAULT_TIMEOUT = 300
 
 # whether this process is inside a data-parallel training run (a fit with distributed=False
 # in an initialised group must not gather)
@@ -50,12 +58,50 @@ def is_main_process():
     return rank() == 0
 
 
+class RankTimeoutError(TimeoutError):
+    """A collective waited longer than :func:`timeout` for another rank."""
+
+
+def timeout():
+    """Seconds a rank waits for the others in a collective before the fit fails.
+
+    ``SKCREATE_DISTRIBUTED_TIMEOUT`` in the environment (seconds, > 0), else 300 (5 minutes).
+    It applies to the process group :func:`setup` initialises; a group the caller initialised
+    keeps the timeout it was given.
+    """
+    value = os.environ.get(TIMEOUT_VARIABLE)
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{TIMEOUT_VARIABLE}={value!r}: expected a number of seconds > 0.")
+    return seconds
+
+
+@contextlib.contextmanager
+def rank_timeouts():
+    """Turn a collective's timeout inside the block into a :class:`RankTimeoutError`."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "timed out" not in str(exc).lower():
+            raise
+        raise RankTimeoutError(
+            f"rank {rank()} waited more than its timeout for another rank, which is frozen, "
+            f"overloaded or gone; the fit stops (set {TIMEOUT_VARIABLE} in seconds to wait "
+            f"longer; see docs/distributed.md).") from exc
+
+
 def setup(device):
     """Join (or initialise) the process group when launched by torchrun.
 
     With ``WORLD_SIZE > 1`` in the environment and no group yet, the group is initialised from
     the environment (``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, set by torchrun): NCCL when
-    ``device`` is CUDA, gloo otherwise. A group initialised by the caller is used as it is.
+    ``device`` is CUDA, gloo otherwise, with :func:`timeout`. A group initialised by the
+    caller is used as it is.
 
     Parameters
     ----------
@@ -77,7 +123,7 @@ def setup(device):
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(local_rank())
-        dist.init_process_group(backend)
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout()))
     if not is_distributed():
         return device, False
     if device.type == "cuda":

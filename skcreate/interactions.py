@@ -22,7 +22,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 
-__all__ = ["as_frame", "check_interactions", "time_values", "time_order", "Interactions"]
+__all__ = ["as_frame", "check_interactions", "check_column_roles", "time_values", "time_order",
+           "Interactions"]
 
 
 def as_frame(X, name="X"):
@@ -42,12 +43,52 @@ def _is_from(X, package):
 
 
 def _check_columns(available, columns, name):
+    available = list(available)
     missing = [c for c in columns if c not in available]
     if missing:
         raise ValueError(
-            f"{name} is missing column(s) {missing}; columns present: {list(available)}. "
+            f"{name} is missing column(s) {missing}; columns present: {available}. "
             "Set user_col/item_col/time_col to map other names."
         )
+    # a repeated name selects several columns where one is read: say which, not fail later
+    repeated = [c for c in columns if available.count(c) > 1]
+    if repeated:
+        raise ValueError(f"{name} has duplicate column name(s) {repeated}; rename or drop the "
+                         "copies so that each of user_col/item_col/time_col names one column.")
+
+
+def check_column_roles(user_col, item_col, time_col=None, reserved=()):
+    """Check that the column parameters name different columns, none of them ``reserved``.
+
+    Parameters
+    ----------
+    user_col, item_col : hashable
+        The column parameters.
+    time_col : hashable, optional
+        The time column parameter; None where no time column is read.
+    reserved : sequence of str
+        Names the caller writes itself (a recommender's ``score`` and ``rank``), which
+        ``user_col`` and ``item_col`` may not take.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameters and their values.
+    """
+    roles = {"user_col": user_col, "item_col": item_col}
+    if time_col is not None:
+        roles["time_col"] = time_col
+    if len(set(roles.values())) < len(roles):
+        names = list(roles)
+        raise ValueError(f"{', '.join(names[:-1])} and {names[-1]} must name different "
+                         "columns, got " + ", ".join(f"{k}={v!r}" for k, v in roles.items())
+                         + ".")
+    clashing = [f"{key}={value!r}" for key, value in roles.items()
+                if key != "time_col" and value in reserved]
+    if clashing:
+        raise ValueError(f"user_col and item_col may not be {' or '.join(map(repr, reserved))}, "
+                         f"the columns recommendations add; got {', '.join(clashing)}. Rename "
+                         "the column in the frame and set the parameter to the new name.")
 
 
 def _needed_columns(X, columns, name):
@@ -112,9 +153,11 @@ def check_interactions(X, user_col="user_id", item_col="item_id", time_col="time
     TypeError
         If ``X`` is not a data frame, ids are unhashable or timestamps are not numeric/datetime.
     ValueError
-        If a column is missing, the frame is empty, or ids/timestamps contain missing values.
+        If a column is missing or its name is repeated, the column parameters name the same
+        column, the frame is empty, or ids/timestamps contain missing values.
     """
     columns = [user_col, item_col] + ([time_col] if require_time else [])
+    check_column_roles(user_col, item_col, time_col if require_time else None)
     out = _needed_columns(X, columns, name)
     if len(out) == 0:
         raise ValueError(f"{name} is empty: at least one interaction is needed.")
@@ -309,9 +352,11 @@ class Interactions:
 
         Returns
         -------
-        numpy.ndarray of int64, shape (len(rows), max_len)
+        numpy.ndarray of int64, shape (len(rows), width)
             :class:`~skcreate.nn.ItemTable` rows (item code + 1), most recent item in the last
-            column, padding (``0``) before.
+            column, padding (``0``) before. ``width`` is ``max_len``, or the longest of these
+            histories when shorter (at least 1): columns that would be padding in every row
+            are left out, so a huge ``max_len`` costs no memory.
         """
         # the table's layout is the network's (imported here: reading data needs no torch)
         from .nn.item_table import ItemTable
@@ -319,6 +364,7 @@ class Interactions:
         rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
         lengths = np.minimum(self.lengths[rows], max_len)
         ends = self.indptr[rows + 1]
+        max_len = max(1, int(lengths.max(initial=0)))
         out = np.full((len(rows), max_len), ItemTable.padding, dtype=np.int64)
         row_of = np.repeat(np.arange(len(rows)), lengths)
         back = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)

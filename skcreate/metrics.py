@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from skcreate.interactions import as_frame, check_interactions
+from skcreate.interactions import as_frame, check_column_roles, check_interactions
 from skcreate.model_selection import split_history_target
 
 __all__ = ["ndcg_at_k", "recall_at_k", "coverage_at_k", "evaluate", "make_scorer"]
@@ -38,6 +38,8 @@ class _Recommendations:
 
     def __init__(self, recommendations, user_col, item_col):
         recommendations = as_frame(recommendations, "recommendations")
+        # the rank column holds ranks: as an id column it would be read as both
+        check_column_roles(user_col, item_col, reserved=("rank",))
         missing = [c for c in (user_col, item_col) if c not in recommendations.columns]
         if missing:
             raise ValueError(
@@ -50,12 +52,15 @@ class _Recommendations:
         self.users = recommendations[user_col].array
         self.items = recommendations[item_col].array
         if "rank" in recommendations.columns:
+            if list(recommendations.columns).count("rank") > 1:
+                raise ValueError("recommendations has several columns named 'rank'; keep one.")
             rank = recommendations["rank"]
             if not pd.api.types.is_numeric_dtype(rank) or pd.api.types.is_bool_dtype(rank):
                 raise TypeError(
                     f"recommendations['rank'] must be numeric, got dtype {rank.dtype}.")
             self.rank = rank.to_numpy(dtype=float)
-            if np.isnan(self.rank).any() or (self.rank < 1).any() \
+            # isfinite also rejects NaN and inf, which equals its floor
+            if not np.isfinite(self.rank).all() or (self.rank < 1).any() \
                     or (self.rank != np.floor(self.rank)).any():
                 raise ValueError("recommendations['rank'] must hold whole-number ranks >= 1 "
                                  "(1 = best) without missing values.")
@@ -152,6 +157,9 @@ def _coverage(recs, catalog, k):
                        else list(catalog)).unique()
     if len(catalog) == 0:
         raise ValueError("catalog is empty.")
+    if catalog.hasnans:
+        # a missing id is no item: counting it would lower every coverage
+        raise ValueError("catalog holds missing ids (None or NaN); drop them.")
     # recommended items outside the catalogue do not count
     return float((catalog.get_indexer(items) >= 0).sum() / len(catalog))
 
@@ -254,8 +262,8 @@ def coverage_at_k(recommendations, k=10, *, catalog=None, user_col="user_id",
     Raises
     ------
     ValueError
-        If ``catalog`` is missing, empty, or smaller than the number of distinct recommended
-        items.
+        If ``catalog`` is missing, empty, holds missing ids, or is smaller than the number of
+        distinct recommended items.
 
     Examples
     --------
@@ -360,6 +368,9 @@ class _RecommenderScorer:
 
     def __call__(self, estimator, X, y=None):
         final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+        if not hasattr(final, "recommend"):
+            raise TypeError(f"{self!r} scores recommenders (estimators with a recommend "
+                            f"method), got {type(final).__name__}.")
         user_col = getattr(final, "user_col", "user_id")
         item_col = getattr(final, "item_col", "item_id")
         time_col = getattr(final, "time_col", "timestamp")
@@ -428,6 +439,9 @@ def make_scorer(metric="ndcg", k=10):
     >>> sorted(make_scorer(["ndcg", "coverage"], k=[10, 100]))
     ['coverage@10', 'coverage@100', 'ndcg@10', 'ndcg@100']
     """
+    if not isinstance(metric, str) and not np.iterable(metric):
+        raise ValueError(f"metric must be one of {list(_METRICS)} or a list of them, got "
+                         f"{metric!r}.")
     metrics = [metric] if isinstance(metric, str) else list(metric)
     ks = [k] if np.ndim(k) == 0 else list(k)
     if not metrics or not ks:

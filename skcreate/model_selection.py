@@ -50,8 +50,20 @@ def _check_quantiles(quantile):
     values = list(np.asarray(quantile, dtype=object).ravel())
     if not values:
         raise ValueError("quantile must not be an empty sequence.")
-    return [_check_quantile(q, f"quantile (element {j} of {quantile!r})")
-            for j, q in enumerate(values)]
+    values = [_check_quantile(q, f"quantile (element {j} of {quantile!r})")
+              for j, q in enumerate(values)]
+    # a repeated quantile repeats its fold, which would weigh double in a cross-validated mean
+    repeated = sorted({q for q in values if values.count(q) > 1})
+    if repeated:
+        raise ValueError(f"quantile must not repeat a value, got {quantile!r} (repeated: "
+                         f"{repeated}).")
+    return values
+
+
+def _check_single_quantile(value, name):
+    """The split functions make one split: a sequence would silently use its first quantile."""
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a single float in (0, 1), got {value!r}.")
 
 
 class _UserSequences:
@@ -102,7 +114,8 @@ class GlobalTemporalSplit(BaseCrossValidator):
     Parameters
     ----------
     quantile : float or sequence of float, default=0.8
-        Quantile(s) in (0, 1) of all timestamps giving the threshold ``T``; one fold per value.
+        Distinct quantile(s) in (0, 1) of all timestamps giving the threshold ``T``; one fold per
+        value.
     min_user_interactions : int, default=3
         Users with fewer interactions are left out of train and test.
     warm_users_only : bool, default=True
@@ -378,6 +391,7 @@ def temporal_validation_split(X, quantile=0.9, **kwargs):
     >>> len(train), validation["user_id"].unique().tolist()
     (8, [1, 2])
     """
+    _check_single_quantile(quantile, "quantile")
     X = as_frame(X)
     train, validation = next(GlobalTemporalSplit(quantile, **kwargs).split(X))
     return X.iloc[train], X.iloc[validation]
@@ -432,9 +446,8 @@ def global_temporal_split(X, quantile=0.8, validation_quantile=0.9, **kwargs):
     >>> validation["user_id"].unique().tolist()
     [1]
     """
-    for name, value in (("quantile", quantile), ("validation_quantile", validation_quantile)):
-        if np.ndim(value) != 0:
-            raise ValueError(f"{name} must be a single float in (0, 1), got {value!r}.")
+    _check_single_quantile(quantile, "quantile")
+    _check_single_quantile(validation_quantile, "validation_quantile")
     X = as_frame(X)
     outer_train, test = next(GlobalTemporalSplit(quantile, **kwargs).split(X))
     train, validation = temporal_validation_split(X.iloc[outer_train], validation_quantile,

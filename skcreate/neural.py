@@ -1,5 +1,6 @@
 """Shared behaviour of the neural estimators: seeding, device, validation split, training."""
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -28,17 +29,22 @@ _RUN_PARAMS = ("verbose", "callbacks", "on_interrupt", "checkpoint_path", "check
 
 
 def resolve_device(device):
-    """Map "cpu", "cuda", "auto" (or a torch device string) to a torch.device."""
-    if device == "auto":
+    """Map "cpu", "cuda", "cuda:N", "auto" (or such a torch.device) to a usable torch.device."""
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'auto' or a torch device, got "
-                         f"{device!r}.") from None
+        resolved = None
+    # other kinds (meta, mps, xpu...) parse but are neither built for nor tested here
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available; "
                          "use device='cpu' or 'auto'.")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} "
+                         f"CUDA device(s).")
     return resolved
 
 
@@ -187,6 +193,16 @@ class NeuralRecommender(BaseRecommender):
             self.device_, distributed = dist.setup(self.device_)
         self.world_size_ = dist.world_size() if distributed else 1
         checkpoint = self._checkpoint(data, distributed)
+        with contextlib.ExitStack() as stack:
+            if distributed:
+                stack.enter_context(dist.rank_timeouts())
+            if checkpoint is not None:
+                # before training: a second live fit on the file (a clone in a parallel
+                # search) is refused rather than let the two overwrite each other's state
+                stack.enter_context(checkpoint.lock())
+            self._fit_checkpointed(data, distributed, checkpoint)
+
+    def _fit_checkpointed(self, data, distributed, checkpoint):
         if checkpoint is not None and checkpoint.exists():
             seed = int(checkpoint.load()["seed"])
         else:
@@ -220,10 +236,11 @@ class NeuralRecommender(BaseRecommender):
         self.interrupted_ = result.interrupted
         self.resumed_epochs_ = result.resumed_epochs
         if result.interrupted and self.on_interrupt == "raise":
-            # the state is kept; re-raising stops whatever called fit (a search, a script)
+            # re-raising stops whatever called fit (a search, a script); BaseRecommender.fit
+            # then leaves the estimator unfitted, as after any failed fit
             raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted after "
-                                    f"{len(self.loss_curve_)} epoch(s); the estimator keeps "
-                                    "the weights and curves so far (interrupted_=True).")
+                                    f"{len(self.loss_curve_)} epoch(s); the estimator is left "
+                                    "unfitted (on_interrupt='stop' keeps the weights so far).")
 
     def _validation_split(self, data):
         """Inner train data and the validation (history, target codes) of encoded ``data``."""
@@ -275,6 +292,19 @@ class NeuralRecommender(BaseRecommender):
         train_data = self.interactions_
         if self.early_stopping and not self.retrain_on_all:
             train_data, _ = self._validation_split(self.interactions_)
+        # first without memory: a file's parameters (say max_len=3e8) must not allocate a
+        # network its weights do not match
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            shapes, _ = self._build(train_data, np.random.default_rng(0))
+        expected = {name: tuple(value.shape) for name, value in shapes.state_dict().items()}
+        saved = {name: tuple(value.shape) for name, value in state_dict.items()}
+        if expected != saved:
+            differ = sorted(name for name in expected.keys() | saved.keys()
+                            if expected.get(name) != saved.get(name))
+            detail = ", ".join(f"{name} {saved.get(name)} saved, {expected.get(name)} built"
+                               for name in differ[:3])
+            raise ValueError(f"the weights do not fit the network of these parameters: "
+                             f"{detail}.")
         with torch.random.fork_rng(devices=[]):
             module, _ = self._build(train_data, np.random.default_rng(0))
         module.load_state_dict(state_dict)

@@ -1,25 +1,44 @@
 """Saving fitted recommenders without pickle: a versioned manifest, arrays and weights.
 
-A model file is a zip archive:
+A model file is a zip archive of these members, each stored once:
 
 - ``manifest.json``: format version, skcreate / torch / numpy versions, estimator class,
   ``get_params()``, the fitted scalar attributes and curves, how each fitted array and id index
-  is stored, the SHA-256 of every other member and the caller's ``metadata`` (optional);
+  is stored, the SHA-256 of ``arrays.npz`` and ``weights.pt`` and the caller's ``metadata``
+  (optional);
+- ``manifest.sha256``: the SHA-256 of ``manifest.json`` (64 hex digits), so that every member
+  is covered by a checksum (format version 2 on; version 1 files, without it, still load);
 - ``arrays.npz``: fitted arrays and id mappings, written and read with ``allow_pickle=False``;
+  string ids are stored as their UTF-8 bytes and offsets, so that any str round-trips exactly;
 - ``weights.pt`` (neural estimators): the torch ``state_dict``, read with
   ``torch.load(weights_only=True)``.
 
-Loading never executes code from the file: the estimator class must be one of skcreate's, a
-pickled payload is refused, and a member whose checksum does not match is an error. The torch
-network is rebuilt from the saved parameters and data, then given the saved weights.
+The checksums detect damage (a truncated copy, flipped bits), not tampering: whoever can edit
+the file can recompute them. Safety against a crafted file comes from loading: no code from the
+file runs, the estimator class must be one of skcreate's, its parameters pass the estimator's
+own validation, its fitted attributes must be ones that class's ``fit`` sets (``_FITTED``) and
+agree with each other, a pickled payload is refused, and sizes are checked before anything is
+decompressed or allocated: the manifest may hold 64 MiB, another member 200 times its
+compressed size (or 16 MiB), an array no more than its ``.npy`` member holds. Anything
+malformed raises :class:`ModelFileError`, naming the file and the problem.
+
+``save`` writes a temporary file next to the target, fsyncs it and renames it over the target,
+so a reader sees either the previous file or the new one, never a partial one.
 """
 
+import contextlib
 import hashlib
 import io
 import json
+import math
 import numbers
+import os
 import pickle
+import secrets
+import stat
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -29,8 +48,44 @@ from .interactions import Interactions
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "load_metadata"]
 
-FORMAT_VERSION = 1
-_MEMBERS = ("manifest.json", "arrays.npz", "weights.pt")
+# version 2: manifest.sha256 and UTF-8 string ids; version 1 files still load
+FORMAT_VERSION = 2
+_MANIFEST, _MANIFEST_SUM, _ARRAYS, _WEIGHTS = ("manifest.json", "manifest.sha256",
+                                               "arrays.npz", "weights.pt")
+_MEMBERS = (_MANIFEST, _MANIFEST_SUM, _ARRAYS, _WEIGHTS)
+# Bounds on what a member may decompress to, checked against the zip's declared sizes before
+# reading: the manifest is text of a few kB; arrays and weights deflate by a few times at most
+# (float weights hardly at all), so a member larger than _MAX_RATIO times its compressed size
+# (beyond a small allowance) is a zip bomb, not a model.
+_MAX_MANIFEST_BYTES = 64 * 2**20
+_MAX_RATIO = 200
+_SMALL_MEMBER_BYTES = 16 * 2**20
+_READ_CHUNK = 2**20
+
+# The fitted attributes each estimator's fit sets: (needed to serve, training record). A file
+# may only name these (a subset of the record, for files from before an attribute existed);
+# save refuses an attribute missing here, so the table cannot fall behind fit unnoticed.
+_SERVING = frozenset({"filter_seen_", "interactions_", "item_ids_", "item_popularity_",
+                      "n_items_"})
+_NEURAL = _SERVING | {"device_", "module_", "train_user_ids_"}
+_TRAINING_RECORD = frozenset({"best_epoch_", "epoch_seconds_", "epoch_stages_", "interrupted_",
+                              "loss_curve_", "loss_terms_", "n_epochs_", "resumed_epochs_",
+                              "validation_scores_", "world_size_"})
+_FITTED = {
+    "PopularRecommender": (_SERVING, frozenset()),
+    "RandomRecommender": (_SERVING | {"seed_"}, frozenset()),
+    "PopRandomRecommender": (_SERVING | {"seed_"}, frozenset()),
+    "PureSVDRecommender": (_SERVING | {"item_factors_"}, frozenset()),
+    "ALSRecommender": (_SERVING | {"item_factors_", "user_factors_"}, frozenset()),
+    "BPRRecommender": (_SERVING | {"item_factors_", "user_factors_"}, frozenset()),
+    "SASRecRecommender": (_NEURAL, _TRAINING_RECORD),
+    "LightGCNRecommender": (_NEURAL, _TRAINING_RECORD),
+    "UltraGCNRecommender": (_NEURAL, _TRAINING_RECORD),
+    "CREATERecommender": (_NEURAL, _TRAINING_RECORD | {"warmup_epochs_"}),
+}
+# errors the zip, zlib and npy readers raise on damaged input
+_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+                RuntimeError, NotImplementedError, ValueError, struct.error, OverflowError)
 
 
 class ModelFileError(ValueError):
@@ -99,8 +154,8 @@ def _decode_params(params):
         if isinstance(value, dict) and "__component__" in value:
             cls = components.get(value["__component__"])
             if cls is None:
-                raise ModelFileError(f"unknown component {value['__component__']!r} for "
-                                     f"parameter {name}.")
+                raise ValueError(f"unknown component {value['__component__']!r} for "
+                                 f"parameter {name}")
             value = cls(**value["params"])
         out[name] = value
     return out
@@ -131,8 +186,15 @@ class _Arrays:
         if values.dtype == object or pd.api.types.is_string_dtype(dtype):
             kinds = {type(v) for v in values}
             if kinds <= {str}:
-                return {"kind": "str", "dtype": str(dtype),
-                        "values": self.put(key, values.astype(str))}
+                # UTF-8 bytes and offsets: numpy's fixed-width str arrays drop trailing NULs
+                # ("a\x00" would load as "a"); surrogatepass keeps any Python str
+                encoded = [value.encode("utf-8", "surrogatepass") for value in values]
+                offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+                np.cumsum([len(b) for b in encoded], out=offsets[1:])
+                return {"kind": "utf8", "dtype": str(dtype),
+                        "bytes": self.put(f"{key}.utf8", np.frombuffer(b"".join(encoded),
+                                                                       dtype=np.uint8)),
+                        "offsets": self.put(f"{key}.offsets", offsets)}
             if all(issubclass(k, numbers.Integral) for k in kinds):
                 return {"kind": "object-int", "values": self.put(key, values.astype(np.int64))}
             raise ValueError(f"{key}: ids of mixed types {sorted(k.__name__ for k in kinds)} "
@@ -140,6 +202,8 @@ class _Arrays:
         return {"kind": "array", "dtype": str(dtype), "values": self.put(key, values)}
 
     def get(self, key):
+        if key not in self.arrays:
+            raise ValueError(f"arrays.npz has no array {key!r}")
         return self.arrays[key]
 
     def get_index(self, spec):
@@ -150,10 +214,22 @@ class _Arrays:
                 self.get(spec["codes"]), categories=categories, ordered=spec["ordered"]))
         if kind == "object-int":
             return pd.Index(self.get(spec["values"]).tolist(), dtype=object)
+        if kind == "utf8":
+            data, offsets = self.get(spec["bytes"]), self.get(spec["offsets"])
+            if (data.dtype != np.uint8 or offsets.ndim != 1 or offsets.dtype.kind != "i"
+                    or len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(data)
+                    or np.any(np.diff(offsets) < 0)):
+                raise ValueError(f"inconsistent UTF-8 ids {spec['bytes']}")
+            data = data.tobytes()
+            values = [data[start:end].decode("utf-8", "surrogatepass")
+                      for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+            return pd.Index(values, dtype=spec["dtype"])
         values = self.get(spec["values"])
-        if kind == "str":
+        if kind == "str":  # format version 1
             return pd.Index(values.tolist(), dtype=spec["dtype"])
-        return pd.Index(values, dtype=spec["dtype"])
+        if kind == "array":
+            return pd.Index(values, dtype=spec["dtype"])
+        raise ValueError(f"unknown index kind {kind!r}")
 
 
 def _encode_interactions(arrays, key, data):
@@ -165,9 +241,29 @@ def _encode_interactions(arrays, key, data):
 
 
 def _decode_interactions(arrays, spec):
-    return Interactions(arrays.get_index(spec["user_ids"]), arrays.get_index(spec["item_ids"]),
+    data = Interactions(arrays.get_index(spec["user_ids"]), arrays.get_index(spec["item_ids"]),
                         arrays.get(spec["indptr"]), arrays.get(spec["items"]),
                         arrays.get(spec["times"]))
+    # the CSR layout every model indexes with: checked here, so that a crafted file fails
+    # at load rather than as an IndexError (or a wrong answer) at recommend
+    indptr, items = data.indptr, data.items
+    if not (indptr.ndim == items.ndim == 1 and indptr.dtype.kind == items.dtype.kind == "i"
+            and len(indptr) == data.n_users + 1 and indptr[0] == 0
+            and indptr[-1] == len(items) == len(data.times) and np.all(np.diff(indptr) >= 0)
+            and (len(items) == 0 or 0 <= items.min() <= items.max() < data.n_items)):
+        raise ValueError("inconsistent interactions (indptr, items, times and ids)")
+    return data
+
+
+def _check_served(estimator):
+    """The fitted attributes every model serves from agree with each other."""
+    n_items = estimator.n_items_
+    if not (type(n_items) is int and n_items == len(estimator.item_ids_)
+            == estimator.interactions_.n_items
+            and np.shape(estimator.item_popularity_) == (n_items,)
+            and type(estimator.filter_seen_) is bool):
+        raise ValueError("n_items_, item_ids_, interactions_, item_popularity_ and "
+                         "filter_seen_ disagree")
 
 
 def _fitted_attributes(estimator):
@@ -179,8 +275,47 @@ def _sha256(payload):
     return hashlib.sha256(payload).hexdigest()
 
 
+def _write_atomically(path, members):
+    """Write the zip of ``members`` to ``path`` through a temporary file in its folder: on any
+    error (or a kill) the previous file at ``path`` is untouched."""
+    # a symlink stays a link: the file it points to is replaced
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+    # O_EXCL with mode 0o666: a new name, created with the user's umask like a plain open
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    handle = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
+                for member, data in members.items():
+                    archive.writestr(member, data)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            # overwriting keeps the previous file's permissions, as writing in place did
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    if os.name == "posix":
+        # the rename itself survives a power cut only once the folder is synced
+        with contextlib.suppress(OSError):
+            descriptor = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+
 def save(estimator, path, metadata=None):
     """Write a fitted skcreate estimator to ``path`` (a zip file; ``.skc`` by convention).
+
+    The file is written under a temporary name in the same folder, synced to disk and renamed
+    over ``path``: a reader (or a crash) never sees a partial file, and a failed save leaves
+    the previous file at ``path`` as it was.
 
     Parameters
     ----------
@@ -206,8 +341,15 @@ def save(estimator, path, metadata=None):
     if type(estimator).__name__ not in _estimator_classes():
         raise TypeError(f"save supports skcreate's estimators, got {type(estimator).__name__}.")
     check_is_fitted(estimator, "interactions_")
+    required, record = _FITTED[type(estimator).__name__]
     arrays, fitted, weights = _Arrays(), {}, None
     for name, value in _fitted_attributes(estimator).items():
+        if name in getattr(estimator, "_restored_attributes", ()):
+            continue
+        if name not in required | record:
+            raise ValueError(f"fitted attribute {name} of {type(estimator).__name__} is not "
+                             "declared in skcreate.persistence._FITTED, so load would refuse "
+                             "the file; declare it there.")
         if isinstance(value, torch.nn.Module):
             buffer = io.BytesIO()
             torch.save({k: v.detach().cpu() for k, v in value.state_dict().items()}, buffer)
@@ -223,16 +365,14 @@ def save(estimator, path, metadata=None):
             fitted[name] = {"kind": "device", "value": str(value)}
         elif _is_plain(value):
             fitted[name] = {"kind": "value", "value": _plain(value)}
-        elif name in getattr(estimator, "_restored_attributes", ()):
-            continue
         else:
             raise ValueError(f"fitted attribute {name} ({type(value).__name__}) cannot be "
                              "saved without pickle.")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays.arrays)
-    members = {"arrays.npz": buffer.getvalue()}
+    members = {_ARRAYS: buffer.getvalue()}
     if weights is not None:
-        members["weights.pt"] = weights
+        members[_WEIGHTS] = weights
     from . import __version__
 
     manifest = {
@@ -244,24 +384,117 @@ def save(estimator, path, metadata=None):
     }
     if metadata is not None:
         manifest["metadata"] = _plain(metadata)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("manifest.json", json.dumps(manifest, indent=1))
-        for name, data in members.items():
-            archive.writestr(name, data)
+    manifest = json.dumps(manifest, indent=1).encode()
+    _write_atomically(path, {_MANIFEST: manifest, _MANIFEST_SUM: _sha256(manifest).encode(),
+                             **members})
 
 
-def _read_members(path):
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+def _check_size(path, info, compressed_size):
+    """Refuse a member whose declared size is beyond what a model member can be."""
+    limit = (_MAX_MANIFEST_BYTES if info.filename == _MANIFEST
+             else max(_SMALL_MEMBER_BYTES, _MAX_RATIO * compressed_size))
+    if info.file_size > limit:
+        raise ModelFileError(f"{path}: {info.filename} declares {info.file_size} bytes from "
+                             f"{compressed_size} compressed, beyond the {limit} a model file "
+                             "holds; refused (a zip bomb?).")
+
+
+class _ModelZip:
+    """A model file opened for reading: a regular file, a zip of known members each stored
+    once, with sizes checked before anything is decompressed."""
+
+    def __init__(self, path):
+        self.path = path
+        # a FIFO, a device (/dev/zero) or a folder is refused before it is read: opening a FIFO
+        # blocks and a device never ends
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ModelFileError(f"{path} is not a regular file; a model file is a zip archive.")
+        self._file = open(path, "rb")
+        try:
+            # the path may have been swapped since the stat
+            if not stat.S_ISREG(os.fstat(self._file.fileno()).st_mode):
+                raise ModelFileError(f"{path} is not a regular file.")
+            try:
+                self._archive = zipfile.ZipFile(self._file)
+                infos = self._archive.infolist()
+            except _READ_ERRORS:
+                raise ModelFileError(f"{path} is not a skcreate model file (not a zip archive); "
+                                     "a pickled model loads with pickle, at your own risk.") \
+                    from None
+            names = [info.filename for info in infos]
+            duplicated = sorted({name for name in names if names.count(name) > 1})
+            if duplicated:
+                raise ModelFileError(f"{path}: member(s) {duplicated} stored more than once; "
+                                     "refused, as which one is read is ambiguous.")
             unknown = sorted(set(names) - set(_MEMBERS))
             if unknown:
                 raise ModelFileError(f"{path}: unexpected member(s) {unknown}; a skcreate model "
                                      f"file holds only {list(_MEMBERS)}.")
-            return {name: archive.read(name) for name in names}
-    except zipfile.BadZipFile:
-        raise ModelFileError(f"{path} is not a skcreate model file (not a zip archive); a "
-                             "pickled model loads with pickle, at your own risk.") from None
+            # a compressed size beyond the file's own is a lie that would lift the bound
+            file_size = os.fstat(self._file.fileno()).st_size
+            for info in infos:
+                _check_size(path, info, min(info.compress_size, file_size))
+            self.names = set(names)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._file.close()
+
+    def read(self, name):
+        """The bytes of member ``name`` and their SHA-256, read in chunks."""
+        if name not in self.names:
+            raise ModelFileError(f"{self.path}: part {name} is missing.")
+        digest, data = hashlib.sha256(), bytearray()
+        try:
+            # zipfile stops at the declared size (checked) and verifies the CRC at the end
+            with self._archive.open(name) as member:
+                while chunk := member.read(_READ_CHUNK):
+                    digest.update(chunk)
+                    data += chunk
+        except _READ_ERRORS as exc:
+            raise ModelFileError(f"{self.path}: {name} is damaged ({exc}).") from None
+        return data, digest.hexdigest()
+
+
+def _is_str_dict(value, values=object):
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, values) for k, v in value.items())
+
+
+def _read_manifest(archive):
+    """The checked manifest of an open model file."""
+    path = archive.path
+    data, digest = archive.read(_MANIFEST)
+    if _MANIFEST_SUM in archive.names:
+        recorded, _ = archive.read(_MANIFEST_SUM)
+        if bytes(recorded).strip() != digest.encode():
+            raise ModelFileError(f"{path}: checksum mismatch in {_MANIFEST}; the file is "
+                                 "damaged or was altered.")
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: {_MANIFEST} is not valid JSON ({exc}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "skcreate-model":
+        raise ModelFileError(f"{path}: not a skcreate model manifest.")
+    version = manifest.get("format_version")
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format version {version!r}; this skcreate reads "
+                             f"versions 1 to {FORMAT_VERSION}: upgrade skcreate.")
+    if version >= 2 and _MANIFEST_SUM not in archive.names:
+        raise ModelFileError(f"{path}: part {_MANIFEST_SUM} is missing.")
+    for key, check in (("params", _is_str_dict), ("checksums", lambda v: _is_str_dict(v, str)),
+                       ("fitted", lambda v: _is_str_dict(v, dict) and all(
+                           isinstance(spec.get("kind"), str) for spec in v.values()))):
+        if not check(manifest.get(key)):
+            raise ModelFileError(f"{path}: the manifest's {key!r} is missing or malformed.")
+    if not isinstance(manifest.get("metadata", {}), dict):
+        raise ModelFileError(f"{path}: the manifest's metadata is not a mapping.")
+    return manifest
 
 
 def load_metadata(path):
@@ -282,18 +515,91 @@ def load_metadata(path):
         If ``path`` is not a skcreate model file.
     """
     # the manifest alone: the arrays and weights of a large model need not be read for this
+    with _ModelZip(path) as archive:
+        return _read_manifest(archive).get("metadata", {})
+
+
+def _read_checked(archive, manifest):
+    """Every member but the manifest, each matching its recorded checksum."""
+    path, checksums = archive.path, manifest["checksums"]
+    unchecked = sorted(archive.names - set(checksums) - {_MANIFEST, _MANIFEST_SUM})
+    if unchecked or _ARRAYS not in checksums:
+        raise ModelFileError(f"{path}: the manifest has no checksum for "
+                             f"{unchecked or [_ARRAYS]}; every member must have one.")
+    members = {}
+    for name, digest in checksums.items():
+        if name not in (_ARRAYS, _WEIGHTS):
+            raise ModelFileError(f"{path}: checksum of unknown member {name!r}.")
+        members[name], actual = archive.read(name)
+        if actual != digest:
+            raise ModelFileError(f"{path}: checksum mismatch in {name}; the file is damaged "
+                                 "or was altered.")
+    return members
+
+
+def _check_array_header(path, npz, info):
+    """Refuse an array whose .npy header claims more data than its member holds: numpy would
+    allocate the claimed size before finding the data short."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    with npz.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in readers:
+            raise ValueError(f"unsupported .npy version {version} in {info.filename}")
+        shape, _, dtype = readers[version](member)
+    if math.prod(shape) * dtype.itemsize > info.file_size:
+        raise ModelFileError(f"{path}: array {info.filename} in arrays.npz claims shape {shape} "
+                             f"of {dtype}, more than its {info.file_size} bytes; refused.")
+
+
+def _read_arrays(path, data):
     try:
-        with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read("manifest.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError):
-        raise ModelFileError(f"{path} is not a skcreate model file (no readable manifest).") \
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            for info in npz.zip.infolist():
+                _check_size(path, info, len(data))
+                _check_array_header(path, npz, info)
+            return _Arrays({key: npz[key] for key in npz.files})
+    except ModelFileError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ModelFileError(f"{path}: arrays.npz holds a pickled object ({exc}); "
+                                 "refused.") from None
+        raise ModelFileError(f"{path}: arrays.npz is not a numpy archive ({exc}).") from None
+    except _READ_ERRORS as exc:
+        raise ModelFileError(f"{path}: arrays.npz is not a numpy archive ({exc}).") from None
+
+
+def _read_weights(path, data):
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(f"{path}: weights.pt holds more than tensors; refused "
+                             f"({exc}).") from None
+    except (*_READ_ERRORS, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{path}: weights.pt is not a torch state dict ({exc}).") from None
+    if not _is_str_dict(state, torch.Tensor):
+        raise ModelFileError(f"{path}: weights.pt is not a state dict of named tensors.")
+    return state
+
+
+def _build(path, cls, params):
+    """An unfitted ``cls`` with the saved parameters, validated as ``fit`` would (so that,
+    say, ``max_len=3e8`` is refused before a network is built)."""
+    try:
+        decoded = _decode_params(params)
+        estimator = cls(**decoded)
+        # the device and checkpoint folder of the machine that saved need not exist here, and
+        # a loaded model uses neither (load places it on its own device): the rest is checked
+        local = {name: value for name, value in (("device", "cpu"), ("checkpoint_path", None))
+                 if name in cls._get_param_names()}
+        probe = cls(**{**decoded, **local})
+        probe._validate_params()
+        probe._check_params()
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: invalid parameters for {cls.__name__} ({exc}).") \
             from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "skcreate-model":
-        raise ModelFileError(f"{path}: not a skcreate model manifest.")
-    metadata = manifest.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ModelFileError(f"{path}: the manifest's metadata is not a mapping.")
-    return metadata
+    return estimator
 
 
 def load(path, device="cpu"):
@@ -303,7 +609,7 @@ def load(path, device="cpu"):
     ----------
     path : str or path-like
     device : str or torch.device, default="cpu"
-        Where a neural model's weights go.
+        Where a neural model's weights go: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
 
     Returns
     -------
@@ -313,56 +619,66 @@ def load(path, device="cpu"):
     Raises
     ------
     ModelFileError
-        A newer format version, a missing part, a checksum mismatch, an unknown estimator or a
-        pickled payload.
+        For anything but a well-formed model file: not a regular file or not a zip, a newer
+        format version, a missing, duplicated, unknown or oversized member, a checksum
+        mismatch, an unknown estimator, parameters or fitted attributes that estimator does not
+        take, weights that do not fit it, or a pickled payload.
+    FileNotFoundError, PermissionError
+        If ``path`` cannot be opened.
+    ValueError
+        If ``device`` is not available on this machine (checked before the file is read).
     """
-    members = _read_members(path)
-    if "manifest.json" not in members:
-        raise ModelFileError(f"{path}: manifest.json is missing.")
-    manifest = json.loads(members["manifest.json"])
-    if manifest.get("format") != "skcreate-model":
-        raise ModelFileError(f"{path}: not a skcreate model manifest.")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(f"{path} has format version {version!r}; this skcreate reads "
-                             f"versions up to {FORMAT_VERSION}: upgrade skcreate.")
-    for name, digest in manifest["checksums"].items():
-        if name not in members:
-            raise ModelFileError(f"{path}: part {name} is missing.")
-        if _sha256(members[name]) != digest:
-            raise ModelFileError(f"{path}: checksum mismatch in {name}; the file is damaged "
-                                 "or was altered.")
-    cls = _estimator_classes().get(manifest["estimator"])
+    from .neural import resolve_device
+
+    # a device this machine lacks is the caller's error, not the file's: refused first
+    device = resolve_device(device)
+    with _ModelZip(path) as archive:
+        manifest = _read_manifest(archive)
+        members = _read_checked(archive, manifest)
+    name = manifest.get("estimator")
+    cls = _estimator_classes().get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ModelFileError(f"{path}: unknown estimator {manifest['estimator']!r}.")
-    try:
-        with np.load(io.BytesIO(members["arrays.npz"]), allow_pickle=False) as npz:
-            arrays = _Arrays({key: npz[key] for key in npz.files})
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: arrays.npz holds a pickled object ({exc}); refused.") \
-            from None
-    estimator = cls(**_decode_params(manifest["params"]))
+        raise ModelFileError(f"{path}: unknown estimator {name!r}.")
+    required, record = _FITTED[name]
+    fitted = manifest["fitted"]
+    unexpected, missing = sorted(set(fitted) - required - record), sorted(required - set(fitted))
+    if unexpected or missing:
+        raise ModelFileError(f"{path}: fitted attributes do not match a fitted {name} "
+                             f"(unexpected: {unexpected}, missing: {missing}).")
+    arrays = _read_arrays(path, members[_ARRAYS])
+    estimator = _build(path, cls, manifest["params"])
     state = None
-    for name, spec in manifest["fitted"].items():
+    for attribute, spec in fitted.items():
         kind = spec["kind"]
-        if kind == "module":
-            try:
-                state = torch.load(io.BytesIO(members["weights.pt"]), map_location="cpu",
-                                   weights_only=True)
-            except pickle.UnpicklingError as exc:
-                raise ModelFileError(f"{path}: weights.pt holds more than tensors; refused "
-                                     f"({exc}).") from None
-        elif kind == "interactions":
-            setattr(estimator, name, _decode_interactions(arrays, spec["spec"]))
-        elif kind == "index":
-            setattr(estimator, name, arrays.get_index(spec["spec"]))
-        elif kind == "array":
-            setattr(estimator, name, arrays.get(spec["key"]))
-        elif kind == "device":
-            setattr(estimator, name, torch.device(device))
-        elif kind == "value":
-            setattr(estimator, name, spec["value"])
-        else:
-            raise ModelFileError(f"{path}: unknown kind {kind!r} of attribute {name}.")
-    estimator._restore(state)
+        try:
+            if kind == "module":
+                if _WEIGHTS not in members:
+                    raise ModelFileError(f"{path}: part {_WEIGHTS} is missing.")
+                state = _read_weights(path, members[_WEIGHTS])
+            elif kind == "interactions":
+                setattr(estimator, attribute, _decode_interactions(arrays, spec["spec"]))
+            elif kind == "index":
+                setattr(estimator, attribute, arrays.get_index(spec["spec"]))
+            elif kind == "array":
+                setattr(estimator, attribute, arrays.get(spec["key"]))
+            elif kind == "device":
+                setattr(estimator, attribute, device)
+            elif kind == "value":
+                setattr(estimator, attribute, spec["value"])
+            else:
+                raise ModelFileError(f"{path}: unknown kind {kind!r} of attribute {attribute}.")
+        except ModelFileError:
+            raise
+        # numpy and pandas raise all sorts on values they were never meant to get (a dtype
+        # that is a list...): whatever they raise here, the file is at fault; the chained
+        # exception keeps the detail
+        except Exception as exc:
+            raise ModelFileError(f"{path}: fitted attribute {attribute} is malformed "
+                                 f"({exc!r}).") from exc
+    try:
+        _check_served(estimator)
+        estimator._restore(state)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: the saved weights and arrays do not fit a {name} built "
+                             f"from the saved parameters ({exc!r}).") from exc
     return estimator

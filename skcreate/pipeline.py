@@ -4,12 +4,18 @@ import warnings
 
 from sklearn.pipeline import Pipeline
 from sklearn.pipeline import make_pipeline as _sklearn_make_pipeline
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .interactions import as_frame
+from .interactions import as_frame, check_interactions
 from .metrics import make_scorer
 
 __all__ = ["RecommenderPipeline", "make_pipeline"]
+
+
+def _final_estimator_recommends(pipeline):
+    """``recommend`` and ``score`` exist only when the last step recommends (sklearn's rule)."""
+    return hasattr(pipeline._final_estimator, "recommend")
 
 
 class RecommenderPipeline(Pipeline):
@@ -41,6 +47,7 @@ class RecommenderPipeline(Pipeline):
     True
     """
 
+    @available_if(_final_estimator_recommends)
     def recommend(self, histories=None, k=10):
         """Top-k recommendations of the final recommender, histories filtered like fit data.
 
@@ -69,8 +76,11 @@ class RecommenderPipeline(Pipeline):
         if histories is None or len(self.steps) == 1:
             return final.recommend(histories, k=k)
         histories = as_frame(histories, "histories")
-        kept = self[:-1].transform(histories)
         user_col = getattr(final, "user_col", "user_id")
+        # the steps would name the frame "X" in their errors
+        check_interactions(histories, user_col, getattr(final, "item_col", "item_id"),
+                           getattr(final, "time_col", "timestamp"), name="histories")
+        kept = self[:-1].transform(histories)
         users = histories[user_col].drop_duplicates()
         if len(kept) == 0:
             raise ValueError(f"The pipeline's steps removed every row of histories "
@@ -82,6 +92,7 @@ class RecommenderPipeline(Pipeline):
                           stacklevel=2)
         return final.recommend(kept, k=k)
 
+    @available_if(_final_estimator_recommends)
     def score(self, X, y=None, **params):
         """NDCG@10 of next-item prediction on ``X`` (targets from the unfiltered ``X``).
 

@@ -5,6 +5,8 @@ and its index, in its row order; the caller's frame is never modified.
 """
 
 import numbers
+import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -144,8 +146,14 @@ class MinInteractionsFilter(_InteractionTransformer):
         check_is_fitted(self, "items_")
         X = as_frame(X)
         frame = check_interactions(X, self.user_col, self.item_col, require_time=False)
-        keep = frame[self.item_col].isin(self.items_).to_numpy() \
-            & ~frame[self.user_col].isin(self.removed_users_).to_numpy()
+        known = frame[self.item_col].isin(self.items_).to_numpy()
+        if not known.any():
+            # usually ids of another type than at fit (1 vs "1"): every row would go unnoticed
+            warnings.warn(
+                f"No item of X[{self.item_col!r}] is among the {len(self.items_)} items kept at "
+                "fit, so every row is dropped; check that the ids have the same type as at fit.",
+                UserWarning, stacklevel=3)  # past scikit-learn's set_output wrapper
+        keep = known & ~frame[self.user_col].isin(self.removed_users_).to_numpy()
         return _rows(X, keep)
 
 
@@ -266,8 +274,10 @@ class IdFilter(_InteractionTransformer):
             if value is None:
                 out.append(None)
                 continue
-            if isinstance(value, (str, bytes)) or not np.iterable(value):
-                raise ValueError(f"{name} must be None or a list-like of ids, got {value!r}.")
+            # an iterator would be used up by fit, leaving transform an empty list
+            if isinstance(value, (str, bytes, Iterator)) or not np.iterable(value):
+                raise ValueError(f"{name} must be None or a list-like of ids (not a string or a "
+                                 f"one-pass iterator), got {value!r}.")
             out.append(pd.Index(value if isinstance(value, (pd.Index, pd.Series, np.ndarray))
                                 else list(value)))
         if not isinstance(self.exclude, (bool, np.bool_)):

@@ -86,11 +86,12 @@ class SASRecRecommender(NeuralRecommender):
         Training hooks (see :func:`skcreate.training.train`); a callable is called as
         ``callback(epoch, elapsed, loss)`` after every epoch.
     on_interrupt : {"raise", "stop"}, default="raise"
-        What Ctrl-C during ``fit`` does. Either way training stops and the estimator keeps the
-        best weights so far (the last epoch's without validation) and its curves, with
-        ``interrupted_=True``; ``"raise"`` then re-raises ``KeyboardInterrupt``, so that a
-        surrounding ``GridSearchCV`` or script stops too, and ``"stop"`` returns from ``fit``
-        with a warning.
+        What Ctrl-C during ``fit`` does. ``"stop"`` stops training and returns from ``fit``
+        with a warning; the estimator keeps the best weights so far (the last epoch's without
+        validation) and its curves, with ``interrupted_=True``. ``"raise"`` re-raises
+        ``KeyboardInterrupt``, so that a surrounding ``GridSearchCV`` or script stops too, and
+        leaves the estimator unfitted like any failed ``fit`` (a checkpoint, if any, is kept
+        to resume from).
     checkpoint_path : str or os.PathLike, default=None
         A file to save the whole training state in every ``checkpoint_every`` epochs (written
         to a temporary name, then renamed, so a crash never leaves half a file). When ``fit``

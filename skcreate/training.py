@@ -131,6 +131,9 @@ class TrainingResult:
         Whether Ctrl-C stopped training.
     resumed_epochs : int
         Epochs restored from a checkpoint rather than run (0 for a fresh run).
+    initial_loss : float or None
+        Weighted total loss of the first step, at the initial weights: the scale the
+        exploding-loss rule compares epochs with (see :func:`train`).
     """
 
     loss_curve: list = field(default_factory=list)
@@ -142,15 +145,35 @@ class TrainingResult:
     n_epochs: int = 0
     interrupted: bool = False
     resumed_epochs: int = 0
+    initial_loss: float = None
 
 
-def _diverged(stage, epoch, terms, optimiser):
-    bad = [name for name, value in terms.items() if not math.isfinite(value)] or ["total"]
+# an epoch whose mean loss is this many times the loss at the initial weights has exploded:
+# a sane fit lowers its loss, or raises it by a small factor when a stage adds terms
+# (CREATE's joint stage after its warm-up: about 30x), never by orders of magnitude
+EXPLODING_FACTOR = 1e6
+
+
+def _loss_bound(initial_loss):
+    """Largest mean epoch loss (in magnitude) that is not an explosion."""
+    # floored at 1: a loss that starts near 0 may grow a little without having exploded
+    return EXPLODING_FACTOR * max(abs(initial_loss), 1.0)
+
+
+def _diverged(stage, epoch, loss, terms, optimiser, bound):
+    """Raise the FloatingPointError of a non-finite or exploded epoch ``loss``."""
+    def bad_value(value):
+        return not math.isfinite(value) or abs(value) > bound
+
+    bad = [name for name, value in terms.items() if bad_value(value)] or ["total"]
+    value = terms.get(bad[0], loss)
+    became = (f"became {value}" if not math.isfinite(value) else
+              f"exploded to {value:.3g} (over {EXPLODING_FACTOR:g} times its initial scale)")
     rate = optimiser.defaults.get("lr")
     hint = f" (now {rate:g})" if isinstance(rate, float) else ""
     raise FloatingPointError(
-        f"The {' and '.join(bad)} loss became {terms.get(bad[0], float('nan'))} in epoch {epoch} "
-        f"(stage {stage.name!r}); training stopped with the weights of the last finite epoch. "
+        f"The {' and '.join(bad)} loss {became} in epoch {epoch} (stage {stage.name!r}); "
+        f"training stopped with the weights of the last good epoch. "
         f"Try a lower learning rate{hint}.")
 
 
@@ -309,8 +332,11 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     Raises
     ------
     FloatingPointError
-        When an epoch's loss is not finite; it names the term and the epoch, and the module
-        keeps the weights of the epoch before.
+        When an epoch's loss diverges: it is not finite, or it has exploded, its mean over
+        the epoch exceeding ``EXPLODING_FACTOR`` (1e6) times the loss of the first step at the
+        initial weights (at least 1) in magnitude. Both are what a too high learning rate
+        does; the rule is the same for every model. The error names the term and the epoch,
+        and the module keeps the weights of the epoch before.
     """
     if optimizer is None:
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
@@ -361,6 +387,13 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                     if clip_norm:
                         clip_grad_norm(module.parameters(), clip_norm)
                     optimiser.step()
+                    if run.result.initial_loss is None:
+                        # the one read of a step's loss in a run: the scale of the
+                        # exploding-loss rule, the same on every rank
+                        first = loss.detach().double().reshape(1)
+                        if distributed:
+                            first = dist.all_reduce_sum(first) / dist.world_size()
+                        run.result.initial_loss = float(first)
                     total += loss.detach()
                     terms = {name: value.detach() for name, value in terms.items()}
                     for name, value in terms.items():
@@ -378,10 +411,13 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                 elapsed = time.perf_counter() - started
                 n_batches = max(n_batches, 1)
                 terms = {name: value / n_batches for name, value in zip(sums, values[1:])}
-                if not all(map(math.isfinite, values)):
+                loss = values[0] / n_batches
+                bound = _loss_bound(run.result.initial_loss or 0.0)
+                if not all(map(math.isfinite, values)) or abs(loss) > bound:
                     module.load_state_dict(last_good)
-                    _diverged(stage, len(run.result.loss_curve) + 1, terms, optimiser)
-                stop = run.record(stage, elapsed, values[0] / n_batches, terms)
+                    _diverged(stage, len(run.result.loss_curve) + 1, loss, terms, optimiser,
+                              bound)
+                stop = run.record(stage, elapsed, loss, terms)
                 if distributed:
                     stop = dist.broadcast_flag(stop, device)
                 if stop:

@@ -1,9 +1,11 @@
 """Resumable fits: a killed or interrupted fit resumes from its checkpoint and ends as an
 uninterrupted one; a checkpoint from another fit, or a tampered one, is refused."""
 
+import hashlib
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
 from skcreate.checkpoint import Checkpoint, CheckpointError
@@ -179,13 +182,79 @@ def test_a_tampered_checkpoint_is_refused_without_running_it(df, tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    path.write_bytes(pickle.dumps({"format": 1, "payload": Payload()}, protocol=2))
+    payload = pickle.dumps({"format": 1, "payload": Payload()}, protocol=2)
+    path.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="has no checksum"):
+        SASRecRecommender(n_factors=8, epochs=2, checkpoint_path=path).fit(df)
+    # a valid checksum does not make a pickle loadable: it is still read without code
+    path.write_bytes(with_checksum(payload))
     with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
         SASRecRecommender(n_factors=8, epochs=2, checkpoint_path=path).fit(df)
     assert not marker.exists()
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="no checksum"):
         Checkpoint(path).load()
+
+
+def with_checksum(payload):
+    return payload + b"\nskcreate-sha256:" + hashlib.sha256(payload).hexdigest().encode()
+
+
+def interrupted_fit(df, path):
+    """A SASRec fit stopped after 1 of 3 epochs, leaving its checkpoint at ``path``."""
+    params = dict(n_factors=8, epochs=3, random_state=0, checkpoint_path=path)
+    with pytest.raises(Stop):
+        SASRecRecommender(callbacks=[stop_after(2)], **params).fit(df)
+    assert path.exists()
+    return params
+
+
+@pytest.mark.parametrize("where", [0.5, -10])
+def test_a_damaged_checkpoint_is_refused_not_resumed(df, tmp_path, where):
+    path = tmp_path / "fit.ckpt"
+    params = interrupted_fit(df, path)
+    content = bytearray(path.read_bytes())
+    # one flipped bit in the weights' bytes, or in the checksum itself
+    content[int(len(content) * where) if where > 0 else where] ^= 0x01
+    path.write_bytes(bytes(content))
+    model = SASRecRecommender(**params)
+    with pytest.raises(CheckpointError, match=r"fit\.ckpt' is damaged \(its SHA-256"):
+        model.fit(df)
+    with pytest.raises(NotFittedError):
+        model.recommend(k=1)
+
+
+def test_a_checkpoint_held_by_a_live_fit_is_refused_before_training(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    lock = tmp_path / "fit.ckpt.lock"
+    lock.write_text(f"{os.getpid()} {socket.gethostname()}")
+    trained = []
+    model = SASRecRecommender(n_factors=8, epochs=1, checkpoint_path=path,
+                              callbacks=[lambda *args: trained.append(args)])
+    with pytest.raises(CheckpointError, match=r"in use by another fit \(process \d+ .*give "
+                                              r"each candidate its own path, or none"):
+        model.fit(df)
+    # nothing trained, and the live fit's lock is left alone
+    assert trained == [] and lock.exists() and not path.exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(df, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    (tmp_path / "fit.ckpt.lock").write_text(f"{child.pid} {socket.gethostname()}")
+    model = SASRecRecommender(n_factors=8, epochs=1, checkpoint_path=path).fit(df)
+    assert model.n_epochs_ == 1
+    # a finished fit removes its checkpoint and its lock
+    assert os.listdir(tmp_path) == []
+
+
+def test_two_holders_of_one_checkpoint_lock_cannot_coexist(tmp_path):
+    with Checkpoint(tmp_path / "fit.ckpt").lock():
+        with pytest.raises(CheckpointError, match="in use by another fit"):
+            with Checkpoint(tmp_path / "fit.ckpt").lock():
+                pass
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("params, match", [

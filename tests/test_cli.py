@@ -329,6 +329,17 @@ def test_empty_csv_is_named(tmp_path, capsys):
         capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["compare", "--epochs", "0"], "--epochs"), (["compare", "--epochs", "two"], "--epochs"),
+    (["recommend", "model.skc", "--k", "0"], "--k"), (["recommend", "model.skc", "--k", "-3"],
+                                                       "--k")])
+def test_counts_below_one_are_refused_before_any_work(argv, option, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {option}: expected an integer >= 1" in capsys.readouterr().err
+
+
 def test_fit_help_lists_model_parameters(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
@@ -385,3 +396,60 @@ def test_bad_input_gets_a_clear_error(files, capsys, args, message):
     err = capsys.readouterr().err
     assert f"skcreate {args[0]}: error: " in err and message in err
     assert not (path / "m.skc").exists()
+
+
+def test_a_diverged_fit_is_one_line_and_saves_nothing(files, capsys):
+    path, _ = files
+    assert main(["fit", str(path / "events.csv"), "--model", "LightGCN", "--set", "epochs=3",
+                 "--set", "learning_rate=1e8", "--out", str(path / "m.skc"), *COLUMNS]) == 1
+    err = capsys.readouterr().err
+    assert "skcreate fit: error: The global loss exploded to" in err
+    assert "Try a lower learning rate" in err and "Traceback" not in err
+    assert not (path / "m.skc").exists()
+
+
+def test_a_damaged_checkpoint_is_one_line(files, capsys):
+    path, _ = files
+    (path / "fit.ckpt").write_bytes(b"\x00" * 100)
+    assert main(["fit", str(path / "events.csv"), "--model", "SASRec", "--set", "epochs=1",
+                 "--set", f"checkpoint_path={path / 'fit.ckpt'}", "--out", str(path / "m.skc"),
+                 *COLUMNS]) == 1
+    err = capsys.readouterr().err
+    assert "skcreate fit: error: the checkpoint at" in err and "no checksum" in err
+    assert not (path / "m.skc").exists()
+
+
+def press_ctrl_c_after_the_first_epoch(monkeypatch):
+    import skcreate.neural
+
+    def ctrl_c(epoch, elapsed, loss):
+        raise KeyboardInterrupt
+
+    train = skcreate.neural.train
+    monkeypatch.setattr(skcreate.neural, "train",
+                        lambda *args, **kwargs: train(*args, **{**kwargs, "callbacks": [ctrl_c]}))
+
+
+def test_ctrl_c_during_a_neural_fit_saves_the_epochs_so_far_with_a_warning(files, capsys,
+                                                                           monkeypatch):
+    path, _ = files
+    press_ctrl_c_after_the_first_epoch(monkeypatch)
+    assert main(["fit", str(path / "events.csv"), "--model", "SASRec", "--set", "epochs=3",
+                 "--out", str(path / "m.skc"), *COLUMNS]) == 0
+    err = capsys.readouterr().err
+    assert "skcreate fit: warning: training was interrupted after 1 epoch(s);" in err
+    assert "Traceback" not in err
+    model, _ = load_model(path / "m.skc")
+    assert model.interrupted_ and len(model.loss_curve_) == 1
+
+
+def test_ctrl_c_that_stops_a_fit_says_nothing_was_saved(files, capsys, monkeypatch):
+    path, _ = files
+    press_ctrl_c_after_the_first_epoch(monkeypatch)
+    # on_interrupt=raise, asked for explicitly, ends the command
+    assert main(["fit", str(path / "events.csv"), "--model", "SASRec", "--set", "epochs=3",
+                 "--set", "on_interrupt=raise", "--out", str(path / "m.skc"),
+                 *COLUMNS]) == 130
+    err = capsys.readouterr().err
+    assert f"skcreate fit: interrupted; nothing was saved to {path / 'm.skc'}." in err
+    assert "Traceback" not in err and not (path / "m.skc").exists()

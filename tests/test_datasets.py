@@ -427,3 +427,24 @@ def test_make_interactions_is_fast():
 def test_make_interactions_validation(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_interactions(**kwargs)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"mean_length": float("inf")}, "mean_length must be a finite number >= 3, got inf"),
+    ({"popularity_exponent": float("inf")}, "popularity_exponent must be a finite number"),
+    ({"popularity_exponent": 1000.0}, r"popularity_exponent=1000 is too large for n_items=20: "
+                                      r"only 2 items"),
+])
+def test_make_interactions_rejects_what_numpy_cannot_sample(params, match):
+    # these gave raw numpy errors ("p <= 0, p > 1 or p contains NaNs") that named no parameter
+    with pytest.raises(ValueError, match=match):
+        make_interactions(n_users=5, n_items=20, random_state=0, **params)
+
+
+def test_load_interactions_rejects_one_column_for_two_roles(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("u,i,t\n1,2,3\n")
+    # used to fail with a raw AttributeError from the id parsing
+    with pytest.raises(ValueError, match="user_col, item_col and time_col must name different "
+                                         "columns, got user_col='u', item_col='u'"):
+        load_interactions(path, "u", "u", "t")

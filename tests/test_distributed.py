@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,35 +20,66 @@ from skcreate.neural import _user_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
+FROZEN_WORKER = Path(__file__).with_name("distributed_frozen_worker.py")
 # the fits take ~20 s on two busy cores; the bound only keeps a broken group from hanging CI
 TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
 def torchrun_fits(tmp_path_factory):
-    """Run the worker in two CPU processes (gloo, localhost, a free port) and collect it."""
+    """The worker's fits under torchrun, and what every rank reported."""
     out = tmp_path_factory.mktemp("distributed")
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    # --standalone: a local rendezvous on a free port
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", "2", str(WORKER), str(out)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        log, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # the launcher and its workers share a session: end them all
-        os.killpg(process.pid, signal.SIGKILL)
-        log, _ = process.communicate()
-        pytest.fail(f"torchrun did not finish in {TIMEOUT} s:\n{log[-3000:]}")
-    assert process.returncode == 0, log[-3000:]
+    code, log = torchrun(WORKER, out)
+    assert code == 0, log[-3000:]
     reports = {}
     for rank in (0, 1):
         reports.update(json.loads((out / f"report-rank{rank}.json").read_text()))
     return out, reports
+
+
+def torchrun(worker, out, timeout=TIMEOUT, **env):
+    """Run ``worker`` in two CPU processes (gloo, localhost, a free port): (exit code, log)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env)
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    # --standalone: a local rendezvous on a free port
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", str(worker), str(out)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # the launcher and its workers share a session: end them all
+        os.killpg(process.pid, signal.SIGKILL)
+        log, _ = process.communicate()
+        pytest.fail(f"torchrun did not finish in {timeout} s:\n{log[-3000:]}")
+    return process.returncode, log
+
+
+def test_a_frozen_rank_stops_the_fit_after_the_timeout(tmp_path):
+    began = time.perf_counter()
+    code, log = torchrun(FROZEN_WORKER, tmp_path, timeout=120,
+                         SKCREATE_DISTRIBUTED_TIMEOUT="3")
+    assert code != 0
+    error, seconds = (tmp_path / "error-rank0.txt").read_text().rsplit("\n", 1)
+    assert error.startswith("RankTimeoutError: rank 0 waited more than its timeout")
+    assert "SKCREATE_DISTRIBUTED_TIMEOUT" in error
+    # 3 s of waiting, not torch's 30 minutes (the rest is start-up on two busy cores)
+    assert float(seconds) < 60
+    assert time.perf_counter() - began < 120
+
+
+def test_distributed_timeout_is_checked(monkeypatch):
+    monkeypatch.delenv(distributed.TIMEOUT_VARIABLE, raising=False)
+    assert distributed.timeout() == 300
+    monkeypatch.setenv(distributed.TIMEOUT_VARIABLE, "2.5")
+    assert distributed.timeout() == 2.5
+    for bad in ("0", "-1", "soon", "nan", "inf"):
+        monkeypatch.setenv(distributed.TIMEOUT_VARIABLE, bad)
+        with pytest.raises(ValueError, match=f"SKCREATE_DISTRIBUTED_TIMEOUT='{bad}'"):
+            distributed.timeout()
 
 
 def weights(out, name, who):

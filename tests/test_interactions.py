@@ -99,8 +99,10 @@ def test_last_items_left_padded_shifted(tiny):
     codes = {item: i + 1 for i, item in enumerate(data.item_ids)}
     np.testing.assert_array_equal(
         data.last_items(4),
-        [[0, codes["x"], codes["y"], codes["w"]], [0, codes["w"], codes["x"], codes["z"]]])
+        [[codes["x"], codes["y"], codes["w"]], [codes["w"], codes["x"], codes["z"]]])
     np.testing.assert_array_equal(data.last_items(2, rows=[1]), [[codes["x"], codes["z"]]])
+    np.testing.assert_array_equal(data.recent(last_n=2).last_items(4, rows=[0]),
+                                  [[codes["y"], codes["w"]]])
 
 
 def test_recent_keeps_last_events(tiny):
@@ -129,14 +131,23 @@ def test_sequences_match_naive_reference(frame, max_len):
     for p in order:
         expected.setdefault(frame.user_id[p], []).append(frame.item_id[p])
     padded = data.last_items(max_len)
+    # columns that would be padding in every row are left out
+    width = min(max_len, max(map(len, expected.values())))
+    assert padded.shape == (data.n_users, width)
     matrix = data.to_csr().toarray()
     for u, user in enumerate(data.user_ids):
         tail = [data.item_ids.get_loc(i) + 1 for i in expected[user][-max_len:]]
-        assert list(padded[u]) == [0] * (max_len - len(tail)) + tail
+        assert list(padded[u]) == [0] * (width - len(tail)) + tail
         assert set(np.flatnonzero(matrix[u])) == {data.item_ids.get_loc(i)
                                                   for i in expected[user]}
-    np.testing.assert_array_equal(data.last_items(max_len, rows=[data.n_users - 1]),
-                                  padded[-1:])
+    last = data.last_items(max_len, rows=[data.n_users - 1])
+    assert not padded[-1:, :-last.shape[1]].any()
+    np.testing.assert_array_equal(last, padded[-1:, -last.shape[1]:])
+
+
+def test_last_items_huge_max_len_costs_no_memory(tiny):
+    data, _ = encode(tiny)
+    np.testing.assert_array_equal(data.last_items(10**12), data.last_items(3))
 
 
 def test_datetimes_outside_nanosecond_range_keep_their_order():
@@ -183,3 +194,47 @@ def test_ints_and_floats_are_one_kind_of_id():
                           "item_id": [1, 2, 3], "timestamp": [1, 2, 3]})
     data, _ = encode(frame)
     assert data.n_users == 2
+
+
+@pytest.mark.parametrize("roles, message", [
+    (dict(user_col="score"), r"may not be 'score' or 'rank'.*got user_col='score'"),
+    (dict(item_col="rank"), r"may not be 'score' or 'rank'.*got item_col='rank'"),
+    (dict(user_col="item_id"), r"user_col, item_col and time_col must name different columns, "
+                               r"got user_col='item_id', item_col='item_id'"),
+    (dict(time_col="user_id"), r"must name different columns.*time_col='user_id'"),
+])
+def test_column_roles_are_validated_together_at_fit(tiny, roles, message):
+    from sklearn.exceptions import NotFittedError
+
+    from skcreate import PopularRecommender
+
+    # the frame does hold the named columns: only the roles clash
+    frame = tiny.rename(columns={"user_id": roles.get("user_col", "user_id"),
+                                 "item_id": roles.get("item_col", "item_id")})
+    model = PopularRecommender(**roles)
+    with pytest.raises(ValueError, match=message):
+        model.fit(frame)
+    with pytest.raises(NotFittedError):
+        model.recommend(k=1)
+
+
+def test_column_roles_set_after_fit_are_checked_at_recommend(tiny):
+    from skcreate import PopularRecommender
+
+    model = PopularRecommender().fit(tiny)
+    with pytest.raises(ValueError, match=r"got item_col='rank'"):
+        model.set_params(item_col="rank").recommend(k=1)
+
+
+def test_check_interactions_refuses_one_column_in_two_roles(tiny):
+    with pytest.raises(ValueError, match=r"user_col and item_col must name different columns"):
+        check_interactions(tiny, "user_id", "user_id", require_time=False)
+
+
+def test_duplicate_column_names_are_named(tiny):
+    doubled = pd.concat([tiny, tiny[["item_id"]]], axis=1)
+    with pytest.raises(ValueError, match=r"duplicate column name\(s\) \['item_id'\]"):
+        check_interactions(doubled)
+    # a repeated column that is not read is harmless
+    extra = pd.concat([tiny, tiny[["rating"]]], axis=1)
+    assert len(check_interactions(extra)) == len(tiny)

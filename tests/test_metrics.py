@@ -322,3 +322,53 @@ def test_duplicated_target_rows_are_counted_in_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_scorer()(est, later)
+
+
+def test_infinite_rank_duplicate_rank_column_and_rank_as_id_column():
+    recs = recs_of({1: [7, 8, 9]})
+    targets = targets_of([(1, 9)])
+    # inf equals its floor, so it passed as a whole-number rank and silently never counted
+    with pytest.raises(ValueError, match="whole-number ranks"):
+        ndcg_at_k(recs.assign(rank=[1, 2, np.inf]), targets)
+    # two rank columns gave a raw AttributeError
+    with pytest.raises(ValueError, match="several columns named 'rank'"):
+        ndcg_at_k(pd.concat([recs, recs[["rank"]]], axis=1), targets)
+    # the ids read as ranks gave a misleading "repeats a rank" error
+    with pytest.raises(ValueError, match="user_col and item_col may not be 'rank'.*"
+                                         "user_col='rank'"):
+        recall_at_k(recs.assign(u=recs.user_id), targets.assign(rank=1), user_col="rank")
+
+
+def test_catalog_with_missing_ids_is_an_error():
+    # NaN used to count as a catalogue item, lowering coverage
+    for missing in (np.nan, None):
+        with pytest.raises(ValueError, match="catalog holds missing ids"):
+            coverage_at_k(recs_of({1: [7, 8]}), k=2, catalog=[7, 8, missing])
+
+
+def test_make_scorer_metric_type_and_non_recommenders():
+    for metric in (None, 5):
+        with pytest.raises(ValueError, match=r"metric must be one of \['ndcg'"):
+            make_scorer(metric)
+    pipe = Pipeline([("filter", IdFilter(users=[1]))]).fit(SMALL)
+    # used to fail deep inside with "'IdFilter' object has no attribute 'recommend'"
+    with pytest.raises(TypeError, match="scores recommenders .* got IdFilter"):
+        make_scorer()(pipe, SMALL)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), min_size=1, max_size=30),
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), min_size=1, max_size=10),
+       st.integers(1, 6), st.randoms(use_true_random=False))
+def test_recall_and_coverage_grow_with_k_and_ignore_row_order(pairs, truth, k, rnd):
+    recs = pd.DataFrame(pairs, columns=["user_id", "item_id"])
+    recs["rank"] = recs.groupby("user_id").cumcount() + 1
+    targets = pd.DataFrame(truth, columns=["user_id", "item_id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = evaluate(recs, targets, catalog=7, ks=(k, k + 1))
+        shuffled = evaluate(recs.sample(frac=1, random_state=rnd.randint(0, 100)), targets,
+                            catalog=7, ks=(k, k + 1))
+    assert shuffled == out
+    assert out[f"recall@{k + 1}"] >= out[f"recall@{k}"]
+    assert out[f"coverage@{k + 1}"] >= out[f"coverage@{k}"]

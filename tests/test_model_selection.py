@@ -10,6 +10,7 @@ from skcreate.model_selection import (
     LeaveLastOutSplit,
     global_temporal_split,
     split_history_target,
+    temporal_validation_split,
 )
 
 
@@ -285,3 +286,18 @@ def test_far_future_seconds_split_like_ints():
     assert T_s == pd.Timestamp(start + np.timedelta64(int(round(T)), "s"))
     tz = Xs.assign(timestamp=Xs["timestamp"].dt.tz_localize("UTC").dt.tz_convert("Asia/Tokyo"))
     assert cv.thresholds(tz)[0] == T_s.tz_localize("UTC")
+
+
+def test_repeated_quantiles_are_an_error():
+    # a repeated quantile repeats its fold, which would count twice in a cross-validated mean
+    with pytest.raises(ValueError, match=r"must not repeat a value.*repeated: \[0.5\]"):
+        GlobalTemporalSplit(quantile=[0.5, 0.3, 0.5]).get_n_splits()
+
+
+def test_temporal_validation_split_rejects_several_quantiles():
+    X = pd.DataFrame({"user_id": [1] * 5 + [2] * 5, "item_id": list(range(10)),
+                      "timestamp": [1, 2, 3, 7, 10, 1, 2, 3, 4, 9]})
+    # it used to split at the first quantile and ignore the others
+    with pytest.raises(ValueError, match=r"quantile must be a single float in \(0, 1\), got "
+                                         r"\[0.3, 0.8\]"):
+        temporal_validation_split(X, [0.3, 0.8])

@@ -187,3 +187,16 @@ def test_retrain_on_all_refits_all_the_data_for_the_chosen_epochs(cls, params, t
     path = tmp_path / "model.skc"
     final.save(path)
     assert skcreate.load(path).recommend(df, k=5).equals(final.recommend(df, k=5))
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "tpu", "cuda:x", 3])
+def test_unusable_devices_are_refused_by_name(device, tiny):
+    with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'"):
+        SASRecRecommender(epochs=1, n_factors=8, device=device).fit(tiny)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", torch.device("cuda")])
+def test_cuda_without_cuda_is_refused(device, tiny, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        SASRecRecommender(epochs=1, n_factors=8, device=device).fit(tiny)

@@ -226,3 +226,55 @@ def test_info_nce_prefers_matching_pairs():
     torch.manual_seed(0)
     a = torch.randn(8, 4)
     assert float(info_nce_loss(a, a)) < float(info_nce_loss(a, a.roll(1, 0)))
+
+
+def _gradients_repeat(loss_of, parameters, times=10):
+    """Whether ``times`` backward passes of the same loss give bit-identical gradients."""
+    first = None
+    for _ in range(times):
+        for p in parameters:
+            p.grad = None
+        loss_of().backward()
+        grads = [p.grad.clone() for p in parameters]
+        if first is None:
+            first = grads
+        elif not all(torch.equal(a, b) for a, b in zip(first, grads)):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("loss", ["ultragcn", "lightgcn", "sce"])
+def test_backward_passes_are_deterministic_on_cpu_threads(loss):
+    # large enough that torch's CPU kernels run on several threads: indexing's backward
+    # (atomic adds of repeated rows) gave different last bits from one pass to the next
+    generator = torch.Generator().manual_seed(0)
+    users = torch.randint(0, 120, (512,), generator=generator)
+    positives = torch.randint(0, 50, (512,), generator=generator)
+    negatives = torch.randint(0, 50, (512, 8), generator=generator)
+    graph = sp.random(120, 50, density=0.2, random_state=0, format="csr")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if loss == "sce":
+            hidden = torch.randn(2048, 16, requires_grad=True)
+            weight = torch.randn(50, 16, requires_grad=True)
+            targets = torch.randint(0, 50, (2048,), generator=generator)
+            parameters = [hidden, weight]
+
+            def loss_of():
+                return scalable_cross_entropy(hidden, targets, weight, n_buckets=64,
+                                              bucket_size_x=128, bucket_size_y=16,
+                                              generator=torch.Generator().manual_seed(1))
+        else:
+            encoder = (UltraGCNEncoder(n_factors=16, n_negatives=8) if loss == "ultragcn"
+                       else LightGCNEncoder(n_factors=16, n_layers=2)).build(graph)
+            parameters = list(encoder.parameters())
+
+            def loss_of():
+                items = torch.cat([positives, negatives.reshape(-1)])
+                return encoder.loss(encoder.embed(users, items), users, positives, negatives)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert _gradients_repeat(loss_of, parameters)
+    finally:
+        torch.set_num_threads(threads)

@@ -90,3 +90,23 @@ def test_recommend_of_a_one_step_pipeline_and_before_fit():
         pipe.recommend(X)
     pd.testing.assert_frame_equal(pipe.fit(X).recommend(X, k=3),
                                   PopularRecommender().fit(X).recommend(X, k=3))
+
+
+def test_without_a_final_recommender_there_is_no_recommend_or_score():
+    pipe = make_pipeline(MinInteractionsFilter(1, 1)).fit(X)
+    # scikit-learn's rule (like predict after a transformer), not a raw error from the last step
+    for method in ("recommend", "score"):
+        assert not hasattr(pipe, method)
+        with pytest.raises(AttributeError, match=f"This 'RecommenderPipeline' has no attribute "
+                                                 f"'{method}'"):
+            getattr(pipe, method)(X)
+    assert len(pipe.transform(X)) == len(X)
+
+
+def test_recommend_names_histories_in_its_errors():
+    pipe = make_pipeline(MinInteractionsFilter(1, 1), PopularRecommender()).fit(X)
+    # the first step used to report these as problems of "X"
+    with pytest.raises(ValueError, match=r"^histories is empty"):
+        pipe.recommend(X.iloc[:0])
+    with pytest.raises(ValueError, match=r"^histories is missing column\(s\) \['user_id'\]"):
+        pipe.recommend(X.drop(columns="user_id"))

@@ -144,3 +144,35 @@ def test_sklearn_api_and_pipeline():
     f = MinInteractionsFilter(min_user_interactions=7)
     assert f.get_params()["min_user_interactions"] == 7
     assert not hasattr(f, "users_")
+
+
+def test_id_filter_rejects_one_pass_iterators():
+    # fit would use the generator up and transform then keep no row, without a word
+    X = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 6, 5]})
+    with pytest.raises(ValueError, match="one-pass iterator"):
+        IdFilter(users=(u for u in [1])).fit(X)
+    with pytest.raises(ValueError, match="items must be None or a list-like"):
+        IdFilter(items=iter([5])).fit_transform(X)
+
+
+def test_min_filter_warns_when_no_item_was_kept_at_fit():
+    X = pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 2]})
+    fitted = MinInteractionsFilter(1, 1).fit(X)
+    # the same ids as text: nothing matches, which used to return an empty frame silently
+    with pytest.warns(UserWarning, match=r"No item of X\['item_id'\] is among the 2 items"):
+        assert len(fitted.transform(X.astype({"item_id": str}))) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(X=interaction_frames(max_rows=30), users=st.lists(st.integers(0, 8), max_size=4),
+       items=st.lists(st.integers(0, 8), max_size=4))
+def test_id_filter_keep_and_exclude_partition_the_frame(X, users, items):
+    # with one list, keeping and excluding split the rows in two, each in the caller's order
+    before = X.copy()
+    for ids in ({"users": users}, {"items": items}):
+        kept = IdFilter(**ids).fit_transform(X)
+        dropped = IdFilter(**ids, exclude=True).fit_transform(X)
+        assert kept.index.intersection(dropped.index).empty
+        assert sorted(kept.index.append(dropped.index)) == X.index.tolist()
+        assert kept.index.is_monotonic_increasing and dropped.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(X, before)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
+from skcreate import (CREATERecommender, LightGCNRecommender, PopularRecommender,
+                      SASRecRecommender)
 from skcreate.datasets import make_interactions
 from skcreate.interactions import Interactions, check_interactions
 from skcreate.nn import LightGCNEncoder
@@ -220,6 +221,13 @@ def test_iter_recommend_streams_chunks_with_bounded_work(X):
     whole = model.recommend(X, k=4)
     pd.testing.assert_frame_equal(pd.concat(frames), whole)
     assert len(frames) == int(np.ceil(X.user_id.nunique() / 16))
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 2.5, "3", True])
+def test_iter_recommend_names_a_bad_chunk_size(chunk_size, X):
+    model = PopularRecommender().fit(X)
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
+        next(model.iter_recommend(X, k=4, chunk_size=chunk_size))
 
 
 # --- input ----------------------------------------------------------------------------------

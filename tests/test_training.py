@@ -5,8 +5,11 @@ import functools
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
-from skcreate import CREATERecommender, SASRecRecommender
+from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
+                      UltraGCNRecommender)
+from skcreate.datasets import make_interactions
 from skcreate.training import Callback, Stage, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
@@ -148,12 +151,68 @@ def test_no_user_to_learn_from_is_an_error(tiny):
         SASRecRecommender(epochs=1, **FAST).fit(one_each)
 
 
-def test_diverging_loss_stops_with_a_named_error_and_keeps_good_weights(synthetic):
+def test_diverging_loss_stops_with_a_named_error_and_leaves_no_fitted_model(synthetic,
+                                                                            tmp_path):
     model = SASRecRecommender(epochs=3, learning_rate=1e8, **FAST)
     with pytest.raises(FloatingPointError, match=r"local loss became nan in epoch \d .*"
                                                  r"learning rate \(now 1e\+08\)"):
         model.fit(synthetic)
-    assert all(torch.isfinite(p).all() for p in model.module_.parameters())
+    # no diverged weights to serve or save
+    with pytest.raises(NotFittedError):
+        model.recommend(k=3)
+    with pytest.raises(NotFittedError):
+        model.save(tmp_path / "model.skc")
+    assert not (tmp_path / "model.skc").exists()
+
+
+def test_a_failed_refit_leaves_no_attribute_of_the_earlier_fit(synthetic):
+    model = SASRecRecommender(epochs=1, **FAST).fit(synthetic)
+    assert model.recommend(k=3).shape[0] > 0
+    with pytest.raises(FloatingPointError):
+        model.set_params(epochs=3, learning_rate=1e8).fit(synthetic.iloc[:2000])
+    assert not [name for name in vars(model) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        model.recommend(k=3)
+    # and a refit that fails validation leaves the estimator unfitted too
+    model.set_params(learning_rate=1e-3).fit(synthetic)
+    with pytest.raises(ValueError, match="learning_rate"):
+        model.set_params(learning_rate=-1.0).fit(synthetic)
+    with pytest.raises(NotFittedError):
+        model.recommend(k=3)
+
+
+@pytest.mark.parametrize("estimator", [LightGCNRecommender, UltraGCNRecommender,
+                                       SASRecRecommender, CREATERecommender],
+                         ids=lambda estimator: estimator.__name__)
+def test_every_neural_estimator_reports_divergence_alike(estimator):
+    # the graph models' losses explode (1e16) without becoming NaN: the same error applies
+    df = make_interactions(n_users=60, n_items=40, random_state=0)
+    params = dict(warmup_epochs=1) if estimator is CREATERecommender else {}
+    model = estimator(epochs=3, learning_rate=1e8, random_state=0, **params)
+    with pytest.raises(FloatingPointError, match=r"loss (became nan|exploded to \S+ \(over "
+                                                 r"1e\+06 times its initial scale\)) in epoch "
+                                                 r"\d .*learning rate \(now 1e\+08\)"):
+        model.fit(df)
+    with pytest.raises(NotFittedError):
+        model.recommend(k=3)
+
+
+def test_an_exploding_loss_stops_training_and_restores_the_epoch_before():
+    def growing(epoch):
+        # a finite loss, 1 then 1e4 then 1e8: past 1e6 times its start in epoch 3
+        yield {"a": torch.tensor(3 + 10.0 ** (2 * epoch), dtype=torch.float64)}
+
+    model = Toy()
+    with pytest.raises(FloatingPointError, match=r"The a loss exploded to 1e\+08 .*in epoch 3 "):
+        train(model, [Stage("s", 5, growing)], sgd(lr=0.0))
+
+
+def test_a_loss_that_grows_moderately_is_not_an_explosion():
+    def growing(epoch):
+        yield {"a": torch.tensor(3 + 10.0 ** (epoch / 2), dtype=torch.float64)}
+
+    result = train(Toy(), [Stage("s", 4, growing)], sgd(lr=0.0))
+    assert len(result.loss_curve) == 4
 
 
 def test_interrupt_before_the_first_epoch_says_no_weights_were_trained():
@@ -179,13 +238,16 @@ class CtrlC(Callback):
             raise KeyboardInterrupt
 
 
-def test_ctrl_c_reraises_after_keeping_the_fitted_state(synthetic):
-    model = SASRecRecommender(epochs=3, callbacks=[CtrlC()], **FAST)
+def test_ctrl_c_reraises_and_leaves_the_estimator_unfitted(synthetic):
+    # a successful fit first: its attributes must not survive the interrupted refit
+    model = SASRecRecommender(epochs=1, **FAST).fit(synthetic)
+    model.set_params(epochs=3, callbacks=[CtrlC()])
     with pytest.warns(UserWarning, match="interrupted after 1 epoch"), \
-            pytest.raises(KeyboardInterrupt, match="keeps the weights and curves"):
+            pytest.raises(KeyboardInterrupt, match="left unfitted.*on_interrupt='stop'"):
         model.fit(synthetic)
-    assert model.interrupted_ and len(model.loss_curve_) == 1
-    assert model.recommend(k=3).groupby("user_id").size().eq(3).all()
+    assert not [name for name in vars(model) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        model.recommend(k=3)
 
 
 def test_ctrl_c_stops_a_grid_search(synthetic):

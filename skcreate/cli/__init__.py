@@ -33,7 +33,8 @@ def _show_warning(command, message, category, filename, lineno, file=None, line=
 
 
 def main(argv=None):
-    """Run one command; return its exit status (0, 1 for bad input, 2 for bad arguments)."""
+    """Run one command; return its exit status (0, 1 for bad input or a diverged fit, 2 for bad
+    arguments, 130 when interrupted by Ctrl-C)."""
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings():  # restores showwarning when the command ends
         warnings.showwarning = functools.partial(_show_warning, args.command)
@@ -43,7 +44,13 @@ def main(argv=None):
             # the reader stopped early (`skcreate recommend ... | head`): not an error of ours
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        except (CommandError, ValueError, TypeError, OSError) as exc:
+        except (CommandError, ValueError, TypeError, OSError, FloatingPointError) as exc:
             # the library's messages name the column, value or parameter; a traceback adds nothing
             print(f"skcreate {args.command}: error: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            # a fit that keeps its weights returns normally (on_interrupt="stop"): one that
+            # gets here saved nothing
+            nothing = f"; nothing was saved to {args.out}" if args.command == "fit" else ""
+            print(f"skcreate {args.command}: interrupted{nothing}.", file=sys.stderr)
+            return 130

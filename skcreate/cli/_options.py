@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["CommandError", "MODEL_NAMES", "Parser", "add_column_options", "add_model_options",
-           "check_writable", "make_models", "model_parameters", "log"]
+           "check_writable", "make_models", "model_parameters", "log", "positive_int"]
 
 #: Names of :func:`skcreate.comparison.default_models`, for the help (a test keeps them equal).
 MODEL_NAMES = ("Random", "PopRnd", "Popular", "PureSVD", "ALS", "BPR", "LightGCN", "UltraGCN",
@@ -22,6 +22,17 @@ _MAIN_PARAMETERS = ("warmup_epochs", "epochs", "iterations", "n_factors", "learn
 
 class CommandError(ValueError):
     """Bad command-line input; the message says what to change."""
+
+
+def positive_int(text):
+    """An argparse type: an integer >= 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 class Parser(argparse.ArgumentParser):

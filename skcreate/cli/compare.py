@@ -7,7 +7,7 @@ is not possible) and a quick set of models; ``--full`` runs every model at its d
 import time
 import warnings
 
-from ._options import MODEL_NAMES, CommandError, log
+from ._options import MODEL_NAMES, CommandError, log, positive_int
 
 __all__ = ["DATASET_NAMES", "add_parser", "run", "load_or_synthesise"]
 
@@ -34,7 +34,7 @@ def add_parser(sub):
                         help="every model at its defaults (minutes) instead of the quick set")
     parser.add_argument("--models", default=None,
                         help=f"comma-separated subset of {list(MODEL_NAMES)}")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs of the neural models (default: the set's own)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quantile", type=float, default=0.8)
@@ -71,7 +71,7 @@ def _models(args):
         if unknown:
             raise CommandError(f"unknown model(s) {unknown}; choose from {list(models)}.")
         models = {m: models[m] for m in wanted}
-    elif args.epochs and not args.full:
+    elif args.epochs is not None and not args.full:
         for est in models.values():
             if "epochs" in est.get_params():
                 est.set_params(epochs=args.epochs)

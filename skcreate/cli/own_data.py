@@ -13,8 +13,8 @@ import sys
 import time
 import warnings
 
-from ._options import (CommandError, add_column_options, add_model_options, check_writable, log,
-                       make_models, model_parameters)
+from ._options import (CommandError, _parse_setting, add_column_options, add_model_options,
+                       check_writable, log, make_models, model_parameters, positive_int)
 from .model_file import load_model, save_model
 
 __all__ = ["add_parsers"]
@@ -47,7 +47,7 @@ def add_parsers(sub):
     rec.add_argument("model", help="model file written by `skcreate fit`")
     rec.add_argument("histories", nargs="?", default=None,
                      help="interactions of the users to serve (default: the fitted users)")
-    rec.add_argument("--k", type=int, default=10, help="items per user (default: 10)")
+    rec.add_argument("--k", type=positive_int, default=10, help="items per user (default: 10)")
     rec.add_argument("--out", default="-", help="CSV to write (default: standard output)")
     add_column_options(rec, remembered=True)
     rec.set_defaults(run=run_recommend)
@@ -91,10 +91,18 @@ def run_fit(args):
     (name, model), = make_models(args.model, args.set, args.seed, not args.quiet).items()
     columns = (args.user_col, args.item_col, args.time_col)
     model.set_params(**dict(zip(_COLUMN_PARAMS, columns)))
+    if "on_interrupt" in model.get_params() and \
+            "on_interrupt" not in [_parse_setting(setting)[1] for setting in args.set]:
+        # Ctrl-C ends training, not the command: the epochs trained so far are saved
+        model.set_params(on_interrupt="stop")
     X = _read(args.data, columns)
     start = time.perf_counter()
     model.fit(X)
     save_model(model, args.out, _time_kind(X[args.time_col]))
+    if getattr(model, "interrupted_", False):
+        warnings.warn(f"training was interrupted after {len(model.loss_curve_)} epoch(s); "
+                      f"{args.out} holds the model trained so far (its best weights), not a "
+                      "finished fit.", UserWarning, stacklevel=1)
     log(f"{name} fitted in {time.perf_counter() - start:.1f} s; saved to {args.out}")
     return 0
 

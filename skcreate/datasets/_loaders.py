@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..interactions import check_interactions
+from ..interactions import check_column_roles, check_interactions
 from ._download import DATASETS, dataset_source, fetch
 from ._home import DATA_HOME_ENV, get_data_home
 
@@ -154,6 +154,8 @@ def load_interactions(path, user_col="user_id", item_col="item_id", time_col="ti
     0        1       a         10
     1        1       b         20
     """
+    # before reading: two roles on one column would fail deep inside the id parsing
+    check_column_roles(user_col, item_col, time_col)
     path = Path(path)
     file_format = _file_format(path)
     if not path.exists():

@@ -22,9 +22,11 @@ def _check_int(name, value, low):
 
 
 def _check_real(name, value, low, high=np.inf):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+    # an infinite mean length or exponent breaks the sampling with a raw numpy error
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value) or not low <= value <= high:
         bounds = f"in [{low}, {high}]" if np.isfinite(high) else f">= {low}"
-        raise ValueError(f"{name} must be a number {bounds}, got {value!r}.")
+        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}.")
     return float(value)
 
 
@@ -142,6 +144,12 @@ def make_interactions(n_users=1000, n_items=500, n_communities=10, mean_length=2
     # popularity by a random rank, so item ids carry no information
     popularity = (1.0 + rng.permutation(n_items)) ** -popularity_exponent
     popularity /= popularity.sum()
+    if np.count_nonzero(popularity) < route_len:
+        # a steep exponent underflows the tail to zero, leaving too few items to draw routes from
+        raise ValueError(
+            f"popularity_exponent={popularity_exponent:g} is too large for n_items={n_items}: "
+            f"only {np.count_nonzero(popularity)} items keep a non-zero popularity, fewer than "
+            f"items_per_community={route_len}.")
     popularity_cdf = np.cumsum(popularity)
     popularity_cdf /= popularity_cdf[-1]
 

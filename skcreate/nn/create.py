@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from .graph_encoder import lookup
 from .graph_model import edge_nodes
 from .item_table import ItemTable
 
@@ -109,7 +110,7 @@ class CREATEModel(nn.Module):
         if "edges" in batch:
             terms["global"] = self.graph.edge_loss(batch["edges"], embeddings)
         if aligned:
-            graph_users = embeddings[0][users] if propagated \
+            graph_users = lookup(embeddings[0], users) if propagated \
                 else self.graph.encoder.user_embedding(users)
             if self.stop_gradient == "sequence":
                 states = states.detach()

@@ -1,11 +1,24 @@
 """The interface of CREATE's graph branch: an encoder owns its propagation, loss and penalty."""
 
 from torch import nn
+from torch.nn import functional as F
 
 from .component import Component
 from .item_table import ItemTable
 
-__all__ = ["GraphEncoder", "PartialTable"]
+__all__ = ["GraphEncoder", "PartialTable", "lookup"]
+
+
+def lookup(table, codes):
+    """``table[codes]`` for a 2-D tensor or a :class:`PartialTable`, with a deterministic
+    backward pass.
+
+    Indexing's backward adds repeated rows with atomic adds on CPU threads, so that two
+    identical steps differ in the last bits; an embedding lookup adds them in order.
+    """
+    if isinstance(table, PartialTable):
+        return table[codes]
+    return F.embedding(codes, table)
 
 
 class PartialTable:
@@ -34,7 +47,7 @@ class PartialTable:
         self.rows = rows
 
     def __getitem__(self, codes):
-        return self.rows[self.positions[codes]]
+        return lookup(self.rows, self.positions[codes])
 
 
 class GraphEncoder(Component):
@@ -137,4 +150,4 @@ class GraphEncoder(Component):
     def penalty(self, users, positives, negatives):
         """Sum of squares of the layer-0 rows the batch touches (users and positives)."""
         return (self.user_embedding(users).pow(2).sum()
-                + self.item_table.catalogue[positives].pow(2).sum())
+                + lookup(self.item_table.catalogue, positives).pow(2).sum())

@@ -3,7 +3,7 @@
 import torch
 from torch.nn import functional as F
 
-from .graph_encoder import GraphEncoder, PartialTable
+from .graph_encoder import GraphEncoder, PartialTable, lookup
 from .item_table import ItemTable
 from .losses import bpr_loss
 from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, row_block, \
@@ -177,22 +177,23 @@ class LightGCNEncoder(GraphEncoder):
             layer = self.layer0()
             for _ in range(n_full):
                 layer = symmetric_spmm(full, layer)
-                total = total + self._layer(layer[nodes])
-            layer = layer[sets[-1]]
+                total = total + self._layer(lookup(layer, nodes))
+            layer = lookup(layer, sets[-1])
         else:
             layer = self._layer0_rows(sets[-1])
         for r in reversed(range(len(blocks))):
             block = blocks[r]
             layer = block_spmm(block.indptr, positions[r + 1][block.cols], block.values,
                                len(sets[r + 1]), layer)
-            total = total + self._layer(layer[positions[r][nodes]] if r else layer)
+            total = total + self._layer(lookup(layer, positions[r][nodes]) if r else layer)
         out = total / (self.n_layers + 1)
         return (PartialTable(positions[0][:self.n_users], out),
                 PartialTable(positions[0][self.n_users:], out))
 
     def loss(self, embeddings, users, positives, negatives):
         user_emb, item_emb = embeddings
-        return bpr_loss(user_emb[users], item_emb[positives], item_emb[negatives])
+        return bpr_loss(lookup(user_emb, users), lookup(item_emb, positives),
+                        lookup(item_emb, negatives))
 
     def penalty(self, users, positives, negatives):
         """Sum of squares of the batch's layer-0 user, positive and negative rows."""

@@ -1,5 +1,6 @@
 """Training objectives: next-item CE and SCE, BPR, UltraGCN's, and cross-view alignment."""
 
+import functools
 import math
 
 import torch
@@ -98,7 +99,8 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
     n_buckets = n_buckets or default
     size_x = min(bucket_size_x or default, n_pos)
     if item_rows is None:
-        item_rows = item_weight.__getitem__
+        # an embedding lookup, not indexing: its backward adds repeated rows in order
+        item_rows = functools.partial(F.embedding, weight=item_weight)
     with torch.no_grad():
         omega = torch.randn(width, n_buckets, generator=generator,
                             device="cpu").to(hidden.device, hidden.dtype)
@@ -114,12 +116,12 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
                           dim=0).indices.T  # (n_b, b_y)
         if sample is not None:
             cols = sample[cols]
-    x = hidden[rows]  # (n_b, b_x, d)
+    x = F.embedding(rows, hidden)  # (n_b, b_x, d); a row may sit in several buckets
     logits = torch.bmm(x, item_rows(cols).transpose(1, 2))  # (n_b, b_x, b_y)
     own = targets[rows].unsqueeze(-1) == cols.unsqueeze(1)
     logits = logits.masked_fill(own, -torch.inf)
     positive = (hidden * item_rows(targets)).sum(-1)
-    pos_rows = positive[rows].unsqueeze(-1)
+    pos_rows = F.embedding(rows, positive.unsqueeze(-1))
     per_row = torch.logsumexp(torch.cat([pos_rows, logits], dim=-1), dim=-1) - pos_rows[..., 0]
     per_pos = per_row.new_full((n_pos,), -torch.inf).scatter_reduce(
         0, rows.reshape(-1), per_row.reshape(-1), reduce="amax", include_self=True)

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 import torch
 from torch.nn import functional as F
 
-from .graph_encoder import GraphEncoder
+from .graph_encoder import GraphEncoder, lookup
 
 __all__ = ["UltraGCNEncoder", "item_neighbours"]
 
@@ -109,15 +109,15 @@ class UltraGCNEncoder(GraphEncoder):
     def loss(self, embeddings, users, positives, negatives):
         u = self.user_embedding(users)
         items = self.item_table.catalogue
-        pos = (u * items[positives]).sum(-1)
-        neg = torch.einsum("bd,bnd->bn", u, items[negatives])
+        pos = (u * lookup(items, positives)).sum(-1)
+        neg = torch.einsum("bd,bnd->bn", u, lookup(items, negatives))
         pos_w = 1 + self.constraint_weight * self.beta(users, positives)
         neg_w = 1 + self.constraint_weight * self.beta(users.unsqueeze(1), negatives)
         loss = -(pos_w * F.logsigmoid(pos)).sum() \
             - self.negative_weight * (neg_w * F.logsigmoid(-neg)).mean(1).sum()
         if self.item_weight > 0:
             nbr = self.neighbours[positives]
-            nbr_logits = torch.einsum("bd,bkd->bk", u, items[nbr])
+            nbr_logits = torch.einsum("bd,bkd->bk", u, lookup(items, nbr))
             loss = loss - self.item_weight * (self.neighbour_weights[positives]
                                               * F.logsigmoid(nbr_logits)).sum()
         return loss / len(users)
