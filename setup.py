@@ -1,10 +1,15 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# one place for the version: the package's own module, read as text (no import before install)
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    Path(__file__).with_name("skcreate").joinpath("_version.py").read_text())[1]
+
 setup(
     name="skcreate",
-    version="0.1.0",
+    version=VERSION,
     description="scikit-learn-style sequential recommendation: SASRec, LightGCN and CREATE",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

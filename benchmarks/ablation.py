@@ -22,9 +22,10 @@ import pandas as pd
 from sklearn.base import clone
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.benchmarking import add_data_arguments, load_data, parse_value, pyplot
 from skcreate.comparison import evaluate_model
 from skcreate.model_selection import GlobalTemporalSplit
+
+from _common import add_data_arguments, load_data, parse_value, pyplot
 
 
 def main(argv=None):

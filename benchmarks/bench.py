@@ -18,10 +18,11 @@ import sys
 import pandas as pd
 import torch
 
-from skcreate.benchmarking import (add_data_arguments, evaluate_with_memory, in_fresh_process,
-                                   load_data, matmul_gflops, parse_sets, sasrec_epoch_flops)
 from skcreate.comparison import default_models, format_table
 from skcreate.model_selection import GlobalTemporalSplit
+
+from _common import (add_data_arguments, evaluate_with_memory, in_fresh_process,
+                     load_data, matmul_gflops, parse_sets, sasrec_epoch_flops)
 
 
 def run_one(X, name, params, seed, quantile):

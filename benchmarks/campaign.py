@@ -35,13 +35,15 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.benchmarking import load_data
 from skcreate.comparison import evaluate_model
 from skcreate.model_selection import GlobalTemporalSplit, global_temporal_split
+
+from _common import load_data, pyplot
 
 MODELS = {"CREATE": CREATERecommender, "SASRec": SASRecRecommender}
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100")
@@ -125,6 +127,9 @@ def main(argv=None):
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", required=True, help="results prefix (<out>.csv, <out>.md)")
     parser.add_argument("--only", nargs="+", default=None, metavar="RUN")
+    parser.add_argument("--figure", nargs="+", default=[], metavar="PARAM",
+                        help="plot NDCG@10 against each PARAM over the runs that change it "
+                        "alone, with the defaults' run at the default value (<out>.png)")
     args = parser.parse_args(argv)
     dataset, split, seeds, runs = read_plan(args.plan)
     if args.only is not None:
@@ -168,7 +173,10 @@ def main(argv=None):
             append_row(results_csv, row)
             print(f"{name} seed {seed}: {split} NDCG@10 {row['ndcg@10']:.2f} % "
                   f"({row['fit_s']:.0f} s)", file=sys.stderr, flush=True)
-    write_table(read_results(results_csv), out.with_name(out.name + ".md"))
+    results = read_results(results_csv)
+    write_table(results, out.with_name(out.name + ".md"))
+    if args.figure:
+        plot_sweeps(results, args.figure, out.with_name(out.name + ".png"))
 
 
 def write_table(results, path):
@@ -185,12 +193,14 @@ def write_table(results, path):
                     " | ".join(spread(part[m]) for m in METRICS) +
                     f" | {part.fit_s.mean():.0f} | {', '.join(map(str, sorted(part.seed)))} |")
     split = results.split.iloc[-1]
+    protocol = ("scored on the validation users, trained on the inner train"
+                if split == "validation" else "trained on the outer train, scored on the test "
+                "users")
     lines = [
         f"# {results.dataset.iloc[-1]}, {split} split (metrics in %)", "",
         f"Command: `{results.command.iloc[-1]}`", "",
         f"Machine: {results.machine.iloc[-1]}; commit and load average of each run in the CSV.",
-        "Global temporal split 0.8 (test), then 0.9 inside train (validation); "
-        f"{'scored on the validation users, trained on the inner train' if split == 'validation' else 'trained on the outer train, scored on the test users'}.",
+        f"Global temporal split 0.8 (test), then 0.9 inside train (validation); {protocol}.",
         "",
         "| run | model | parameters | " + " | ".join(METRICS) +
         " | fit s | seeds |",
@@ -200,3 +210,47 @@ def write_table(results, path):
 
 if __name__ == "__main__":
     main()
+
+
+def sweep_points(results, param):
+    """``{value: NDCG@10 values over seeds}`` of the CREATE runs that set ``param`` alone; the
+    defaults' run (no parameter set) stands at the default value."""
+    default = CREATERecommender().get_params()[param]
+    points = {}
+    for params, part in results[results.model == "CREATE"].groupby("params", sort=False):
+        params = json.loads(params)
+        if set(params) <= {param}:
+            value = params.get(param, default)
+            points.setdefault(str(value), []).extend(part["ndcg@10"])
+    return points, str(default)
+
+
+def _value_order(value):
+    # numbers in order, then the rest (a default such as "auto") by name
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def plot_sweeps(results, params, path):
+    """One panel per parameter: validation or test NDCG@10 (mean ± std over seeds)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.2), squeeze=False)
+    for ax, param in zip(axes[0], params):
+        points, default = sweep_points(results, param)
+        values = sorted(points, key=_value_order)
+        means = [np.mean(points[v]) for v in values]
+        spread = [np.std(points[v], ddof=1) if len(points[v]) > 1 else 0 for v in values]
+        ax.errorbar(values, means, yerr=spread, marker="o", capsize=3)
+        if default in points:
+            ax.plot([default], [np.mean(points[default])], marker="*", markersize=14,
+                    linestyle="", color="C1", label="defaults")
+            ax.legend()
+        ax.set(title=param, xlabel=param,
+               ylabel=f"{results.split.iloc[-1]} NDCG@10 (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -26,13 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skcreate.benchmarking import fit_and_time, load_data, machine
 from skcreate.create import CREATERecommender
 from skcreate.datasets import make_interactions
 from skcreate.graph import LightGCNRecommender
 from skcreate.model_selection import global_temporal_split, split_history_target
 from skcreate.neural import resolve_device
 from skcreate.sequential import SASRecRecommender
+
+from _common import fit_and_time, load_data, machine
 
 K = 100
 MODELS = {"SASRec": SASRecRecommender, "LightGCN": LightGCNRecommender,

@@ -24,9 +24,10 @@ import pandas as pd
 import torch
 
 from skcreate import distributed
-from skcreate.benchmarking import add_data_arguments, load_data, machine, parse_sets
 from skcreate.comparison import default_models, evaluate_model, format_table
 from skcreate.model_selection import GlobalTemporalSplit
+
+from _common import add_data_arguments, load_data, machine, parse_sets
 
 NEURAL = ("LightGCN", "UltraGCN", "SASRec", "CREATE")
 

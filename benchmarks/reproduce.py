@@ -44,11 +44,12 @@ import pandas as pd
 from sklearn.base import clone
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.benchmarking import (add_data_arguments, load_data, machine, parse_value,
-                                   pyplot)
 from skcreate.comparison import default_models, evaluate_model
 from skcreate.create import inactive_params
 from skcreate.model_selection import GlobalTemporalSplit, temporal_validation_split
+
+from _common import (add_data_arguments, load_data, machine, parse_value,
+                     pyplot)
 
 KS = (10, 100)
 

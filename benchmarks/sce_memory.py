@@ -20,9 +20,10 @@ import pandas as pd
 import torch
 
 from skcreate import SASRecRecommender
-from skcreate.benchmarking import parse_value, peak_mib
 from skcreate.interactions import Interactions, check_interactions
 from skcreate.training import Callback, Stage, train
+
+from _common import parse_value, peak_mib
 
 
 def walks(n_items, length, seed=0):

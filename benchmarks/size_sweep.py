@@ -48,11 +48,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skcreate.benchmarking import (StopAfter, fit_and_time, in_fresh_process, load_data,
-                                   matmul_gflops, parse_sets, sasrec_epoch_flops)
 from skcreate.comparison import default_models
 from skcreate.datasets import make_interactions
 from skcreate.nn import LightGCNEncoder
+
+from _common import (StopAfter, fit_and_time, in_fresh_process, load_data,
+                     matmul_gflops, parse_sets, sasrec_epoch_flops)
 
 DEFAULT_SIZES = "10000:1000,30000:3000,100000:10000,300000:30000,1000000:100000"
 K = 100

@@ -26,9 +26,10 @@ import pandas as pd
 import torch
 
 from skcreate import CREATERecommender
-from skcreate.benchmarking import load_data
 from skcreate.comparison import evaluate_model
 from skcreate.model_selection import global_temporal_split
+
+from _common import load_data
 
 KEY = ["dataset", "epochs", "warmup", "seed"]
 

@@ -7,14 +7,16 @@ need them.
 
 import importlib
 
-__version__ = "0.1.0"
+from . import _version
+
+__version__ = _version.__version__
 
 # public name -> the submodule that defines it
 _EXPORTS = {
     "PopRandomRecommender": "baselines", "PopularRecommender": "baselines",
     "PureSVDRecommender": "baselines", "RandomRecommender": "baselines",
     "CREATERecommender": "create",
-    "LightGCNRecommender": "graph", "UltraGCNRecommender": "graph",
+    "GraphRecommender": "graph", "LightGCNRecommender": "graph", "UltraGCNRecommender": "graph",
     "ALSRecommender": "matrix_factorization", "BPRRecommender": "matrix_factorization",
     "GlobalTemporalSplit": "model_selection", "LeaveLastOutSplit": "model_selection",
     "global_temporal_split": "model_selection",

@@ -7,11 +7,13 @@ from .batches import EdgeBatches
 from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
 from .nn.graph_model import GraphModel
 from .nn.lightgcn import PROPAGATIONS, LightGCNEncoder
+from .nn.registry import GRAPH_ENCODERS
 from .nn.sparse import sparse_tensor
 from .nn.ultragcn import UltraGCNEncoder
 from .training import Stage
 
-__all__ = ["LightGCNRecommender", "UltraGCNRecommender", "graph_edges", "edge_batches"]
+__all__ = ["GraphRecommender", "LightGCNRecommender", "UltraGCNRecommender", "graph_edges",
+           "edge_batches"]
 
 
 def check_graph_size(estimator):
@@ -47,11 +49,15 @@ class _GraphRecommender(NeuralRecommender):
 
     _encoder_class = None
 
+    def _make_encoder(self):
+        """A fresh, unbuilt encoder: the model's class with the estimator's options."""
+        params = self.get_params(deep=False)
+        return self._encoder_class(**{name: params[name] for name in
+                                      self._encoder_class._get_param_names()})
+
     def _build(self, data, rng):
         user_items, edges = graph_edges(data, self.graph_last_n, self.graph_last_frac)
-        params = self.get_params(deep=False)
-        encoder = self._encoder_class(**{name: params[name] for name in
-                                         self._encoder_class._get_param_names()})
+        encoder = self._make_encoder()
         model = GraphModel(encoder.build(user_items), self.regularization, seeded_generator())
         batches = edge_batches(encoder, edges, self.batch_size, rng)
         return model, [Stage("train", self.epochs, batches)]
@@ -78,7 +84,6 @@ class _GraphRecommender(NeuralRecommender):
         return state @ items.T
 
     def _check_graph_params(self):
-        check_param(self, "n_factors", int, 1)
         check_param(self, "regularization", float, 0)
         check_graph_size(self)
 
@@ -211,6 +216,7 @@ class LightGCNRecommender(_GraphRecommender):
 
     def _check_model_params(self):
         self._check_graph_params()
+        check_param(self, "n_factors", int, 1)
         check_param(self, "n_layers", int, 0)
         check_param(self, "edge_dropout", float, 0, 1, high_open=True)
         check_bool(self, "normalize_layers")
@@ -316,9 +322,97 @@ class UltraGCNRecommender(_GraphRecommender):
 
     def _check_model_params(self):
         self._check_graph_params()
+        check_param(self, "n_factors", int, 1)
         for name in ("n_neighbours", "n_negatives"):
             check_param(self, name, int, 1)
         for name in ("constraint_weight", "item_weight", "negative_weight"):
             check_param(self, name, float, 0)
 
 
+class GraphRecommender(_GraphRecommender):
+    """A graph encoder trained alone on the user-item graph: a built-in one or your own.
+
+    What :class:`LightGCNRecommender` and :class:`UltraGCNRecommender` do for their encoder,
+    for any :class:`~skcreate.nn.GraphEncoder`: the encoder's
+    :meth:`~skcreate.nn.GraphEncoder.loss` on edge batches (with the negatives it asks for) plus ``regularization`` times its
+    :meth:`~skcreate.nn.GraphEncoder.penalty`, served from its propagated embeddings (users
+    unseen at fit folded in as the mean of their history items' embeddings). The encoder's own
+    options, its width included, live on the encoder and are tuned as ``graph_encoder__<name>``.
+
+    Parameters
+    ----------
+    graph_encoder : {"lightgcn", "ultragcn"} or skcreate.nn.GraphEncoder, default="lightgcn"
+        The encoder, cloned at every fit (the object passed stays unbuilt). A name stands for
+        the built-in encoder of 64 factors with its defaults (``LightGCNEncoder(n_factors=64)``);
+        an instance must set its own width (``n_factors``), as there is no table to share.
+    regularization : float, default=1e-4
+        Weight of the encoder's penalty (L2 on the rows of each batch, for the built-ins).
+    graph_last_n, graph_last_frac, learning_rate, batch_size, epochs
+        As in :class:`LightGCNRecommender` (``learning_rate`` default 5e-3, ``batch_size``
+        2048, ``epochs`` 20).
+    early_stopping, retrain_on_all, patience, validation_quantile, weight_decay
+        As in :class:`LightGCNRecommender`.
+    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed, precision
+        As in :class:`LightGCNRecommender`.
+    checkpoint_path, checkpoint_every, user_col, item_col, time_col
+        As in :class:`LightGCNRecommender`.
+
+    Attributes
+    ----------
+    module_ : skcreate.nn.GraphModel
+        The trained network; ``module_.encoder`` is the fitted clone of ``graph_encoder``.
+    train_user_ids_ : pandas.Index
+    loss_curve_, validation_scores_, best_epoch_, n_epochs_
+
+    Examples
+    --------
+    >>> from skcreate.datasets import make_interactions
+    >>> from skcreate.graph import GraphRecommender
+    >>> from skcreate.nn import LightGCNEncoder
+    >>> df = make_interactions(n_users=100, n_items=40, random_state=0)
+    >>> model = GraphRecommender(LightGCNEncoder(n_factors=16, n_layers=2), epochs=2,
+    ...                          random_state=0).fit(df)
+    >>> model.get_params()["graph_encoder__n_layers"], model.recommend(k=2)["rank"].max()
+    (2, np.int64(2))
+    """
+
+    def __init__(self, graph_encoder="lightgcn", regularization=1e-4, graph_last_n=None,
+                 graph_last_frac=None, learning_rate=5e-3, batch_size=2048, epochs=20,
+                 early_stopping=False, retrain_on_all=False, patience=5,
+                 validation_quantile=0.9, weight_decay=0.0, filter_seen=True, device="cpu",
+                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
+                 checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
+        self.graph_encoder = graph_encoder
+        self.regularization = regularization
+        self.graph_last_n = graph_last_n
+        self.graph_last_frac = graph_last_frac
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.retrain_on_all = retrain_on_all
+        self.patience = patience
+        self.validation_quantile = validation_quantile
+        self.weight_decay = weight_decay
+        self.filter_seen = filter_seen
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.on_interrupt = on_interrupt
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
+        self.precision = precision
+        self.user_col = user_col
+        self.item_col = item_col
+        self.time_col = time_col
+
+    def _make_encoder(self):
+        # a name's default instance has the width of the single-model estimators
+        return GRAPH_ENCODERS.make(self.graph_encoder, {"n_factors": 64})
+
+    def _check_model_params(self):
+        self._check_graph_params()
+        GRAPH_ENCODERS.check("graph_encoder", self.graph_encoder)

@@ -28,6 +28,7 @@ so a reader sees either the previous file or the new one, never a partial one.
 
 import contextlib
 import hashlib
+import importlib
 import io
 import json
 import math
@@ -37,6 +38,7 @@ import pickle
 import secrets
 import stat
 import struct
+import sys
 import zipfile
 import zlib
 
@@ -44,6 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._version import __version__
 from .interactions import Interactions
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "load_metadata"]
@@ -80,6 +83,7 @@ _FITTED = {
     "BPRRecommender": (_SERVING | {"item_factors_", "user_factors_"}, frozenset()),
     "SASRecRecommender": (_NEURAL, _TRAINING_RECORD),
     "LightGCNRecommender": (_NEURAL, _TRAINING_RECORD),
+    "GraphRecommender": (_NEURAL, _TRAINING_RECORD),
     "UltraGCNRecommender": (_NEURAL, _TRAINING_RECORD),
     "CREATERecommender": (_NEURAL, _TRAINING_RECORD | {"warmup_epochs_"}),
 }
@@ -93,11 +97,12 @@ class ModelFileError(ValueError):
 
 
 def _estimator_classes():
-    from . import (ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
-                   PopRandomRecommender, PopularRecommender, PureSVDRecommender,
-                   RandomRecommender, SASRecRecommender, UltraGCNRecommender)
+    from . import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRecommender,
+                   LightGCNRecommender, PopRandomRecommender, PopularRecommender,
+                   PureSVDRecommender, RandomRecommender, SASRecRecommender,
+                   UltraGCNRecommender)
     return {cls.__name__: cls for cls in (
-        ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
+        ALSRecommender, BPRRecommender, CREATERecommender, GraphRecommender, LightGCNRecommender,
         PopRandomRecommender, PopularRecommender, PureSVDRecommender, RandomRecommender,
         SASRecRecommender, UltraGCNRecommender)}
 
@@ -129,7 +134,23 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _part_path(name, cls):
+    """``module:QualName`` of a user's part class, checked to lead back to it at load."""
+    module, qualname = cls.__module__, cls.__qualname__
+    found = sys.modules.get(module)
+    for attribute in qualname.split("."):
+        found = getattr(found, attribute, None)
+    if "<locals>" in qualname or found is not cls:
+        raise ValueError(f"Parameter {name}: the part class {qualname} cannot be found again by "
+                         f"its import path {module}:{qualname} (it is defined inside a function "
+                         "or replaced since); define it at the top level of a module to save "
+                         "the model, or use pickle.")
+    return f"{module}:{qualname}"
+
+
 def _encode_params(estimator):
+    from .nn.component import Component
+
     params, components = {}, _component_classes()
     for name, value in estimator.get_params(deep=False).items():
         if name == "callbacks" and value is not None:
@@ -137,26 +158,71 @@ def _encode_params(estimator):
                              "callbacks=None before save (or use pickle).")
         if _is_plain(value):
             params[name] = _plain(value)
-        elif components.get(type(value).__name__) is type(value):
-            params[name] = {"__component__": type(value).__name__,
-                            "params": _plain(value.get_params())}
+        elif isinstance(value, Component):
+            cls = type(value)
+            # built-in parts by their name; a user's by import path, loaded only if allowed
+            path = cls.__name__ if components.get(cls.__name__) is cls else _part_path(name, cls)
+            part_params = value.get_params()
+            if not _is_plain(part_params):
+                raise ValueError(f"Parameter {name}={value!r}: a saved part's parameters must "
+                                 "be plain values (numbers, strings, booleans, None, lists, "
+                                 "dicts); save the model with pickle instead.")
+            params[name] = {"__component__": path, "params": _plain(part_params)}
         else:
             raise ValueError(f"Parameter {name}={value!r} is an object skcreate cannot "
-                             "describe without pickle (a user-defined part); save the model "
-                             "with pickle instead.")
+                             "describe without pickle (neither a plain value nor a "
+                             "skcreate.nn.Component); save the model with pickle instead.")
     return params
 
 
-def _decode_params(params):
+def _allowed(module, allowed_modules):
+    return any(module == allowed or module.startswith(allowed + ".")
+               for allowed in allowed_modules)
+
+
+def _user_part(path, name, spec, allowed_modules):
+    """The class of a user's part ``module:QualName``, imported only from an allowed module."""
+    from .nn.component import Component
+
+    module, _, qualname = spec.partition(":")
+    if not _allowed(module, allowed_modules):
+        raise ModelFileError(
+            f"{path}: parameter {name} is the user part {spec}; load imports a part's module "
+            f"only when you allow it: skcreate.load(path, allowed_modules=[{module!r}]) if "
+            "you trust that module.")
+    try:
+        found = importlib.import_module(module)
+        for attribute in qualname.split("."):
+            found = getattr(found, attribute)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: parameter {name}: cannot import the part {spec} "
+                             f"({exc!r}).") from exc
+    if not (isinstance(found, type) and issubclass(found, Component)):
+        raise ModelFileError(f"{path}: parameter {name}: {spec} is not a skcreate.nn.Component "
+                             "subclass.")
+    return found
+
+
+def _decode_params(path, params, allowed_modules=()):
     components = _component_classes()
     out = {}
     for name, value in params.items():
         if isinstance(value, dict) and "__component__" in value:
-            cls = components.get(value["__component__"])
+            spec = value["__component__"]
+            if isinstance(spec, str) and ":" in spec:
+                cls = _user_part(path, name, spec, allowed_modules)
+            else:
+                cls = components.get(spec) if isinstance(spec, str) else None
             if cls is None:
-                raise ValueError(f"unknown component {value['__component__']!r} for "
-                                 f"parameter {name}")
-            value = cls(**value["params"])
+                raise ValueError(f"unknown component {spec!r} for parameter {name}")
+            if not _is_str_dict(value.get("params")):
+                raise ValueError(f"the parameters of component {spec!r} are not a mapping")
+            try:
+                value = cls(**value["params"])
+            except Exception as exc:
+                # a user's part may raise anything on parameters it does not take
+                raise ValueError(f"component {spec!r} refused its parameters ({exc!r})") \
+                    from None
         out[name] = value
     return out
 
@@ -373,7 +439,6 @@ def save(estimator, path, metadata=None):
     members = {_ARRAYS: buffer.getvalue()}
     if weights is not None:
         members[_WEIGHTS] = weights
-    from . import __version__
 
     manifest = {
         "format": "skcreate-model", "format_version": FORMAT_VERSION,
@@ -583,11 +648,11 @@ def _read_weights(path, data):
     return state
 
 
-def _build(path, cls, params):
+def _build(path, cls, params, allowed_modules):
     """An unfitted ``cls`` with the saved parameters, validated as ``fit`` would (so that,
     say, ``max_len=3e8`` is refused before a network is built)."""
     try:
-        decoded = _decode_params(params)
+        decoded = _decode_params(path, params, allowed_modules)
         estimator = cls(**decoded)
         # the device and checkpoint folder of the machine that saved need not exist here, and
         # a loaded model uses neither (load places it on its own device): the rest is checked
@@ -596,13 +661,15 @@ def _build(path, cls, params):
         probe = cls(**{**decoded, **local})
         probe._validate_params()
         probe._check_params()
+    except ModelFileError:
+        raise
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ModelFileError(f"{path}: invalid parameters for {cls.__name__} ({exc}).") \
             from None
     return estimator
 
 
-def load(path, device="cpu"):
+def load(path, device="cpu", allowed_modules=()):
     """Load a model written by :func:`save` (or ``estimator.save``); no code from the file runs.
 
     Parameters
@@ -610,6 +677,11 @@ def load(path, device="cpu"):
     path : str or path-like
     device : str or torch.device, default="cpu"
         Where a neural model's weights go: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    allowed_modules : str or iterable of str, default=()
+        Modules (with their submodules) from which the user parts a model names (an alignment
+        or graph encoder of your own, saved by import path) may be imported. Importing runs
+        the module's code: allow only modules you trust. A file naming a part from any other
+        module is refused before anything is imported.
 
     Returns
     -------
@@ -632,6 +704,10 @@ def load(path, device="cpu"):
 
     # a device this machine lacks is the caller's error, not the file's: refused first
     device = resolve_device(device)
+    allowed = [allowed_modules] if isinstance(allowed_modules, str) else list(allowed_modules)
+    if not all(isinstance(module, str) and module for module in allowed):
+        raise ValueError(f"allowed_modules must be module names (str), got "
+                         f"{allowed_modules!r}.")
     with _ModelZip(path) as archive:
         manifest = _read_manifest(archive)
         members = _read_checked(archive, manifest)
@@ -646,7 +722,7 @@ def load(path, device="cpu"):
         raise ModelFileError(f"{path}: fitted attributes do not match a fitted {name} "
                              f"(unexpected: {unexpected}, missing: {missing}).")
     arrays = _read_arrays(path, members[_ARRAYS])
-    estimator = _build(path, cls, manifest["params"])
+    estimator = _build(path, cls, manifest["params"], allowed)
     state = None
     for attribute, spec in fitted.items():
         kind = spec["kind"]

@@ -2,6 +2,7 @@ import functools
 import http.server
 import importlib.util
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -83,8 +84,10 @@ def shared_data(pytestconfig):
 
 @pytest.fixture(scope="module")
 def load_benchmark():
-    """``load_benchmark(name)`` imports ``benchmarks/<name>.py``; the scripts share only
-    :mod:`skcreate.benchmarking`, so nothing else is put on the path."""
+    """``load_benchmark(name)`` imports ``benchmarks/<name>.py`` as the script would run: with
+    its folder on the path, for the helpers the scripts share (``benchmarks/_common.py``)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.append(str(BENCHMARKS))
 
     def load(name):
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")

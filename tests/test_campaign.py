@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.benchmarking import load_data
 from skcreate.model_selection import GlobalTemporalSplit
 
 DATASET = "synthetic:200:60"
@@ -244,7 +243,7 @@ def test_validation_split_never_reads_the_test_period(campaign, tmp_path):
     plan = write_plan(tmp_path / "plan.json", runs={"a": RUNS["a"]}, seeds=[0])
     module.main([str(plan), "--out", str(tmp_path / "out")])
     (_, train, evaluation, catalog), = fake.calls
-    X = load_data(DATASET)
+    X = module.load_data(DATASET)
     assert catalog == X["item_id"].nunique()
     threshold, = GlobalTemporalSplit(0.8).thresholds(X)
     outer_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
@@ -267,8 +266,28 @@ def test_test_split_trains_on_the_outer_train(campaign, tmp_path):
     out = tmp_path / "out"
     module.main([str(plan), "--out", str(out)])
     (_, train, evaluation, _), = fake.calls
-    X = load_data(DATASET)
+    X = module.load_data(DATASET)
     outer_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
     pd.testing.assert_frame_equal(train, X.iloc[outer_idx])
     pd.testing.assert_frame_equal(evaluation, X.iloc[test_idx])
     assert "trained on the outer train" in Path(f"{out}.md").read_text()
+
+
+def test_figure_plots_each_parameter_over_the_runs_that_change_it_alone(campaign, tmp_path):
+    module, fake = campaign
+    runs = {"defaults": {}, "w=0.1": {"alignment_weight": 0.1},
+            "w=1": {"alignment_weight": 1.0}, "warm=0": {"warmup_epochs": 0},
+            "both": {"alignment_weight": 0.1, "warmup_epochs": 0},
+            "sasrec": {"model": "SASRec"}}
+    plan = write_plan(tmp_path / "plan.json", runs=runs, seeds=[0, 1])
+    out = tmp_path / "sweep"
+    module.main([str(plan), "--out", str(out), "--figure", "alignment_weight",
+                 "warmup_epochs"])
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    results = module.read_results(tmp_path / "sweep.csv")
+    points, default = module.sweep_points(results, "alignment_weight")
+    # the run changing two parameters and SASRec are in neither panel
+    assert default == "0.05" and sorted(points, key=module._value_order) == ["0.05", "0.1", "1.0"]
+    assert all(len(values) == 2 for values in points.values())
+    points, default = module.sweep_points(results, "warmup_epochs")
+    assert default == "auto" and sorted(points, key=module._value_order) == ["0", "auto"]

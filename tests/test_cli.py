@@ -208,6 +208,28 @@ def test_recommend_reads_model_files_without_metadata(files, capsys):
     assert list(out.columns) == ["user_id", "item_id", "score", "rank", "source"]
 
 
+def test_recommend_serves_a_model_with_own_parts_from_an_allowed_module(files, capsys,
+                                                                        monkeypatch):
+    path, X = files
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    monkeypatch.syspath_prepend(str(examples))
+    monkeypatch.delitem(sys.modules, "custom_parts", raising=False)
+    import custom_parts
+
+    model = make_models("CREATE", ["epochs=1", "warmup_epochs=0", "n_factors=8"], 0,
+                        False)["CREATE"]
+    model.set_params(alignment=custom_parts.CosineAlignment(), user_col="customer",
+                     item_col="product", time_col="ts")
+    model.fit(X).save(path / "own.skc")
+    assert main(["recommend", str(path / "own.skc"), "--k", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "user part custom_parts:CosineAlignment" in err and len(err.splitlines()) == 1
+    assert main(["recommend", str(path / "own.skc"), "--k", "2",
+                 "--allow-module", "custom_parts"]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(out) == 2 * X["customer"].nunique()
+
+
 @pytest.mark.parametrize("command", ["fit", "recommend"])
 @pytest.mark.parametrize("out, reason", [
     ("nowhere/out.csv", ": directory {path}/nowhere does not exist."),

@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 import skcreate
-from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
-                      PopRandomRecommender, PopularRecommender, PureSVDRecommender,
-                      RandomRecommender, SASRecRecommender, UltraGCNRecommender)
+from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRecommender,
+                      LightGCNRecommender, PopRandomRecommender, PopularRecommender,
+                      PureSVDRecommender, RandomRecommender, SASRecRecommender,
+                      UltraGCNRecommender)
 from skcreate.datasets import make_interactions
-from skcreate.nn import InfoNCE
+from skcreate.nn import InfoNCE, LightGCNEncoder
 from skcreate.persistence import FORMAT_VERSION, ModelFileError, load_metadata
 
 SMALL = dict(n_factors=8, random_state=0)
@@ -36,6 +37,7 @@ ESTIMATORS = [
     ALSRecommender(iterations=3, **SMALL), BPRRecommender(iterations=3, **SMALL),
     SASRecRecommender(epochs=1, **SMALL), LightGCNRecommender(epochs=1, **SMALL),
     UltraGCNRecommender(epochs=1, **SMALL),
+    GraphRecommender(LightGCNEncoder(n_factors=8, n_layers=2), epochs=1, random_state=0),
     CREATERecommender(epochs=1, warmup_epochs=1, **SMALL),
     CREATERecommender(epochs=2, warmup_epochs=1, sequence_encoder="bert4rec",
                       graph_encoder="ultragcn", alignment=InfoNCE(0.5), early_stopping=True,
@@ -186,7 +188,8 @@ def test_user_defined_parts_and_callbacks_are_refused_with_a_reason(tmp_path):
 
     df = make_interactions(80, 30, random_state=0)
     model = CREATERecommender(alignment=Mine(), epochs=1, warmup_epochs=0, **SMALL).fit(df)
-    with pytest.raises(ValueError, match="alignment=.*user-defined part.*pickle"):
+    with pytest.raises(ValueError, match="alignment: the part class .*Mine cannot be found "
+                                         "again.*top level of a module.*pickle"):
         model.save(tmp_path / "m.skc")
     model = SASRecRecommender(epochs=1, callbacks=[print], **SMALL).fit(df)
     with pytest.raises(ValueError, match="callbacks"):
@@ -371,6 +374,8 @@ EDITS = {
     "negative n_factors": lambda m: m["params"].update(n_factors=-8),
     "unknown component": lambda m: m["params"].update(
         max_len={"__component__": "os.system", "params": {}}),
+    "user part from a module not allowed": lambda m: m["params"].update(
+        max_len={"__component__": "os:system", "params": {}}),
     "component params a list": lambda m: m["params"].update(
         max_len={"__component__": "InfoNCE", "params": []}),
     "relabelled as CREATE": lambda m: m.update(estimator="CREATERecommender"),

@@ -10,9 +10,11 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_html_repr
 
-from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
-                      PopRandomRecommender, PopularRecommender, PureSVDRecommender,
-                      RandomRecommender, SASRecRecommender, UltraGCNRecommender)
+from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRecommender,
+                      LightGCNRecommender, PopRandomRecommender, PopularRecommender,
+                      PureSVDRecommender, RandomRecommender, SASRecRecommender,
+                      UltraGCNRecommender)
+from skcreate.nn import Component, UltraGCNEncoder
 
 SMALL = {"n_factors": 8}
 NEURAL = {"n_factors": 8, "epochs": 2, "batch_size": 64}
@@ -25,6 +27,8 @@ ESTIMATORS = [
     BPRRecommender(random_state=0, iterations=5, num_threads=1, **SMALL),
     LightGCNRecommender(random_state=0, n_layers=2, **NEURAL),
     UltraGCNRecommender(random_state=0, n_negatives=4, **NEURAL),
+    GraphRecommender(UltraGCNEncoder(n_factors=8, n_negatives=4), random_state=0, epochs=2,
+                     batch_size=64),
     SASRecRecommender(random_state=0, max_len=10, **NEURAL),
     CREATERecommender(random_state=0, max_len=10, warmup_epochs=1, **NEURAL),
 ]
@@ -66,7 +70,11 @@ def test_same_seed_same_output_and_pickle_round_trip(est, synthetic):
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_sklearn_api(est):
     cloned = clone(est)
-    assert cloned.get_params() == est.get_params()
+    # a part passed as an object is cloned too: equal by class and parameters (the deep ones)
+    assert {k: (type(v), v.get_params()) if isinstance(v, Component) else v
+            for k, v in cloned.get_params().items()} == \
+        {k: (type(v), v.get_params()) if isinstance(v, Component) else v
+         for k, v in est.get_params().items()}
     assert repr(cloned).startswith(type(est).__name__)
     assert type(est).__name__ in estimator_html_repr(est)
     cloned.set_params(filter_seen=False)

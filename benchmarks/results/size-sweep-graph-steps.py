@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
-from skcreate.benchmarking import load_data
-from skcreate.datasets import make_interactions
+from skcreate.datasets import load_dataset, make_interactions
 from skcreate.interactions import Interactions
 from skcreate.nn import LightGCNEncoder
 torch.set_num_threads(1)
@@ -64,7 +63,7 @@ if what == "sweep":
             report(model=name, interactions=len(X), steps=steps, cpu_ms_per_step=round(ms, 2),
                    cpu_s_per_epoch=round(ms * steps / 1000, 2))
 else:
-    X = load_data("amazon-beauty", os.environ.get("SKCREATE_DATA"))
+    X = load_dataset("amazon-beauty", data_home=os.environ.get("SKCREATE_DATA"))
     data, _ = Interactions.from_frame(X, "user_id", "item_id", "timestamp")
     for name, est, stage in [
         ("SASRec", SASRecRecommender(random_state=0), 0),

@@ -11,9 +11,9 @@ import sys
 import warnings
 
 from . import compare, own_data
-from ._options import CommandError, Parser
+from ._options import CommandError, Parser, parse_value
 
-__all__ = ["main"]
+__all__ = ["main", "parse_value"]
 
 
 def build_parser():

@@ -5,11 +5,13 @@ shown, so that ``skcreate --help`` answers at once.
 """
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
 __all__ = ["CommandError", "MODEL_NAMES", "Parser", "add_column_options", "add_model_options",
-           "check_writable", "make_models", "model_parameters", "log", "positive_int"]
+           "check_writable", "make_models", "model_parameters", "log", "parse_value",
+           "positive_int"]
 
 #: Names of :func:`skcreate.comparison.default_models`, for the help (a test keeps them equal).
 MODEL_NAMES = ("Random", "PopRnd", "Popular", "PureSVD", "ALS", "BPR", "LightGCN", "UltraGCN",
@@ -126,9 +128,15 @@ def check_writable(path, option="--out"):
         path.unlink()
 
 
-def _parse_setting(setting):
-    from ..benchmarking import parse_value
+def parse_value(text):
+    """A command-line value as a Python literal when it is one (3, 0.1, None), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
+
+def _parse_setting(setting):
     key, sep, value = setting.partition("=")
     if not sep or not key:
         raise CommandError(f"--set expects NAME=VALUE, got {setting!r}.")

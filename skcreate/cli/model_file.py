@@ -18,8 +18,11 @@ def save_model(model, path, time_kind):
     save(model, path, metadata={"time_kind": time_kind})
 
 
-def load_model(path):
-    """Read an estimator written by :func:`save_model`.
+def load_model(path, allowed_modules=()):
+    """Read an estimator written by :func:`save_model` (or ``estimator.save``).
+
+    ``allowed_modules`` are those from which the model's own parts may be imported
+    (:func:`skcreate.load`).
 
     Returns
     -------
@@ -35,7 +38,8 @@ def load_model(path):
     if not path.exists():
         raise FileNotFoundError(f"No model file at {path}; make one with `skcreate fit`.")
     try:
-        return load(path), load_metadata(path).get("time_kind")
+        return (load(path, allowed_modules=allowed_modules),
+                load_metadata(path).get("time_kind"))
     except ModelFileError as exc:
         raise ValueError(f"{path} is not a model file written by `skcreate fit`: {exc}") \
             from None

@@ -49,6 +49,10 @@ def add_parsers(sub):
                      help="interactions of the users to serve (default: the fitted users)")
     rec.add_argument("--k", type=positive_int, default=10, help="items per user (default: 10)")
     rec.add_argument("--out", default="-", help="CSV to write (default: standard output)")
+    rec.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
+                     help="a module (with its submodules) from which the model's own parts "
+                     "may be imported, for a model fitted with parts of your own; importing "
+                     "runs its code, so name only modules you trust (repeatable)")
     add_column_options(rec, remembered=True)
     rec.set_defaults(run=run_recommend)
 
@@ -119,7 +123,7 @@ def _sources(model, histories, recs):
 def run_recommend(args):
     if args.out != "-":
         check_writable(args.out)
-    model, time_kind = load_model(args.model)
+    model, time_kind = load_model(args.model, args.allow_module)
     # the flags name the histories' and output's columns; by default those the model was fitted on
     flags = (args.user_col, args.item_col, args.time_col)
     fitted = model.get_params()

@@ -1,10 +1,10 @@
 """Helpers of the ``benchmarks/`` scripts: data specs, option parsing, machine facts, workers.
 
-The scripts import this module and never each other. The worker functions run in fresh spawned
-processes (so that each run's peak memory is its own), which needs them importable by name.
+Not part of the package: the scripts import this module (their own folder is on the path) and
+never each other. The worker functions run in fresh spawned processes (so that each run's peak
+memory is its own), which needs them importable by name; a spawned child inherits the path.
 """
 
-import ast
 import multiprocessing as mp
 import os
 import platform
@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .comparison import evaluate_model
-from .datasets import load_dataset, make_interactions
-from .training import Callback
+from skcreate.cli import parse_value
+from skcreate.comparison import evaluate_model
+from skcreate.datasets import load_dataset, make_interactions
+from skcreate.training import Callback
 
 __all__ = ["add_data_arguments", "pyplot", "load_data", "parse_value", "parse_sets", "machine",
            "peak_mib", "matmul_gflops", "sasrec_epoch_flops", "in_fresh_process",
@@ -55,14 +56,6 @@ def load_data(dataset, data_home=None):
         n_users, n_items = (list(map(int, sizes)) + [20000, 5000][len(sizes):])[:2]
         return make_interactions(n_users=n_users, n_items=n_items, random_state=0)
     return load_dataset(dataset, data_home=data_home)
-
-
-def parse_value(text):
-    """A command-line value as a Python literal when it is one (3, 0.1, None), else the text."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def parse_sets(items):
