@@ -1,18 +1,25 @@
 """How training batches are drawn: user sequences, graph edges with negatives, and both.
 
-Each batch source is called with the epoch index and yields batches: dicts of CPU tensors in
-the layout the :mod:`skcreate.nn` step modules read (the training loop moves them to the
-device). All randomness comes from one ``numpy.random.Generator``, drawn lazily step by step.
+A batch is a typed object (:class:`SequenceBatch`, :class:`EdgeBatch`, :class:`JointBatch`) of
+CPU tensors that the :mod:`skcreate.nn` step modules read by attribute; it moves itself to the
+device and, in data-parallel training, carries what sharding adds (the shard's loss weight,
+the gathering of rows over ranks), so the networks know nothing of either. Each batch source
+is called with the epoch index and yields batches. All randomness comes from one
+``numpy.random.Generator``, drawn lazily step by step.
 """
+
+import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from .distributed import shard_rows
+from .distributed import gather_rows, shard_rows
 from .nn.item_table import ItemTable
 
-__all__ = ["trim_padding", "SequenceBatches", "MaskedSequenceBatches", "EdgeBatches",
-           "JointBatches", "KeyedBatches", "ShardedBatches"]
+__all__ = ["SequenceBatch", "EdgeBatch", "JointBatch", "to_device", "trim_padding",
+           "SequenceBatches", "MaskedSequenceBatches", "EdgeBatches", "JointBatches",
+           "KeyedBatches", "ShardedBatches"]
 
 
 def trim_padding(items):
@@ -21,6 +28,153 @@ def trim_padding(items):
     first = int(real.int().argmax()) if bool(real.any()) else items.shape[1] - 1
     return items[:, first:]
 
+
+def _identity(rows):
+    return rows
+
+
+def to_device(value, device):
+    """``value`` on ``device``: a tensor, a batch of this module, or a dict of them."""
+    if isinstance(value, dict):
+        return {key: to_device(item, device) for key, item in value.items()}
+    if isinstance(value, torch.Tensor):
+        if device.type == "cuda":
+            # a copy from pinned memory runs asynchronously: the next batch is built meanwhile
+            value = value.pin_memory()
+        return value.to(device, non_blocking=True)
+    return value.to(device)
+
+
+@dataclasses.dataclass
+class _Batch:
+    """Tensor fields that move to a device together."""
+
+    def to(self, device):
+        """This batch on ``device``."""
+        return dataclasses.replace(self, **{
+            field.name: to_device(getattr(self, field.name), device)
+            for field in dataclasses.fields(self)
+            if isinstance(getattr(self, field.name), (torch.Tensor, _Batch))})
+
+    def weigh(self, terms):
+        """The step's loss terms, times the shard's weight in data-parallel training."""
+        if getattr(self, "shard_weight", None) is None:
+            return terms
+        return {name: value * self.shard_weight for name, value in terms.items()}
+
+
+@dataclasses.dataclass
+class SequenceBatch(_Batch):
+    """Users' left-padded sequences, as :class:`~skcreate.nn.SequenceModel` reads them.
+
+    Attributes
+    ----------
+    inputs, targets : torch.Tensor of int64, shape (B, L)
+        Item-table rows the encoder reads, and the row to predict at each position (padding
+        where there is nothing to predict).
+    users : torch.Tensor of int64, shape (B,)
+        The users' codes.
+    shard_weight : torch.Tensor, optional
+        In data-parallel training, the factor that turns this shard's mean loss into its share
+        of the global batch's (set by :class:`ShardedBatches`; the training loop applies it).
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    users: torch.Tensor
+    shard_weight: torch.Tensor = None
+
+    def __len__(self):
+        return len(self.users)
+
+    @property
+    def units(self):
+        """Positions with a target: what the local loss averages over."""
+        return int((self.targets != ItemTable.padding).sum())
+
+    def rows(self, rows):
+        """The batch of users ``rows`` (positions), padding columns trimmed."""
+        inputs, targets = self.inputs[rows], self.targets[rows]
+        real = (inputs != ItemTable.padding).any(0)
+        first = int(real.int().argmax())
+        return SequenceBatch(inputs[:, first:], targets[:, first:], self.users[rows])
+
+    def concat(self, other):
+        """Both batches as one; the narrower is left-padded to the wider's width."""
+        width = max(self.inputs.shape[1], other.inputs.shape[1])
+
+        def pad(part):
+            return torch.nn.functional.pad(part, (width - part.shape[1], 0),
+                                           value=ItemTable.padding)
+
+        return SequenceBatch(torch.cat([pad(self.inputs), pad(other.inputs)]),
+                             torch.cat([pad(self.targets), pad(other.targets)]),
+                             torch.cat([self.users, other.users]))
+
+
+@dataclasses.dataclass
+class EdgeBatch(_Batch):
+    """Edges of the training graph with sampled negatives, as
+    :class:`~skcreate.nn.GraphModel` reads them.
+
+    Attributes
+    ----------
+    users, positives : torch.Tensor of int64, shape (B,)
+    negatives : torch.Tensor of int64, shape (B, n_negatives)
+    shard_weight : torch.Tensor, optional
+        As in :class:`SequenceBatch`.
+    """
+
+    users: torch.Tensor
+    positives: torch.Tensor
+    negatives: torch.Tensor
+    shard_weight: torch.Tensor = None
+
+    def __len__(self):
+        return len(self.users)
+
+    @property
+    def units(self):
+        return len(self.users)
+
+    def rows(self, rows):
+        return EdgeBatch(self.users[rows], self.positives[rows], self.negatives[rows])
+
+    def concat(self, other):
+        return EdgeBatch(*(torch.cat([getattr(self, name), getattr(other, name)])
+                           for name in ("users", "positives", "negatives")))
+
+
+@dataclasses.dataclass
+class JointBatch(_Batch):
+    """CREATE's step: a batch of users, an edge batch, or both, as
+    :class:`~skcreate.nn.CREATEModel` reads them.
+
+    Attributes
+    ----------
+    sequence : SequenceBatch, optional
+        Users for the local loss and the alignment.
+    edges : EdgeBatch, optional
+        Edges for the graph loss (alone in CREATE's warm-up).
+    align : SequenceBatch, optional
+        Further users for the alignment only.
+    gather : callable, default=identity
+        Applied to the rows the alignment compares: in data-parallel training it gathers them
+        from every rank (:func:`skcreate.distributed.gather_rows`), so that the alignment sees
+        the global batch as in one process.
+    """
+
+    sequence: SequenceBatch = None
+    edges: EdgeBatch = None
+    align: SequenceBatch = None
+    gather: Callable = _identity
+
+    def weigh(self, terms):
+        """The step's loss terms with each shard's weight: the local term is the sequences',
+        the global term the edges'; the alignment reads gathered rows and keeps its own."""
+        weights = {"local": self.sequence, "global": self.edges}
+        return {name: value if getattr(weights.get(name), "shard_weight", None) is None
+                else value * weights[name].shard_weight for name, value in terms.items()}
 
 def _chunks(order, size):
     return [order[i:i + size] for i in range(0, len(order), size)]
@@ -40,10 +194,9 @@ class SequenceBatches:
 
     Yields
     ------
-    dict
-        ``inputs`` (B, L) and ``targets`` (B, L): every position predicts the next item;
-        ``users`` (B,): user codes. Users with fewer than two items have nothing to predict
-        and are left out; a ValueError says so when no user is left.
+    SequenceBatch
+        Every position predicts the next item. Users with fewer than two items have nothing
+        to predict and are left out; a ValueError says so when no user is left.
     """
 
     def __init__(self, sequences, batch_size, rng):
@@ -73,7 +226,7 @@ class SequenceBatches:
         items = trim_padding(self.sequences[rows])
         inputs = items[:, :-1]
         targets = items[:, 1:].masked_fill(inputs == ItemTable.padding, ItemTable.padding)
-        return {"inputs": inputs, "targets": targets, "users": torch.as_tensor(rows)}
+        return SequenceBatch(inputs, targets, torch.as_tensor(rows))
 
     def __call__(self, epoch):
         for rows in self._order():
@@ -116,9 +269,8 @@ class MaskedSequenceBatches(SequenceBatches):
         masked[:, -1] |= torch.as_tensor(self.rng.random(len(items)) < self.last_mask_prob)
         # every sequence trains on at least one position
         masked[:, -1] |= ~masked.any(1)
-        return {"inputs": items.masked_fill(masked, self.mask_token),
-                "targets": items.masked_fill(~masked, ItemTable.padding),
-                "users": torch.as_tensor(rows)}
+        return SequenceBatch(items.masked_fill(masked, self.mask_token),
+                             items.masked_fill(~masked, ItemTable.padding), torch.as_tensor(rows))
 
 
 class EdgeBatches:
@@ -139,8 +291,7 @@ class EdgeBatches:
 
     Yields
     ------
-    dict
-        ``users``, ``positives`` (B,) and ``negatives`` (B, n_negatives).
+    EdgeBatch
     """
 
     def __init__(self, users, items, batch_size, n_items, n_negatives, rng):
@@ -153,9 +304,8 @@ class EdgeBatches:
     def collate(self, rows):
         """The batch of edges ``rows``, with freshly drawn negatives."""
         negatives = self.rng.integers(0, self.n_items, (len(rows), self.n_negatives))
-        return {"users": torch.as_tensor(self.users[rows]),
-                "positives": torch.as_tensor(self.items[rows]),
-                "negatives": torch.as_tensor(negatives)}
+        return EdgeBatch(torch.as_tensor(self.users[rows]), torch.as_tensor(self.items[rows]),
+                         torch.as_tensor(negatives))
 
     def __call__(self, epoch=None):
         for rows in _chunks(self.rng.permutation(len(self.users)), self.batch_size):
@@ -176,7 +326,7 @@ class JointBatches:
         None when the graph loss is off (then only the alignment reads the graph).
     alignment_users : int, default=0
         Users drawn at random (with replacement) besides each batch's, for the alignment only:
-        their sequences come as ``batch["align"]``, in the layout of ``batch["sequence"]``.
+        their sequences come as the :class:`JointBatch`'s ``align``.
     """
 
     def __init__(self, sequences, edges=None, alignment_users=0):
@@ -197,12 +347,12 @@ class JointBatches:
     def __call__(self, epoch):
         rows = self.sequences.rows
         for batch in self.sequences(epoch):
-            joint = {"sequence": batch}
+            joint = JointBatch(sequence=batch)
             if self.edges is not None:
-                joint["edges"] = self._next_edges()
+                joint.edges = self._next_edges()
             if self.alignment_users:
                 extra = rows[self.sequences.rng.integers(0, len(rows), self.alignment_users)]
-                joint["align"] = self.sequences.collate(extra)
+                joint.align = self.sequences.collate(extra)
             yield joint
 
     def state_dict(self):
@@ -214,9 +364,10 @@ class JointBatches:
 
 
 class KeyedBatches:
-    """Each batch of ``source`` under ``key``: one part's batches fed to a joint model.
+    """Each batch of ``source`` as the ``key`` part of a :class:`JointBatch`: one part's
+    batches fed to a joint model.
 
-    CREATE's warm-up feeds ``{"edges": edge_batch}`` to the joint network.
+    CREATE's warm-up feeds ``JointBatch(edges=edge_batch)`` to the joint network.
     """
 
     def __init__(self, source, key):
@@ -225,26 +376,16 @@ class KeyedBatches:
 
     def __call__(self, epoch):
         for batch in self.source(epoch):
-            yield {self.key: batch}
-
-
-def _user_batch(batch):
-    """The batch of users (sequences) inside ``batch``, or None for edges only."""
-    if "inputs" in batch:
-        return batch
-    return batch.get("sequence")
+            yield JointBatch(**{self.key: batch})
 
 
 def _concat(first, second):
-    """Two batches of the same layout as one; sequence widths are aligned by left padding."""
-    if isinstance(first, dict):
-        return {key: _concat(first[key], second[key]) for key in first}
-    if first.dim() == 2 and first.shape[1] != second.shape[1]:
-        width = max(first.shape[1], second.shape[1])
-        first, second = (torch.nn.functional.pad(part, (width - part.shape[1], 0),
-                                                 value=ItemTable.padding)
-                         for part in (first, second))
-    return torch.cat([first, second])
+    """Two batches of the same kind as one."""
+    if isinstance(first, JointBatch):
+        return JointBatch(*(None if a is None else a.concat(b) for a, b in
+                            ((first.sequence, second.sequence), (first.edges, second.edges),
+                             (first.align, second.align))))
+    return first.concat(second)
 
 
 class ShardedBatches:
@@ -278,27 +419,19 @@ class ShardedBatches:
         self.world_size = world_size
 
     def _rows(self, batch):
-        users = _user_batch(batch)
-        return len(users["inputs"]) if users is not None else float("inf")
+        users = batch.sequence if isinstance(batch, JointBatch) else batch
+        return len(users) if isinstance(users, SequenceBatch) else float("inf")
 
     def _shard(self, batch):
-        if any(isinstance(value, dict) for value in batch.values()):
-            return {key: self._shard(value) for key, value in batch.items()}
-        n = len(next(iter(batch.values())))
+        if isinstance(batch, JointBatch):
+            return JointBatch(*(None if part is None else self._shard(part)
+                                for part in (batch.sequence, batch.edges, batch.align)),
+                              gather=gather_rows)
+        n = len(batch)
         if n < self.world_size:
-            return dict(batch)
-        rows = torch.as_tensor(shard_rows(n, self.rank, self.world_size))
-        shard = {key: value[rows] for key, value in batch.items()}
-        if "targets" in batch:
-            real = (shard["inputs"] != ItemTable.padding).any(0)
-            first = int(real.int().argmax())
-            shard["inputs"], shard["targets"] = (shard[key][:, first:]
-                                                 for key in ("inputs", "targets"))
-            units = int((shard["targets"] != ItemTable.padding).sum())
-            total = int((batch["targets"] != ItemTable.padding).sum())
-        else:
-            units, total = len(rows), n
-        shard["shard_weight"] = torch.tensor(self.world_size * units / total)
+            return batch
+        shard = batch.rows(torch.as_tensor(shard_rows(n, self.rank, self.world_size)))
+        shard.shard_weight = torch.tensor(self.world_size * shard.units / batch.units)
         return shard
 
     def __call__(self, epoch):

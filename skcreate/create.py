@@ -1,5 +1,7 @@
 """CREATERecommender: joint sequence + graph training with cross-view alignment."""
 
+import warnings
+
 import torch
 
 from .batches import JointBatches, KeyedBatches, MaskedSequenceBatches
@@ -53,7 +55,8 @@ def inactive_params(estimator):
                 inactive |= set(cls._get_param_names()) - used
     if params["alignment"] == "none":
         inactive |= set(_ALIGNMENT_INPUTS) | {"alignment_weight", "alignment_batch_size"}
-    return inactive & set(params)
+    # the transformer's own parameters act whatever the parts (n_factors: the table width)
+    return (inactive & set(params)) - set(SASRecRecommender._get_param_names())
 
 
 class CREATERecommender(SASRecRecommender):
@@ -300,6 +303,18 @@ default="barlow"
             raise ValueError(f"the alignment standardises over a batch of users and needs "
                              f"batch_size >= 2, got batch_size={self.batch_size}; or set "
                              "alignment='none'.")
+        defaults = CREATERecommender().get_params(deep=False)
+        ignored = [name for name in sorted(inactive_params(self))
+                   if getattr(self, name) != defaults[name]]
+        if ignored:
+            # an option set for a part that is not there (a user's encoder, no alignment)
+            warnings.warn(f"{', '.join(f'{name}={getattr(self, name)!r}' for name in ignored)} "
+                          f"ha{'s' if len(ignored) == 1 else 've'} no effect with "
+                          f"graph_encoder={self.graph_encoder!r} and "
+                          f"alignment={self.alignment!r}: they configure built-in parts not in "
+                          "use (a part passed as an object takes its options as "
+                          "graph_encoder__<name> or alignment__<name>).",
+                          UserWarning, stacklevel=5)
 
     # the graph branch reads the whole item table every step: dense gradients
     _sparse_table = False

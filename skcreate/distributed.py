@@ -18,16 +18,12 @@ from torch import distributed as dist
 
 __all__ = ["is_distributed", "world_size", "rank", "local_rank", "is_main_process", "setup",
            "timeout", "RankTimeoutError", "rank_timeouts", "shard_rows", "all_reduce_sum",
-           "broadcast_flag", "data_parallel", "gather_rows"]
+           "broadcast_flag", "gather_rows"]
 
 TIMEOUT_VARIABLE = "SKCREATE_DISTRIBUTED_TIMEOUT"
 # torch's own default (30 minutes) leaves a frozen rank unnoticed for half an hour; no
 # collective of a fit waits on more than one epoch of another rank's work
 DEFAULT_TIMEOUT = 300
-
-# whether this process is inside a data-parallel training run (a fit with distributed=False
-# in an initialised group must not gather)
-_data_parallel = False
 
 
 def is_distributed():
@@ -166,17 +162,6 @@ def broadcast_flag(flag, device=None):
     return bool(value.item())
 
 
-@contextlib.contextmanager
-def data_parallel():
-    """Mark the enclosed steps as data-parallel: :func:`gather_rows` gathers over ranks."""
-    global _data_parallel
-    previous, _data_parallel = _data_parallel, is_distributed()
-    try:
-        yield
-    finally:
-        _data_parallel = previous
-
-
 class _GatherRows(torch.autograd.Function):
     """All-gather of row blocks of any sizes, with the gradient routed back to each block."""
 
@@ -202,8 +187,8 @@ class _GatherRows(torch.autograd.Function):
 def gather_rows(rows):
     """Every rank's ``rows`` concatenated in rank order, differentiable; ``rows`` in one process.
 
-    Rows are gathered inside :func:`data_parallel` (a data-parallel :func:`~skcreate.training.train`
-    run), else returned as they are.
+    A data-parallel fit's sharded batches apply it to the rows the alignment compares
+    (:class:`skcreate.batches.JointBatch`'s ``gather``); a fit in one process never calls it.
 
     Meant for a loss over the global batch (Barlow Twins statistics, InfoNCE negatives) that
     reads only gathered rows, and is therefore the same on every rank: each rank's block gets
@@ -222,7 +207,7 @@ def gather_rows(rows):
     -------
     torch.Tensor, shape (sum of B_rank, ...)
     """
-    if not _data_parallel:
+    if not is_distributed():
         return rows
     size = torch.tensor([len(rows)], device=rows.device)
     sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]

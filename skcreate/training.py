@@ -7,7 +7,6 @@ epochs, how the terms are weighted, and whether the epochs are validated. CREATE
 warm-up is its first stage.
 """
 
-import contextlib
 import copy
 import dataclasses
 import functools
@@ -23,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from . import distributed as dist
-from .batches import ShardedBatches
+from .batches import ShardedBatches, to_device
 from .nn.optim import clip_grad_norm
 
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
@@ -40,7 +39,9 @@ class Stage:
     epochs : int
         Epochs to run.
     batches : callable
-        ``batches(epoch)`` yields the batches of the stage's ``epoch``-th epoch (0-based).
+        ``batches(epoch)`` yields the batches of the stage's ``epoch``-th epoch (0-based),
+        which the step module reads: the typed batches of :mod:`skcreate.batches`, or tensors
+        or dicts of them for a module of your own.
     weights : dict of str to float
         Weight of each loss term in the optimised total; a term not listed weighs 1.
     validate : bool
@@ -175,15 +176,6 @@ def _diverged(stage, epoch, loss, terms, optimiser, bound):
         f"The {' and '.join(bad)} loss {became} in epoch {epoch} (stage {stage.name!r}); "
         f"training stopped with the weights of the last good epoch. "
         f"Try a lower learning rate{hint}.")
-
-
-def _to_device(batch, device):
-    if isinstance(batch, dict):
-        return {key: _to_device(value, device) for key, value in batch.items()}
-    if device.type == "cuda":
-        # a copy from pinned memory runs asynchronously: the next batch is built meanwhile
-        batch = batch.pin_memory()
-    return batch.to(device, non_blocking=True)
 
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
@@ -357,10 +349,6 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     if checkpoint is not None and checkpoint.exists():
         step, position = run.resume(checkpoint, optimiser, sources)
     finished = False
-    parallel = contextlib.ExitStack()
-    if distributed:
-        # alignment losses gather their rows over the ranks inside it
-        parallel.enter_context(dist.data_parallel())
     try:
         for index, stage in enumerate(stages):
             if index < position[0]:
@@ -379,7 +367,10 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                 for batch in stage.batches(epoch):
                     with torch.autocast(device.type, dtype=autocast,
                                         enabled=autocast is not None):
-                        terms = step_module(_to_device(batch, device))
+                        terms = step_module(to_device(batch, device))
+                        if hasattr(batch, "weigh"):
+                            # a shard's terms weighed as its share of the global batch
+                            terms = batch.weigh(terms)
                         loss = sum(stage.weights.get(name, 1.0) * value
                                    for name, value in terms.items())
                     optimiser.zero_grad(set_to_none=True)
@@ -438,7 +429,6 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
                           UserWarning, stacklevel=2)
     finally:
         bar.close()
-        parallel.close()
     if finished and checkpoint is not None:
         checkpoint.remove()
     if run.best_state is not None:

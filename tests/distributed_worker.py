@@ -28,6 +28,9 @@ MODELS = {
     "create": CREATERecommender(early_stopping=True, **CREATE),
     "create-contrastive": CREATERecommender(alignment="contrastive", alignment_weight=0.2,
                                             **CREATE),
+    # the projector reads the gathered rows: BT-SR's statistics are the global batch's too
+    "create-bt-sr": CREATERecommender(alignment="bt-sr", projector_dim=8, alignment_weight=0.25,
+                                      **CREATE),
     "lightgcn": LightGCNRecommender(n_factors=16, n_layers=2, batch_size=300, epochs=2,
                                     random_state=0),
     "ultragcn": UltraGCNRecommender(n_factors=16, n_negatives=4, batch_size=300, epochs=2,

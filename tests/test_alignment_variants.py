@@ -72,10 +72,10 @@ def test_every_position_pairs_each_real_state_with_its_user(synthetic):
     batch = joint_batch(stages)
     model(batch)
     states, graph_users = model.alignment.seen
-    inputs = batch["sequence"]["inputs"]
+    inputs = batch.sequence.inputs
     real = inputs != ItemTable.padding
     assert states.shape == (int(real.sum()), 16) == graph_users.shape
-    users = batch["sequence"]["users"].repeat_interleave(real.sum(1))
+    users = batch.sequence.users.repeat_interleave(real.sum(1))
     embeddings = model.graph.propagate()[0]
     torch.testing.assert_close(graph_users, embeddings[users])
     hidden = model.sequence.encoder(inputs)
@@ -87,14 +87,14 @@ def test_last_position_is_one_row_per_user(synthetic):
     batch = joint_batch(stages)
     model(batch)
     states, graph_users = model.alignment.seen
-    assert len(states) == len(graph_users) == len(batch["sequence"]["users"])
+    assert len(states) == len(graph_users) == len(batch.sequence.users)
 
 
 def test_layer0_view_reads_user_rows_without_propagating(synthetic, monkeypatch):
     model, stages = built(synthetic, alignment=Recording(), alignment_graph_view="layer0",
                           graph_weight=0.0)
     batch = joint_batch(stages)
-    assert "edges" not in batch
+    assert batch.edges is None
 
     def no_propagation(*args):
         raise AssertionError("the layer-0 view needs no propagation")
@@ -102,7 +102,7 @@ def test_layer0_view_reads_user_rows_without_propagating(synthetic, monkeypatch)
     monkeypatch.setattr(model.graph, "propagate", no_propagation)
     monkeypatch.setattr(model.graph, "embed", no_propagation)
     model(batch)
-    users = batch["sequence"]["users"]
+    users = batch.sequence.users
     torch.testing.assert_close(model.alignment.seen[1],
                                model.graph.encoder.user_embedding.weight[users])
 
@@ -152,13 +152,13 @@ def test_bad_variant_parameters(synthetic, params, match):
 def test_a_larger_alignment_batch_adds_random_users_to_the_alignment_only(synthetic):
     model, stages = built(synthetic, alignment=Recording(), alignment_batch_size=100)
     batch = joint_batch(stages)
-    extra = batch["align"]
-    assert len(extra["users"]) == 100 - 64
-    assert set(extra["users"].tolist()) <= set(stages[1].batches.sequences.rows.tolist())
+    extra = batch.align
+    assert len(extra.users) == 100 - 64
+    assert set(extra.users.tolist()) <= set(stages[1].batches.sequences.rows.tolist())
     terms = model(batch)
     states, graph_users = model.alignment.seen
-    assert len(states) == len(graph_users) == len(batch["sequence"]["users"]) + 36
-    torch.testing.assert_close(graph_users[64:], model.graph.propagate()[0][extra["users"]])
+    assert len(states) == len(graph_users) == len(batch.sequence.users) + 36
+    torch.testing.assert_close(graph_users[64:], model.graph.propagate()[0][extra.users])
     assert set(terms) == {"local", "global", "align"}
     est = CREATERecommender(**{**FAST, "epochs": 1, "alignment_batch_size": 100})
     assert est.fit(synthetic).loss_terms_["align"][0] > 0

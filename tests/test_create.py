@@ -12,7 +12,9 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skcreate import CREATERecommender, GlobalTemporalSplit, SASRecRecommender
+from skcreate.create import inactive_params
 from skcreate.interactions import Interactions, check_interactions
+from skcreate.nn import InfoNCE, LightGCNEncoder
 from skcreate.training import train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
@@ -66,10 +68,10 @@ def test_one_item_table_gets_both_gradients(synthetic):
     model, (warmup, joint) = built(synthetic, warmup_epochs=0)
     assert model.graph.item_table.weight is model.sequence.item_table.weight
     table = model.sequence.item_table.weight
-    batch = next(joint.batches(0))["sequence"]
+    batch = next(joint.batches(0)).sequence
     local, _ = model.sequence.local_and_hidden(batch)
     (local_grad,) = torch.autograd.grad(local, table)
-    edge_batch = next(warmup.batches(0))["edges"]
+    edge_batch = next(warmup.batches(0)).edges
     global_loss = model.graph.edge_loss(edge_batch, model.graph.propagate())
     (global_grad,) = torch.autograd.grad(global_loss, table)
     assert local_grad[1:].abs().sum() > 0 and global_grad[1:].abs().sum() > 0
@@ -210,3 +212,21 @@ def test_training_curves_plot(synthetic, tmp_path):
         assert any(line.get_xdata()[0] == 0.5 for line in ax.get_lines())
     fig.savefig(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_options_of_parts_not_in_use_warn_and_the_table_width_is_always_active(synthetic):
+    fast = dict(n_factors=16, epochs=1, warmup_epochs=0, random_state=0)
+    mine = CREATERecommender(graph_encoder=LightGCNEncoder(), n_layers=5, **fast)
+    # n_factors is the shared table's width whatever the encoder (tuning scripts sweep it)
+    assert "n_factors" not in inactive_params(mine) and "n_layers" in inactive_params(mine)
+    with pytest.warns(UserWarning, match=r"n_layers=5 has no effect with graph_encoder="
+                                         r"LightGCNEncoder.*graph_encoder__<name>") as record:
+        mine.fit(synthetic)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match=r"alignment_weight=0.3, temperature=0.5 have no effect "
+                                         r"with graph_encoder='lightgcn' and alignment='none'"):
+        CREATERecommender(alignment="none", alignment_weight=0.3, temperature=0.5,
+                          **fast).fit(synthetic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CREATERecommender(alignment=InfoNCE(), **fast).fit(synthetic)

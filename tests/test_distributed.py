@@ -14,7 +14,7 @@ import torch
 
 import skcreate
 from skcreate import SASRecRecommender, distributed
-from skcreate.batches import EdgeBatches, SequenceBatches, ShardedBatches
+from skcreate.batches import EdgeBatches, JointBatches, SequenceBatches, ShardedBatches
 from skcreate.datasets import make_interactions
 from skcreate.neural import _user_subset
 
@@ -86,8 +86,8 @@ def weights(out, name, who):
     return torch.load(out / f"{name}-{who}.pt")
 
 
-@pytest.mark.parametrize("name", ["sasrec", "create", "create-contrastive", "lightgcn",
-                                  "ultragcn", "sasrec-dropout"])
+@pytest.mark.parametrize("name", ["sasrec", "create", "create-contrastive", "create-bt-sr",
+                                  "lightgcn", "ultragcn", "sasrec-dropout"])
 def test_ranks_end_with_identical_weights(torchrun_fits, name):
     out, reports = torchrun_fits
     first, second = weights(out, name, "rank0"), weights(out, name, "rank1")
@@ -96,8 +96,8 @@ def test_ranks_end_with_identical_weights(torchrun_fits, name):
     assert reports[name + "-single"]["world_size"] == 1
 
 
-@pytest.mark.parametrize("name", ["sasrec", "create", "create-contrastive", "lightgcn",
-                                  "ultragcn"])
+@pytest.mark.parametrize("name", ["sasrec", "create", "create-contrastive", "create-bt-sr",
+                                  "lightgcn", "ultragcn"])
 def test_two_processes_train_like_one(torchrun_fits, name):
     """Same global batch size and seed (dropout 0): the single-process fit, to float error."""
     out, reports = torchrun_fits
@@ -109,10 +109,12 @@ def test_two_processes_train_like_one(torchrun_fits, name):
     assert parallel["best_epoch"] == single["best_epoch"]
     shared, alone = weights(out, name, "rank0"), weights(out, name, "single")
     for key, value in shared.items():
-        # The attention's key bias gets no gradient but rounding noise (softmax ignores a
-        # shift shared by all keys); Adam scales noise to steps of up to the learning rate,
-        # so it may drift by learning_rate per step. Every other weight agrees to 1e-5.
-        bound = 2e-3 * 40 if key.endswith("qkv.bias") else 1e-5
+        # The attention's key bias and the BT-SR projector's output bias get no gradient but
+        # rounding noise (softmax ignores a shift shared by all keys; Barlow Twins
+        # standardises over the batch); Adam scales noise to steps of up to the learning
+        # rate, so they may drift by learning_rate per step. Every other weight agrees to 1e-5.
+        noise_only = key.endswith("qkv.bias") or key == "alignment.projector.2.bias"
+        bound = 2e-3 * 40 if noise_only else 1e-5
         assert (value - alone[key]).abs().max() <= bound, key
 
 
@@ -163,23 +165,22 @@ def test_sharded_batches_hold_each_example_once():
     shards = [list(ShardedBatches(SequenceBatches(sequences, 8, np.random.default_rng(1)),
                                   rank, world)(0)) for rank in range(world)]
     assert len(shards[0]) == 4
-    users = np.concatenate([batch["users"].numpy() for shard in shards for batch in shard])
+    users = np.concatenate([batch.users.numpy() for shard in shards for batch in shard])
     assert np.array_equal(np.sort(users), np.arange(37))
     for batches in zip(*shards):
-        assert sum(float(batch["shard_weight"]) for batch in batches) == pytest.approx(world)
-        assert all(len(batch["users"]) >= 2 for batch in batches)
+        assert sum(float(batch.shard_weight) for batch in batches) == pytest.approx(world)
+        assert all(len(batch.users) >= 2 for batch in batches)
         # a shard drops the padding columns it does not need
-        assert all(bool((batch["inputs"][:, 0] != 0).any()) for batch in batches)
+        assert all(bool((batch.inputs[:, 0] != 0).any()) for batch in batches)
     # 23 edges in batches of 10: the last 3 (< world = 4) go whole to every rank, unweighted
     edges = [list(ShardedBatches(EdgeBatches(np.arange(23), np.arange(23) % 5, 10, 5, 1,
                                              np.random.default_rng(2)), rank, 4)(0))
              for rank in range(4)]
     for batches in list(zip(*edges))[:-1]:
-        assert sum(float(batch["shard_weight"]) for batch in batches) == pytest.approx(4)
-    assert all("shard_weight" not in shard[-1] and len(shard[-1]["users"]) == 3
-               for shard in edges)
-    sharded = np.concatenate([batch["users"].numpy() for shard in edges for batch in shard[:-1]])
-    assert np.array_equal(np.sort(np.concatenate([sharded, edges[0][-1]["users"].numpy()])),
+        assert sum(float(batch.shard_weight) for batch in batches) == pytest.approx(4)
+    assert all(shard[-1].shard_weight is None and len(shard[-1].users) == 3 for shard in edges)
+    sharded = np.concatenate([batch.users.numpy() for shard in edges for batch in shard[:-1]])
+    assert np.array_equal(np.sort(np.concatenate([sharded, edges[0][-1].users.numpy()])),
                           np.arange(23))
 
 
@@ -189,9 +190,29 @@ def test_helpers_are_no_ops_in_one_process(monkeypatch):
     assert (distributed.world_size(), distributed.rank()) == (1, 0)
     assert distributed.is_main_process() and not distributed.is_distributed()
     rows = torch.randn(3, 2)
-    with distributed.data_parallel():
-        assert distributed.gather_rows(rows) is rows
+    assert distributed.gather_rows(rows) is rows
     assert distributed.all_reduce_sum(rows) is rows
     assert distributed.setup(torch.device("cpu")) == (torch.device("cpu"), False)
     with pytest.raises(ValueError, match="distributed must be one of"):
         SASRecRecommender(distributed=True).fit(make_interactions(n_users=20, n_items=10))
+
+
+def test_sharded_joint_batches_gather_for_the_alignment_and_weigh_each_part():
+    rng = np.random.default_rng(0)
+    sequences = np.zeros((12, 5), dtype=np.int64)
+    sequences[:, -3:] = rng.integers(1, 9, (12, 3))
+    edges = EdgeBatches(np.arange(12), np.arange(12) % 8, 6, 8, 2, np.random.default_rng(1))
+    joint = JointBatches(SequenceBatches(sequences, 6, np.random.default_rng(2)), edges)
+    batch = next(iter(joint(0)))
+    # in one process the rows are the alignment's as they are, the terms unweighed
+    rows = torch.randn(4, 2)
+    assert batch.gather(rows) is rows
+    terms = {"local": torch.tensor(1.0), "global": torch.tensor(2.0), "align": torch.tensor(3.0)}
+    assert batch.weigh(terms) == terms
+    shard = next(iter(ShardedBatches(joint, 1, 2)(0)))
+    assert shard.gather is distributed.gather_rows
+    weighed = shard.weigh(terms)
+    assert weighed["local"] == shard.sequence.shard_weight
+    assert weighed["global"] == 2 * shard.edges.shard_weight
+    # the alignment reads gathered rows: the same on every rank, so never reweighed
+    assert weighed["align"] == 3.0

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skcreate import LightGCNRecommender
+from skcreate.batches import EdgeBatch
 from skcreate.nn import GraphModel, LightGCNEncoder
 from skcreate.nn.sparse import drop_edges, dropout_seed, edge_keep, normalized_adjacency, \
     row_block
@@ -24,10 +25,9 @@ def edge_batch(user_items, seed, size=6, n_negatives=2):
     rng = np.random.default_rng(seed)
     coo = user_items.tocoo()
     rows = rng.choice(coo.nnz, size)
-    return {"users": torch.as_tensor(coo.row[rows], dtype=torch.long),
-            "positives": torch.as_tensor(coo.col[rows], dtype=torch.long),
-            "negatives": torch.as_tensor(rng.integers(0, user_items.shape[1],
-                                                      (size, n_negatives)))}
+    return EdgeBatch(torch.as_tensor(coo.row[rows], dtype=torch.long),
+                     torch.as_tensor(coo.col[rows], dtype=torch.long),
+                     torch.as_tensor(rng.integers(0, user_items.shape[1], (size, n_negatives))))
 
 
 def loss_and_grads(user_items, batch, propagation, seed=0, **params):

@@ -2,8 +2,6 @@
 columnar input, bf16 autocast, no host reads in the training step, the device benchmark."""
 
 import functools
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -142,7 +140,7 @@ def test_sasrec_sce_steps_are_row_sparse_lazy_and_repeat_with_the_seed(X):
     module(batch)["local"].backward()
     grad = module.item_table.weight.grad.coalesce()
     read = set(grad.indices()[0].tolist())
-    inputs = set(batch["inputs"].unique().tolist()) - {ItemTable.padding}
+    inputs = set(batch.inputs.unique().tolist()) - {ItemTable.padding}
     assert inputs <= read and len(read) < len(module.item_table.weight)
 
 
@@ -340,12 +338,8 @@ def test_training_step_reads_no_value_back_to_the_host(X, make):
     assert mode.reads == []
 
 
-def test_device_bench_tiny_runs_and_reports_every_model():
-    path = Path(__file__).parents[1] / "benchmarks" / "device_bench.py"
-    spec = importlib.util.spec_from_file_location("device_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    rows = bench.main(["--tiny"])
+def test_device_bench_tiny_runs_and_reports_every_model(load_benchmark):
+    rows = load_benchmark("device_bench").main(["--tiny"])
     assert sorted({row["model"] for row in rows}) == ["CREATE", "LightGCN", "SASRec"]
     assert len({row["data"] for row in rows}) == 2
     for row in rows:

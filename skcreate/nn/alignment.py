@@ -1,6 +1,5 @@
 """Cross-view alignment of the transformer's user states with the graph's user embeddings."""
 
-from ..distributed import gather_rows
 from .component import Component
 from .losses import barlow_twins_loss, info_nce_loss
 
@@ -18,9 +17,9 @@ class Alignment(Component):
     ``CREATERecommender(alignment=...)``; its constructor parameters are reachable as
     ``alignment__<name>`` in ``set_params`` and ``GridSearchCV`` grids.
 
-    In data-parallel training each rank passes its shard of the batch; a loss that needs the
-    whole batch (statistics, negatives) gathers it with
-    :func:`skcreate.distributed.gather_rows`, as the built-in ones do.
+    In data-parallel training the rows are those of the whole global batch, gathered from
+    every rank before the alignment sees them: a loss over batch statistics or in-batch
+    negatives computes exactly what it would in one process.
     """
 
     def build(self, width):
@@ -46,9 +45,7 @@ class BarlowTwins(Alignment):
         self.barlow_lambda = barlow_lambda
 
     def forward(self, sequence_states, graph_users):
-        # standardisation and cross-correlation over the global batch, as in one process
-        return barlow_twins_loss(gather_rows(sequence_states), gather_rows(graph_users),
-                                 self.barlow_lambda)
+        return barlow_twins_loss(sequence_states, graph_users, self.barlow_lambda)
 
 
 class InfoNCE(Alignment):
@@ -65,6 +62,4 @@ class InfoNCE(Alignment):
         self.temperature = temperature
 
     def forward(self, sequence_states, graph_users):
-        # negatives from every rank's users, as in one process
-        return info_nce_loss(gather_rows(sequence_states), gather_rows(graph_users),
-                             self.temperature)
+        return info_nce_loss(sequence_states, graph_users, self.temperature)

@@ -39,12 +39,14 @@ class CREATEModel(nn.Module):
 
     Notes
     -----
-    ``forward(batch)`` computes the terms the batch asks for: ``batch["sequence"]`` (a
-    :class:`~skcreate.nn.SequenceModel` batch) gives ``"local"`` and, with an alignment,
-    ``"align"``; ``batch["edges"]`` (a :class:`~skcreate.nn.GraphModel` batch) gives
+    ``forward(batch)`` computes the terms a :class:`~skcreate.batches.JointBatch` asks for:
+    its ``sequence`` (a :class:`~skcreate.nn.SequenceModel` batch) gives ``"local"`` and, with
+    an alignment, ``"align"``; its ``edges`` (a :class:`~skcreate.nn.GraphModel` batch) give
     ``"global"``. CREATE's warm-up feeds edges only, so the transformer gets no gradient.
-    A ``batch["align"]`` of further sequences (same layout) widens the alignment's batch: their
-    states join the batch's in the alignment, and nothing else reads them.
+    Its ``align``, further sequences of the same layout, widens the alignment's batch: their
+    states join the batch's in the alignment, and nothing else reads them. The rows the
+    alignment compares pass through the batch's ``gather`` first (in data-parallel training,
+    every rank's rows: the alignment sees the global batch).
     """
 
     def __init__(self, sequence, graph, alignment=None, positions="last",
@@ -71,18 +73,18 @@ class CREATEModel(nn.Module):
 
     def _views(self, batch, hidden):
         """Paired (transformer state, graph user code) rows the alignment compares."""
-        users = batch["users"]
+        users = batch.users
         if self.positions == "last":
             return hidden[:, -1], users
-        real = batch["inputs"] != ItemTable.padding
+        real = batch.inputs != ItemTable.padding
         return hidden[real], users.repeat_interleave(real.sum(1))
 
     @staticmethod
     def _graph_nodes(batch, aligned_users):
         """(users, items) codes of the graph rows a step reads."""
-        if "edges" not in batch:
+        if batch.edges is None:
             return aligned_users, aligned_users.new_zeros(0)
-        users, items = edge_nodes(batch["edges"])
+        users, items = edge_nodes(batch.edges)
         if aligned_users is not None:
             users = torch.cat([users, aligned_users])
         return users, items
@@ -91,24 +93,24 @@ class CREATEModel(nn.Module):
         """Named loss terms of one step (unweighted)."""
         terms = {}
         aligned = False
-        if "sequence" in batch:
-            terms["local"], hidden = self.sequence.local_and_hidden(batch["sequence"])
-            states, users = self._views(batch["sequence"], hidden)
-            if "align" in batch and self.alignment is not None:
+        if batch.sequence is not None:
+            terms["local"], hidden = self.sequence.local_and_hidden(batch.sequence)
+            states, users = self._views(batch.sequence, hidden)
+            if batch.align is not None and self.alignment is not None:
                 more_states, more_users = self._views(
-                    batch["align"], self.sequence.encoder(batch["align"]["inputs"]))
+                    batch.align, self.sequence.encoder(batch.align.inputs))
                 states, users = torch.cat([states, more_states]), torch.cat([users, more_users])
             # standardising over a batch of one is undefined
             aligned = self.alignment is not None and len(states) > 1
         propagated = aligned and self.graph_view == "propagated"
         embeddings = None
-        if "edges" in batch or propagated:
+        if batch.edges is not None or propagated:
             # one embedding pass serves the graph loss and the alignment: it computes the
             # rows both read (and draws one edge dropout for both)
             embeddings = self.graph.embed(*self._graph_nodes(batch, users if propagated
                                                              else None))
-        if "edges" in batch:
-            terms["global"] = self.graph.edge_loss(batch["edges"], embeddings)
+        if batch.edges is not None:
+            terms["global"] = self.graph.edge_loss(batch.edges, embeddings)
         if aligned:
             graph_users = lookup(embeddings[0], users) if propagated \
                 else self.graph.encoder.user_embedding(users)
@@ -116,5 +118,5 @@ class CREATEModel(nn.Module):
                 states = states.detach()
             elif self.stop_gradient == "graph":
                 graph_users = graph_users.detach()
-            terms["align"] = self.alignment(states, graph_users)
+            terms["align"] = self.alignment(batch.gather(states), batch.gather(graph_users))
         return terms

@@ -8,7 +8,7 @@ __all__ = ["GraphModel", "edge_nodes"]
 
 def edge_nodes(batch):
     """(users, items) codes an edge batch reads: its users, its positives and negatives."""
-    return batch["users"], torch.cat([batch["positives"], batch["negatives"].reshape(-1)])
+    return batch.users, torch.cat([batch.positives, batch.negatives.reshape(-1)])
 
 
 class GraphModel(nn.Module):
@@ -25,9 +25,8 @@ class GraphModel(nn.Module):
 
     Notes
     -----
-    A batch is a dict of item and user codes: ``users`` and ``positives`` (B,) and
-    ``negatives`` (B, encoder.n_negatives), and in data-parallel training ``shard_weight``, the
-    factor of the loss (see :class:`~skcreate.batches.ShardedBatches`).
+    A batch holds item and user codes as attributes: ``users`` and ``positives`` (B,) and
+    ``negatives`` (B, encoder.n_negatives) (a :class:`~skcreate.batches.EdgeBatch`).
     """
 
     def __init__(self, encoder, regularization=1e-4, generator=None):
@@ -50,12 +49,10 @@ class GraphModel(nn.Module):
 
     def edge_loss(self, batch, embeddings):
         """Graph loss of an edge batch given this step's embeddings (:meth:`embed`)."""
-        users, positives, negatives = batch["users"], batch["positives"], batch["negatives"]
+        users, positives, negatives = batch.users, batch.positives, batch.negatives
         loss = self.encoder.loss(embeddings, users, positives, negatives)
         penalty = self.encoder.penalty(users, positives, negatives)
-        loss = loss + self.regularization * penalty / (2 * len(users))
-        # a rank's shard of a global batch (skcreate.batches.ShardedBatches)
-        return loss * batch["shard_weight"] if "shard_weight" in batch else loss
+        return loss + self.regularization * penalty / (2 * len(users))
 
     def forward(self, batch):
         """Named loss terms of one step: ``{"global": loss}``."""

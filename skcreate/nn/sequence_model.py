@@ -23,11 +23,10 @@ class SequenceModel(nn.Module):
 
     Notes
     -----
-    A batch is a dict of left-padded item-table rows of shape (B, L): ``inputs`` (what the
-    encoder reads) and ``targets`` (the row to predict at each position, padding where there
-    is nothing to predict), plus ``users`` (B,), the batch's user codes, and in data-parallel
-    training ``shard_weight``, the factor of the local loss (see
-    :class:`~skcreate.batches.ShardedBatches`).
+    A batch holds left-padded item-table rows of shape (B, L) as attributes: ``inputs`` (what
+    the encoder reads) and ``targets`` (the row to predict at each position, padding where
+    there is nothing to predict), plus ``users`` (B,), the batch's user codes (a
+    :class:`~skcreate.batches.SequenceBatch`).
     """
 
     def __init__(self, encoder, local_loss, mask_token=None):
@@ -42,14 +41,11 @@ class SequenceModel(nn.Module):
 
     def local_and_hidden(self, batch):
         """Local loss of a batch and the encoder's states at every position, (B, L, d)."""
-        hidden = self.encoder(batch["inputs"])
-        targets = batch["targets"]
+        hidden = self.encoder(batch.inputs)
+        targets = batch.targets
         real = targets != ItemTable.padding
         loss = self.local_loss(hidden[real], ItemTable.codes(targets[real]),
                                self.encoder.item_table)
-        # a rank's shard of a global batch (skcreate.batches.ShardedBatches)
-        if "shard_weight" in batch:
-            loss = loss * batch["shard_weight"]
         return loss, hidden
 
     def forward(self, batch):
