@@ -301,6 +301,12 @@ class EdgeBatches:
         self.n_negatives = n_negatives
         self.rng = rng
 
+    @classmethod
+    def for_encoder(cls, encoder, edges, batch_size, rng):
+        """Batches of ``edges`` (user codes, item codes) with the negatives a
+        :class:`~skcreate.nn.GraphEncoder` asks for, drawn from its catalogue."""
+        return cls(*edges, batch_size, encoder.item_table.n_items, encoder.n_negatives, rng)
+
     def collate(self, rows):
         """The batch of edges ``rows``, with freshly drawn negatives."""
         negatives = self.rng.integers(0, self.n_items, (len(rows), self.n_negatives))

@@ -4,8 +4,8 @@ import warnings
 
 import torch
 
-from .batches import JointBatches, KeyedBatches, MaskedSequenceBatches
-from .graph import check_graph_size, edge_batches, graph_edges
+from .batches import EdgeBatches, JointBatches, KeyedBatches, MaskedSequenceBatches
+from .graph import check_graph_size
 from .neural import check_bool, check_choice, check_param, seeded_generator
 from .nn.create import CREATEModel
 from .nn.graph_model import GraphModel
@@ -350,7 +350,7 @@ default="barlow"
 
     def _build(self, data, rng):
         sequence, sequence_batches = self._sequence_model(data, rng)
-        user_items, edges = graph_edges(data, self.graph_last_n, self.graph_last_frac)
+        user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)
         params = self.get_params(deep=False)
         # a side stream for the graph's initialisation leaves the sequence branch's random
         # draws as in plain SASRec, so switching the graph off reproduces SASRec exactly
@@ -362,7 +362,7 @@ default="barlow"
         alignment = ALIGNMENTS.make(self.alignment, params) if self._aligned else None
         model = CREATEModel(sequence, graph, alignment,
                             **{arg: params[name] for name, arg in _ALIGNMENT_INPUTS.items()})
-        edges = edge_batches(encoder, edges, self.graph_batch_size, rng)
+        edges = EdgeBatches.for_encoder(encoder, edges, self.graph_batch_size, rng)
         warmup = Stage("warmup", self._warmup_epochs, KeyedBatches(edges, "edges"),
                        {"global": self.graph_weight}, validate=False)
         extra = 0 if self.alignment_batch_size is None or not self._aligned \

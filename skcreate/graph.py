@@ -12,8 +12,7 @@ from .nn.sparse import sparse_tensor
 from .nn.ultragcn import UltraGCNEncoder
 from .training import Stage
 
-__all__ = ["GraphRecommender", "LightGCNRecommender", "UltraGCNRecommender", "graph_edges",
-           "edge_batches"]
+__all__ = ["GraphRecommender", "LightGCNRecommender", "UltraGCNRecommender"]
 
 
 def check_graph_size(estimator):
@@ -22,26 +21,6 @@ def check_graph_size(estimator):
         check_param(estimator, "graph_last_n", int, 1)
     if estimator.graph_last_frac is not None:
         check_param(estimator, "graph_last_frac", float, 0, 1, low_open=True)
-
-
-def graph_edges(data, last_n=None, last_frac=None):
-    """The training graph of encoded interactions: each user's recent events only.
-
-    Returns
-    -------
-    user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
-        Binary user-item matrix of the kept events.
-    edges : tuple of numpy.ndarray
-        (user codes, item codes) of its distinct edges.
-    """
-    user_items = data.recent(last_n, last_frac).to_csr()
-    coo = user_items.tocoo()
-    return user_items, (coo.row.astype(np.int64), coo.col.astype(np.int64))
-
-
-def edge_batches(encoder, edges, batch_size, rng):
-    """Edge batches with the negatives ``encoder`` asks for."""
-    return EdgeBatches(*edges, batch_size, encoder.item_table.n_items, encoder.n_negatives, rng)
 
 
 class _GraphRecommender(NeuralRecommender):
@@ -56,10 +35,10 @@ class _GraphRecommender(NeuralRecommender):
                                       self._encoder_class._get_param_names()})
 
     def _build(self, data, rng):
-        user_items, edges = graph_edges(data, self.graph_last_n, self.graph_last_frac)
+        user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)
         encoder = self._make_encoder()
         model = GraphModel(encoder.build(user_items), self.regularization, seeded_generator())
-        batches = edge_batches(encoder, edges, self.batch_size, rng)
+        batches = EdgeBatches.for_encoder(encoder, edges, self.batch_size, rng)
         return model, [Stage("train", self.epochs, batches)]
 
     def _iter_top_k(self, data, k, chunk_size=None):

@@ -389,6 +389,20 @@ class Interactions:
         return Interactions(self.user_ids, self.item_ids, indptr, self.items[mask],
                             self.times[mask])
 
+    def graph(self, last_n=None, last_frac=None):
+        """The training graph: each user's recent events only (:meth:`recent`).
+
+        Returns
+        -------
+        user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
+            Binary user-item matrix of the kept events.
+        edges : tuple of numpy.ndarray of int64
+            (user codes, item codes) of its distinct edges.
+        """
+        user_items = self.recent(last_n, last_frac).to_csr()
+        coo = user_items.tocoo()
+        return user_items, (coo.row.astype(np.int64), coo.col.astype(np.int64))
+
     def _gather(self, rows):
         """Event positions of the given users, concatenated, and the matching indptr."""
         lengths = self.lengths[rows]

@@ -238,3 +238,13 @@ def test_duplicate_column_names_are_named(tiny):
     # a repeated column that is not read is harmless
     extra = pd.concat([tiny, tiny[["rating"]]], axis=1)
     assert len(check_interactions(extra)) == len(tiny)
+
+
+def test_graph_keeps_each_users_recent_distinct_edges(tiny):
+    data, _ = encode(tiny)
+    user_items, (users, items) = data.graph(last_n=2)
+    np.testing.assert_array_equal(user_items.toarray(), data.recent(last_n=2).to_csr().toarray())
+    assert users.dtype == items.dtype == np.int64
+    assert sorted(zip(users, items)) == sorted(zip(*user_items.nonzero()))
+    full, _ = data.graph()
+    assert full.nnz >= user_items.nnz
