@@ -9,6 +9,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 import warnings
@@ -24,9 +25,9 @@ from skcreate.comparison import evaluate_model
 from skcreate.datasets import load_dataset, make_interactions
 from skcreate.training import Callback
 
-__all__ = ["add_data_arguments", "pyplot", "load_data", "parse_value", "parse_sets", "machine",
-           "peak_mib", "matmul_gflops", "sasrec_epoch_flops", "in_fresh_process",
-           "evaluate_with_memory", "fit_and_time", "StopAfter"]
+__all__ = ["add_data_arguments", "pyplot", "load_data", "git_commit", "parse_value",
+           "parse_sets", "machine", "peak_mib", "matmul_gflops", "sasrec_epoch_flops",
+           "in_fresh_process", "evaluate_with_memory", "fit_and_time", "StopAfter"]
 
 
 def add_data_arguments(parser, default="amazon-beauty"):
@@ -56,6 +57,15 @@ def load_data(dataset, data_home=None):
         n_users, n_items = (list(map(int, sizes)) + [20000, 5000][len(sizes):])[:2]
         return make_interactions(n_users=n_users, n_items=n_items, random_state=0)
     return load_dataset(dataset, data_home=data_home)
+
+
+def git_commit():
+    """Short hash of the checkout's HEAD, or "" outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 
 def parse_sets(items):

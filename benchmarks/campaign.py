@@ -29,7 +29,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -43,20 +42,12 @@ from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.comparison import evaluate_model
 from skcreate.model_selection import GlobalTemporalSplit, global_temporal_split
 
-from _common import load_data, pyplot
+from _common import git_commit, load_data, pyplot
 
 MODELS = {"CREATE": CREATERecommender, "SASRec": SASRecRecommender}
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100")
 COLUMNS = ["run", "seed", "model", "params", "dataset", "split",
            *METRICS, "epochs", "fit_s", "command", "commit", "machine", "load", "finished"]
-
-
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
 
 
 def read_plan(path):
@@ -165,7 +156,7 @@ def main(argv=None):
                    "params": json.dumps(params, sort_keys=True), "dataset": dataset,
                    "split": split, **{m: round(100 * metrics[m], 4) for m in METRICS},
                    "epochs": metrics.get("epochs", ""), "fit_s": round(metrics["fit_s"], 1),
-                   "command": command, "commit": _commit(),
+                   "command": command, "commit": git_commit(),
                    "machine": f"{platform.machine()}, {torch.get_num_threads()} torch "
                               f"threads, torch {torch.__version__}",
                    "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),

@@ -16,7 +16,6 @@ so the script can be stopped at any time. ``<out>.md`` tabulates mean ± std ove
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -29,17 +28,9 @@ from skcreate import CREATERecommender
 from skcreate.comparison import evaluate_model
 from skcreate.model_selection import global_temporal_split
 
-from _common import load_data
+from _common import git_commit, load_data
 
 KEY = ["dataset", "epochs", "warmup", "seed"]
-
-
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
 
 
 def main(argv=None):
@@ -83,7 +74,7 @@ def main(argv=None):
                         "val_recall@10": 100 * metrics["recall@10"],
                         "warmup_s": float(seconds[stages == "warmup"].sum()),
                         "joint_s": float(seconds[stages == "joint"].sum()),
-                        "fit_s": metrics["fit_s"], "command": command, "commit": _commit(),
+                        "fit_s": metrics["fit_s"], "command": command, "commit": git_commit(),
                         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch "
                                    f"threads, torch {torch.__version__}",
                         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
