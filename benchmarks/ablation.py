@@ -58,7 +58,7 @@ def main(argv=None):
         print(f"{name} {label} seed {seed}: ndcg@10 {100 * row['ndcg@10']:.2f} % "
               f"({row['fit_s']:.0f} s)", file=sys.stderr, flush=True)
 
-    base_params = CREATERecommender(**base).get_params()
+    base_params = CREATERecommender().set_params(**base).get_params()
     sweeps = []
     for sweep in args.sweep:
         param, values = sweep.split("=", 1)
@@ -68,7 +68,7 @@ def main(argv=None):
 
     for seed in args.seeds:
         run("SASRec", SASRecRecommender(random_state=seed, **sasrec_params), seed)
-        base_model = CREATERecommender(**base, random_state=seed)
+        base_model = CREATERecommender().set_params(**base, random_state=seed)
         run("CREATE", base_model, seed)
         base_row = rows[-1]
         for param, values in sweeps:

@@ -11,7 +11,8 @@ The plan is a JSON file::
               "sasrec": {"model": "SASRec"}}}
 
 Each run is a model (``"model"``: ``CREATE``, the default, or ``SASRec``) and its parameters
-(the estimator's defaults for the rest, ``random_state`` set to the seed). ``"split"`` picks
+(the estimator's defaults for the rest, ``random_state`` set to the seed; a part's options as
+``alignment__temperature``, as in ``set_params``). ``"split"`` picks
 the protocol of :func:`~skcreate.model_selection.global_temporal_split` (quantile 0.8, then
 0.9): ``"validation"`` fits on the inner train and scores the validation users, never reading
 the test split (use it to choose); ``"test"`` fits on the outer train and scores the test users
@@ -40,6 +41,7 @@ import torch
 
 from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.comparison import evaluate_model
+from skcreate.migration import respell
 from skcreate.model_selection import GlobalTemporalSplit, global_temporal_split
 
 from _common import git_commit, load_data, pyplot
@@ -136,7 +138,10 @@ def main(argv=None):
     done = read_results(results_csv)
     for name, (model_name, params) in runs.items():
         recorded = done.loc[done["run"] == name, "params"]
-        if len(recorded) and (recorded != json.dumps(params, sort_keys=True)).any():
+        # rows written before a parameter was renamed compare in today's spelling
+        spelt = [json.dumps(respell(MODELS[model_name], json.loads(row)), sort_keys=True)
+                 for row in recorded]
+        if any(row != json.dumps(params, sort_keys=True) for row in spelt):
             raise SystemExit(f"run {name!r}: its parameters differ from the rows already in "
                              f"{results_csv}; give the new configuration a new name.")
     finished = set(zip(done["run"].astype(str), done["seed"].astype(int)))
@@ -150,7 +155,7 @@ def main(argv=None):
         for name, (model_name, params) in runs.items():
             if (name, seed) in finished:
                 continue
-            model = MODELS[model_name](**params, random_state=seed)
+            model = MODELS[model_name]().set_params(**params, random_state=seed)
             metrics = evaluate_model(model, train, evaluation, catalog)
             row = {"run": name, "seed": seed, "model": model_name,
                    "params": json.dumps(params, sort_keys=True), "dataset": dataset,

@@ -25,7 +25,7 @@ its sweeps: warm-up, alignment, alignment weight, graph size).
 ``--tuner optuna --trials N`` replaces the coordinate descent by an Optuna study per model
 (TPE sampler seeded by the first seed, the package defaults as the first trial, the same N
 trials for every model that has a search space in ``SPACES``; parameters that a trial's other
-choices make inactive, such as ``barlow_lambda`` without Barlow Twins, are not sampled). The
+choices make inactive, such as ``alignment_weight`` without an alignment, are not sampled). The
 studies are saved in ``<out>-optuna.db`` (SQLite; ``optuna.load_study(study_name=MODEL,
 storage="sqlite:///<out>-optuna.db")``) and each trial is a row of ``<out>-tuning.csv``.
 
@@ -45,7 +45,6 @@ from sklearn.base import clone
 
 from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.comparison import default_models, evaluate_model
-from skcreate.create import inactive_params
 from skcreate.model_selection import GlobalTemporalSplit, temporal_validation_split
 
 from _common import (add_data_arguments, load_data, machine, parse_value,
@@ -73,7 +72,7 @@ SWEEPS = {
                ("alignment", ["barlow", "contrastive", "none"]),
                ("alignment_weight", [0.02, 0.05, 0.1]),
                ("regularization", [1e-3, 1e-2, 3e-2]),
-               ("n_layers", [1, 2]),
+               ("graph_encoder__n_layers", [1, 2]),
                ("graph_last_frac", [0.2, 0.4, 1.0])],
 }
 
@@ -236,7 +235,7 @@ class Tuner:
         self._record(best_params, best)
         for param, values in sweeps:
             current = clone(self.estimator).set_params(**best_params)
-            if isinstance(current, CREATERecommender) and param in inactive_params(current):
+            if inactive(current, param):
                 self.log(f"  {self.name}: {param} has no effect with {best_params or 'defaults'}"
                          "; sweep skipped")
                 continue
@@ -261,13 +260,20 @@ def in_space(value, spec):
     return args[0] <= value <= args[1]
 
 
+def inactive(estimator, name):
+    """Whether parameter ``name`` has no effect on ``estimator``: an option of a part it does
+    not use, or an alignment setting without an alignment."""
+    params = estimator.get_params()
+    return name not in params or (
+        name in ("alignment_weight", "alignment_batch_size") and params.get("alignment") == "none")
+
+
 def suggest(trial, space, estimator):
     """One trial's parameters; choices come first, so that the parameters they make inactive
-    (:func:`skcreate.create.inactive_params`) are left out."""
+    (:func:`inactive`) are left out."""
     params = {}
     for name, (kind, *args) in sorted(space.items(), key=lambda kv: kv[1][0] != "choice"):
-        if isinstance(estimator, CREATERecommender) and \
-                name in inactive_params(clone(estimator).set_params(**params)):
+        if inactive(clone(estimator).set_params(**params), name):
             continue
         if kind == "choice":
             params[name] = trial.suggest_categorical(name, args[0])

@@ -53,6 +53,59 @@ class BaseRecommender(BaseEstimator):
         "time_col": [Hashable],
     }
 
+    #: parameter -> :class:`~skcreate.nn.registry.Shortcuts` of the parts the estimator takes
+    #: as objects; a part's options are its own parameters, reached as ``<parameter>__<option>``
+    _parts: dict = {}
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator and, with ``deep``, of its parts.
+
+        A part given by name (``alignment="barlow"``) shows the parameters of the default
+        instance the name stands for, so that ``alignment__barlow_lambda`` can be read, set
+        and tuned without constructing the part first.
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            for name, shortcuts in self._parts.items():
+                value = params[name]
+                # an unknown name is refused at fit; here it has no options to show
+                part = shortcuts.resolve(value) if isinstance(value, str) and \
+                    value in shortcuts.defaults else None
+                if part is not None:
+                    params.update((f"{name}__{key}", v)
+                                  for key, v in part.get_params(deep=False).items())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, a part's options as ``<parameter>__<option>``.
+
+        Setting an option of a part given by name first replaces the name by its default
+        instance (``alignment__barlow_lambda=0.01`` turns ``"barlow"`` into
+        ``BarlowTwins(barlow_lambda=0.01)``); the name is kept when only it is set.
+        """
+        for name, shortcuts in self._parts.items():
+            nested = [key for key in params if key.startswith(name + "__")]
+            value = params.get(name, getattr(self, name, None))
+            if nested and isinstance(value, str):
+                shortcuts.check(name, value)
+                part = shortcuts.make(value)
+                if part is None:
+                    raise ValueError(f"{nested[0]}: {name}={value!r} is no part and has no "
+                                     f"options; pass {name} as a part object instead.")
+                params = {**params, name: part}
+        return super().set_params(**params)
+
+    def _validate_parts(self):
+        """Check each part parameter and the part's own options (a ValueError naming both)."""
+        for name, shortcuts in self._parts.items():
+            shortcuts.check(name, getattr(self, name))
+            part = shortcuts.resolve(getattr(self, name))
+            if part is not None:
+                try:
+                    part._validate_params()
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+
     def fit(self, X, y=None):
         """Fit the recommender on interactions.
 
@@ -92,6 +145,7 @@ class BaseRecommender(BaseEstimator):
     def _fit_all(self, X):
         """Validate, encode and fit; may raise with attributes half set (``fit`` clears them)."""
         self._validate_params()
+        self._validate_parts()
         self._check_column_roles()
         self._check_params()
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)

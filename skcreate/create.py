@@ -1,21 +1,24 @@
 """CREATERecommender: joint sequence + graph training with cross-view alignment."""
 
-import warnings
-
 import torch
 
 from .batches import EdgeBatches, JointBatches, KeyedBatches, MaskedSequenceBatches
 from .graph import check_graph_size
-from .neural import check_bool, check_choice, check_param, seeded_generator
+from .neural import check_choice, check_param, seeded_generator
+from .nn.alignment import Alignment, BarlowTwins, InfoNCE
 from .nn.create import CREATEModel
+from .nn.graph_encoder import GraphEncoder
 from .nn.graph_model import GraphModel
-from .nn.registry import ALIGNMENTS, GRAPH_ENCODERS
+from .nn.lightgcn import LightGCNEncoder
+from .nn.projected_barlow import ProjectedBarlowTwins
+from .nn.registry import Shortcuts
 from .nn.sequence_model import SequenceModel
+from .nn.ultragcn import UltraGCNEncoder
 from .sequential import SASRecRecommender
 from .training import Stage
 
-__all__ = ["CREATERecommender", "inactive_params", "WARMUP_PER_EPOCH", "WARMUP_MIN",
-           "WARMUP_MAX"]
+__all__ = ["CREATERecommender", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
+           "WARMUP_MIN", "WARMUP_MAX"]
 
 #: Warm-up epochs per joint epoch under ``warmup_epochs="auto"``...
 WARMUP_PER_EPOCH = 3
@@ -24,39 +27,11 @@ WARMUP_MIN = 20
 #: ... and at most (reached at the default 20 joint epochs).
 WARMUP_MAX = 60
 
-# what the joint network feeds the alignment, by estimator parameter and CREATEModel argument
-_ALIGNMENT_INPUTS = {"alignment_positions": "positions", "alignment_graph_view": "graph_view",
-                     "alignment_stop_gradient": "stop_gradient"}
-
-
-def inactive_params(estimator):
-    """Flat parameters of a CREATE estimator that have no effect under its other parameters.
-
-    A built-in graph encoder or alignment reads the flat parameters named like its constructor
-    arguments; those of the other built-ins (or all of them, for a passed instance) are
-    inactive, and so are ``alignment_weight`` and the ``alignment_*`` input options without an
-    alignment. Tuning scripts skip sweeps over them.
-
-    Examples
-    --------
-    >>> from skcreate import CREATERecommender
-    >>> sorted(inactive_params(CREATERecommender(alignment="none")))[4:7]
-    ['alignment_weight', 'barlow_lambda', 'constraint_weight']
-    """
-    params = estimator.get_params(deep=False)
-    inactive = set()
-    for name, registry in (("graph_encoder", GRAPH_ENCODERS), ("alignment", ALIGNMENTS)):
-        chosen = params[name]
-        used = set()
-        if isinstance(chosen, str) and registry.entries[chosen] is not None:
-            used = set(registry.entries[chosen]._get_param_names())
-        for cls in registry.entries.values():
-            if cls is not None:
-                inactive |= set(cls._get_param_names()) - used
-    if params["alignment"] == "none":
-        inactive |= set(_ALIGNMENT_INPUTS) | {"alignment_weight", "alignment_batch_size"}
-    # the transformer's own parameters act whatever the parts (n_factors: the table width)
-    return (inactive & set(params)) - set(SASRecRecommender._get_param_names())
+#: what ``graph_encoder`` and ``alignment`` accept by name: the paper's one propagation hop
+GRAPH_ENCODERS = Shortcuts(GraphEncoder, {"lightgcn": lambda: LightGCNEncoder(n_layers=1),
+                                          "ultragcn": UltraGCNEncoder})
+ALIGNMENTS = Shortcuts(Alignment, {"barlow": BarlowTwins, "bt-sr": ProjectedBarlowTwins,
+                                   "contrastive": InfoNCE, "none": None})
 
 
 class CREATERecommender(SASRecRecommender):
@@ -82,21 +57,14 @@ class CREATERecommender(SASRecRecommender):
     mask_prob : float, default=0.2
         Share of items masked per sequence (BERT4Rec).
     graph_encoder : {"lightgcn", "ultragcn"} or skcreate.nn.GraphEncoder, default="lightgcn"
-        Graph branch: a built-in name, configured by the flat parameters below
-        (``n_layers``, ``normalize_layers``, ``edge_dropout`` for LightGCN; the UltraGCN
-        options for UltraGCN), or an instance of a :class:`~skcreate.nn.GraphEncoder`
-        subclass (a user's own; its parameters are reachable as ``graph_encoder__<name>``
-        and the flat encoder options do not apply). See ``docs/extending.md``.
-    n_layers : int, default=1
-        LightGCN propagation hops. Each hop adds a sparse product to every joint step,
-        forward and backward; on Amazon Beauty's validation split one hop scores as well as
-        two (NDCG@10 2.16 %) with joint epochs about a quarter shorter.
-    normalize_layers : bool, default=False
-        Row-L2-normalise LightGCN's propagated layers.
-    edge_dropout : float, default=0.0
-        LightGCN edge dropout.
-    constraint_weight, item_weight, n_neighbours, n_negatives, negative_weight
-        UltraGCN options, as in :class:`~skcreate.graph.UltraGCNRecommender`.
+        Graph branch, sharing the item table (its ``n_factors`` must be None): a
+        :class:`~skcreate.nn.LightGCNEncoder`, :class:`~skcreate.nn.UltraGCNEncoder` or a
+        user's own :class:`~skcreate.nn.GraphEncoder` (see ``docs/extending.md``). Its options
+        are its own and are reached as ``graph_encoder__<name>``. ``"lightgcn"`` stands for
+        ``LightGCNEncoder(n_layers=1)``: each hop adds a sparse product to every joint step,
+        forward and backward, and on Amazon Beauty's validation split one hop scores as well as
+        two (NDCG@10 2.16 %) with joint epochs about a quarter shorter; ``"ultragcn"`` for
+        ``UltraGCNEncoder()``.
     graph_last_n : int, default=None
         Build the graph from each user's last ``graph_last_n`` interactions.
     graph_last_frac : float, default=0.4
@@ -125,30 +93,16 @@ class CREATERecommender(SASRecRecommender):
         loss is the only term, and Adam's steps do not depend on its scale.
     alignment : {"barlow", "bt-sr", "contrastive", "none"} or skcreate.nn.Alignment, \
 default="barlow"
-        Cross-view alignment: Barlow Twins (the paper's choice, with ``barlow_lambda``), Barlow
-        Twins after the BT-SR recipe (:class:`~skcreate.nn.ProjectedBarlowTwins`: normalised
-        views, a projector of ``projector_dim`` units, the loss per dimension; use an
-        ``alignment_weight`` near 0.25), InfoNCE with in-batch negatives (with
-        ``temperature``), none, or an instance of an :class:`~skcreate.nn.Alignment`
-        subclass (its parameters are reachable as ``alignment__<name>``).
-        ``alignment_weight`` weighs it in every case.
+        Cross-view alignment: :class:`~skcreate.nn.BarlowTwins` (``"barlow"``, the paper's
+        choice), :class:`~skcreate.nn.ProjectedBarlowTwins` (``"bt-sr"``: Barlow Twins after
+        the BT-SR recipe, normalised views, a projector, the loss per dimension; use an
+        ``alignment_weight`` near 0.25), :class:`~skcreate.nn.InfoNCE` (``"contrastive"``,
+        in-batch negatives), ``"none"``, or a user's own :class:`~skcreate.nn.Alignment`.
+        Its options, what it aligns included (``positions``, ``graph_view``,
+        ``stop_gradient``), are reached as ``alignment__<name>``.
     alignment_weight : float, default=0.05
         Weight of the alignment loss (w_BT). With 64 factors the Barlow Twins loss starts near
         64 and InfoNCE near 2 log(batch_size); try 0.1-0.3 with ``alignment="contrastive"``.
-    barlow_lambda : float, default=5e-3
-        Off-diagonal weight of the Barlow Twins loss.
-    temperature : float, default=0.2
-        InfoNCE temperature (``alignment="contrastive"``).
-    projector_dim : int, default=64
-        Projector width of ``alignment="bt-sr"``.
-    alignment_positions : {"last", "all"}, default="last"
-        Align each user's transformer state at the last position (the paper's), or at every
-        position, each paired with the user's graph embedding.
-    alignment_graph_view : {"propagated", "layer0"}, default="propagated"
-        Align with the user's propagated graph embedding, or with its layer-0 row.
-    alignment_stop_gradient : {None, "sequence", "graph"}, default=None
-        The side the alignment does not train (``"graph"``: the graph embedding is a fixed
-        target for the transformer).
     alignment_batch_size : int, default=None
         Users per alignment batch, at least ``batch_size``: each step adds users drawn at
         random to the batch's (their transformer states are computed for the alignment
@@ -208,14 +162,10 @@ default="barlow"
 
     def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, sequence_encoder="sasrec", mask_prob=0.2,
-                 graph_encoder="lightgcn", n_layers=1, normalize_layers=False, edge_dropout=0.0,
-                 constraint_weight=1.0, item_weight=1.0, n_neighbours=10, n_negatives=10,
-                 negative_weight=10.0, graph_last_n=None, graph_last_frac=0.4,
+                 graph_encoder="lightgcn", graph_last_n=None, graph_last_frac=0.4,
                  graph_batch_size=2048, regularization=1e-2, warmup_epochs="auto",
                  graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
-                 barlow_lambda=5e-3, temperature=0.2, projector_dim=64,
-                 alignment_positions="last", alignment_graph_view="propagated",
-                 alignment_stop_gradient=None, alignment_batch_size=None, learning_rate=2e-3,
+                 alignment_batch_size=None, learning_rate=2e-3,
                  batch_size=128, epochs=20, early_stopping=False, retrain_on_all=False,
                  patience=5, validation_quantile=0.9,
                  weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
@@ -241,14 +191,6 @@ default="barlow"
         self.sequence_encoder = sequence_encoder
         self.mask_prob = mask_prob
         self.graph_encoder = graph_encoder
-        self.n_layers = n_layers
-        self.normalize_layers = normalize_layers
-        self.edge_dropout = edge_dropout
-        self.constraint_weight = constraint_weight
-        self.item_weight = item_weight
-        self.n_neighbours = n_neighbours
-        self.n_negatives = n_negatives
-        self.negative_weight = negative_weight
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac
         self.graph_batch_size = graph_batch_size
@@ -257,42 +199,30 @@ default="barlow"
         self.graph_weight = graph_weight
         self.alignment = alignment
         self.alignment_weight = alignment_weight
-        self.barlow_lambda = barlow_lambda
-        self.temperature = temperature
-        self.projector_dim = projector_dim
-        self.alignment_positions = alignment_positions
-        self.alignment_graph_view = alignment_graph_view
-        self.alignment_stop_gradient = alignment_stop_gradient
         self.alignment_batch_size = alignment_batch_size
+
+    _parts = {"graph_encoder": GRAPH_ENCODERS, "alignment": ALIGNMENTS}
 
     def _check_model_params(self):
         self._check_sequence_params()
         check_choice(self, "sequence_encoder", ("sasrec", "bert4rec"))
-        GRAPH_ENCODERS.check("graph_encoder", self.graph_encoder)
-        ALIGNMENTS.check("alignment", self.alignment)
         check_graph_size(self)
-        check_param(self, "n_layers", int, 0)
         if not self._auto_warmup:
             try:
                 check_param(self, "warmup_epochs", int, 0)
             except ValueError:
                 raise ValueError(f"warmup_epochs must be 'auto' or an integer >= 0, got "
                                  f"{self.warmup_epochs!r}.") from None
-        for name in ("graph_batch_size", "n_neighbours", "n_negatives"):
-            check_param(self, name, int, 1)
-        for name in ("graph_weight", "alignment_weight", "barlow_lambda", "regularization",
-                     "constraint_weight", "item_weight", "negative_weight"):
+        check_param(self, "graph_batch_size", int, 1)
+        for name in ("graph_weight", "alignment_weight", "regularization"):
             check_param(self, name, float, 0)
-        check_param(self, "temperature", float, 0, low_open=True)
-        check_param(self, "projector_dim", int, 1)
-        check_choice(self, "alignment_positions", ("last", "all"))
-        check_choice(self, "alignment_graph_view", ("propagated", "layer0"))
-        check_choice(self, "alignment_stop_gradient", (None, "sequence", "graph"))
         if self.alignment_batch_size is not None:
             check_param(self, "alignment_batch_size", int, self.batch_size)
         check_param(self, "mask_prob", float, 0, 1, low_open=True)
-        check_param(self, "edge_dropout", float, 0, 1, high_open=True)
-        check_bool(self, "normalize_layers")
+        if getattr(GRAPH_ENCODERS.resolve(self.graph_encoder), "n_factors", None) is not None:
+            raise ValueError(f"graph_encoder={self.graph_encoder!r} sets its own n_factors; in "
+                             "CREATE it shares the item table, whose width is n_factors: "
+                             "leave the encoder's n_factors=None.")
         if self.sequence_encoder == "bert4rec" and self.max_len < 2:
             raise ValueError(f"sequence_encoder='bert4rec' appends a [MASK] to the history and "
                              f"needs max_len >= 2, got max_len={self.max_len}.")
@@ -303,18 +233,6 @@ default="barlow"
             raise ValueError(f"the alignment standardises over a batch of users and needs "
                              f"batch_size >= 2, got batch_size={self.batch_size}; or set "
                              "alignment='none'.")
-        defaults = CREATERecommender().get_params(deep=False)
-        ignored = [name for name in sorted(inactive_params(self))
-                   if getattr(self, name) != defaults[name]]
-        if ignored:
-            # an option set for a part that is not there (a user's encoder, no alignment)
-            warnings.warn(f"{', '.join(f'{name}={getattr(self, name)!r}' for name in ignored)} "
-                          f"ha{'s' if len(ignored) == 1 else 've'} no effect with "
-                          f"graph_encoder={self.graph_encoder!r} and "
-                          f"alignment={self.alignment!r}: they configure built-in parts not in "
-                          "use (a part passed as an object takes its options as "
-                          "graph_encoder__<name> or alignment__<name>).",
-                          UserWarning, stacklevel=5)
 
     # the graph branch reads the whole item table every step: dense gradients
     _sparse_table = False
@@ -351,17 +269,15 @@ default="barlow"
     def _build(self, data, rng):
         sequence, sequence_batches = self._sequence_model(data, rng)
         user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)
-        params = self.get_params(deep=False)
         # a side stream for the graph's initialisation leaves the sequence branch's random
         # draws as in plain SASRec, so switching the graph off reproduces SASRec exactly
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(torch.initial_seed() + 1)
-            encoder = GRAPH_ENCODERS.make(self.graph_encoder, params)
+            encoder = GRAPH_ENCODERS.make(self.graph_encoder)
             encoder.build(user_items, sequence.item_table)
         graph = GraphModel(encoder, self.regularization, seeded_generator(1))
-        alignment = ALIGNMENTS.make(self.alignment, params) if self._aligned else None
-        model = CREATEModel(sequence, graph, alignment,
-                            **{arg: params[name] for name, arg in _ALIGNMENT_INPUTS.items()})
+        alignment = ALIGNMENTS.make(self.alignment) if self._aligned else None
+        model = CREATEModel(sequence, graph, alignment)
         edges = EdgeBatches.for_encoder(encoder, edges, self.graph_batch_size, rng)
         warmup = Stage("warmup", self._warmup_epochs, KeyedBatches(edges, "edges"),
                        {"global": self.graph_weight}, validate=False)

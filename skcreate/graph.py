@@ -5,14 +5,20 @@ import torch
 
 from .batches import EdgeBatches
 from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
+from .nn.graph_encoder import GraphEncoder
 from .nn.graph_model import GraphModel
 from .nn.lightgcn import PROPAGATIONS, LightGCNEncoder
-from .nn.registry import GRAPH_ENCODERS
+from .nn.registry import Shortcuts
 from .nn.sparse import sparse_tensor
 from .nn.ultragcn import UltraGCNEncoder
 from .training import Stage
 
-__all__ = ["GraphRecommender", "LightGCNRecommender", "UltraGCNRecommender"]
+__all__ = ["GraphRecommender", "LightGCNRecommender", "UltraGCNRecommender", "GRAPH_ENCODERS"]
+
+#: what ``GraphRecommender(graph_encoder=...)`` accepts by name: the single-model estimators'
+#: width
+GRAPH_ENCODERS = Shortcuts(GraphEncoder, {"lightgcn": lambda: LightGCNEncoder(n_factors=64),
+                                          "ultragcn": lambda: UltraGCNEncoder(n_factors=64)})
 
 
 def check_graph_size(estimator):
@@ -388,10 +394,11 @@ class GraphRecommender(_GraphRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
+    _parts = {"graph_encoder": GRAPH_ENCODERS}
+
     def _make_encoder(self):
-        # a name's default instance has the width of the single-model estimators
-        return GRAPH_ENCODERS.make(self.graph_encoder, {"n_factors": 64})
+        return GRAPH_ENCODERS.make(self.graph_encoder)
 
     def _check_model_params(self):
         self._check_graph_params()
-        GRAPH_ENCODERS.check("graph_encoder", self.graph_encoder)
+

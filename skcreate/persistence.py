@@ -47,6 +47,7 @@ import pandas as pd
 import torch
 
 from ._version import __version__
+from .migration import upgrade_params
 from .interactions import Interactions
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "load_metadata"]
@@ -108,9 +109,8 @@ def _estimator_classes():
 
 
 def _component_classes():
-    from .nn.registry import ALIGNMENTS, GRAPH_ENCODERS
-    return {cls.__name__: cls for registry in (ALIGNMENTS, GRAPH_ENCODERS)
-            for cls in registry.entries.values() if cls is not None}
+    from .nn.registry import BUILT_IN_PARTS
+    return {cls.__name__: cls for cls in BUILT_IN_PARTS}
 
 
 def _is_plain(value):
@@ -652,7 +652,8 @@ def _build(path, cls, params, allowed_modules):
     """An unfitted ``cls`` with the saved parameters, validated as ``fit`` would (so that,
     say, ``max_len=3e8`` is refused before a network is built)."""
     try:
-        decoded = _decode_params(path, params, allowed_modules)
+        # a file of an older version spells some parameters as it did
+        decoded = upgrade_params(cls, _decode_params(path, params, allowed_modules))
         estimator = cls(**decoded)
         # the device and checkpoint folder of the machine that saved need not exist here, and
         # a loaded model uses neither (load places it on its own device): the rest is checked
@@ -660,6 +661,7 @@ def _build(path, cls, params, allowed_modules):
                  if name in cls._get_param_names()}
         probe = cls(**{**decoded, **local})
         probe._validate_params()
+        probe._validate_parts()
         probe._check_params()
     except ModelFileError:
         raise

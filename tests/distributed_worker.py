@@ -18,6 +18,7 @@ from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate import distributed
 from skcreate.datasets import make_interactions
+from skcreate.nn import ProjectedBarlowTwins
 
 SEQUENCE = dict(n_factors=16, n_blocks=1, max_len=10, dropout=0.0, batch_size=32,
                 random_state=0)
@@ -29,8 +30,8 @@ MODELS = {
     "create-contrastive": CREATERecommender(alignment="contrastive", alignment_weight=0.2,
                                             **CREATE),
     # the projector reads the gathered rows: BT-SR's statistics are the global batch's too
-    "create-bt-sr": CREATERecommender(alignment="bt-sr", projector_dim=8, alignment_weight=0.25,
-                                      **CREATE),
+    "create-bt-sr": CREATERecommender(alignment=ProjectedBarlowTwins(projector_dim=8),
+                                      alignment_weight=0.25, **CREATE),
     "lightgcn": LightGCNRecommender(n_factors=16, n_layers=2, batch_size=300, epochs=2,
                                     random_state=0),
     "ultragcn": UltraGCNRecommender(n_factors=16, n_negatives=4, batch_size=300, epochs=2,

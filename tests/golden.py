@@ -7,7 +7,8 @@ commit::
     python tests/golden.py        # rewrites tests/golden.json
 
 Each case is a constructor call in the spelling of the version that recorded it; the test maps
-it to today's spelling (``SPELLINGS`` there), so the record itself never changes.
+it to today's spelling (:func:`skcreate.migration.upgrade_params`), so the record itself
+never changes.
 """
 
 import json

@@ -55,7 +55,7 @@ def test_several_seeds_give_mean_and_spread(ablation, tmp_path):
     out = tmp_path / "seeds"
     ablation.main([
         "--dataset", "synthetic:200:60", "--set", "epochs=1", "--set", "n_factors=8",
-        "--set", "warmup_epochs=1", "--sweep", "alignment_stop_gradient=None,graph",
+        "--set", "warmup_epochs=1", "--sweep", "alignment__stop_gradient=None,graph",
         "--seeds", "0", "1", "--out", str(out)])
     results = pd.read_csv(f"{out}.csv", keep_default_na=False)
     assert results.groupby("seed").size().to_dict() == {0: 4, 1: 4}

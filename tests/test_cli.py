@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from skcreate.cli import main
-from skcreate.cli._options import MODEL_NAMES, make_models
+from skcreate.cli._options import MODEL_NAMES, CommandError, make_models
 from skcreate.cli.compare import DATASET_NAMES
 from skcreate.cli.model_file import load_model
 from skcreate.comparison import default_models
@@ -244,6 +244,14 @@ def test_out_is_checked_before_any_work(files, popular, capsys, command, out, re
     # one line, before reading the data: no "N interactions" note
     assert err == f"skcreate {command}: error: --out {path / out}{reason.format(path=path)}\n"
     assert not (path / "nowhere").exists()
+
+
+def test_set_reaches_the_options_of_a_part():
+    model = make_models("CREATE", ["alignment=contrastive", "alignment__temperature=0.5",
+                                   "graph_encoder__n_layers=2"], 0, False)["CREATE"]
+    assert (model.alignment.temperature, model.graph_encoder.n_layers) == (0.5, 2)
+    with pytest.raises(CommandError, match="CREATE has no parameter 'alignment__tau'"):
+        make_models("CREATE", ["alignment__tau=0.5"], 0, False)
 
 
 def test_set_applies_to_every_model_that_has_it(files, capsys):

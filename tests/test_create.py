@@ -12,16 +12,15 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skcreate import CREATERecommender, GlobalTemporalSplit, SASRecRecommender
-from skcreate.create import inactive_params
 from skcreate.interactions import Interactions, check_interactions
-from skcreate.nn import InfoNCE, LightGCNEncoder
+from skcreate.nn import InfoNCE, LightGCNEncoder, UltraGCNEncoder
 from skcreate.training import train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
 
 
 def built(synthetic, **params):
-    est = CREATERecommender(**{**FAST, **params})
+    est = CREATERecommender().set_params(**{**FAST, **params})
     est.device_ = torch.device("cpu")
     data, _ = Interactions.from_frame(check_interactions(synthetic), "user_id", "item_id",
                                       "timestamp")
@@ -38,10 +37,13 @@ def fit_epochs(model, stages, epochs, learning_rate):
     return train(model, plan, functools.partial(torch.optim.Adam, lr=learning_rate))
 
 
-@pytest.mark.parametrize("graph_encoder", ["lightgcn", "ultragcn"])
-def test_warmup_freezes_transformer_and_trains_shared_items(synthetic, graph_encoder):
-    model, stages = built(synthetic, warmup_epochs=2, graph_encoder=graph_encoder,
-                          n_negatives=4)
+GRAPHS = [{"graph_encoder": "lightgcn"},
+          {"graph_encoder": "ultragcn", "graph_encoder__n_negatives": 4}]
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_warmup_freezes_transformer_and_trains_shared_items(synthetic, graph):
+    model, stages = built(synthetic, warmup_epochs=2, **graph)
     before = copy.deepcopy(model.sequence.state_dict())
     result = fit_epochs(model, stages, 2, 1e-2)
     after = model.sequence.state_dict()
@@ -77,10 +79,9 @@ def test_one_item_table_gets_both_gradients(synthetic):
     assert local_grad[1:].abs().sum() > 0 and global_grad[1:].abs().sum() > 0
 
 
-@pytest.mark.parametrize("graph_encoder", ["lightgcn", "ultragcn"])
-def test_alignment_alone_trains_graph_users(synthetic, graph_encoder):
-    model, stages = built(synthetic, warmup_epochs=0, graph_weight=0.0,
-                          graph_encoder=graph_encoder, n_negatives=4)
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_alignment_alone_trains_graph_users(synthetic, graph):
+    model, stages = built(synthetic, warmup_epochs=0, graph_weight=0.0, **graph)
     before = model.graph.encoder.user_embedding.weight.detach().clone()
     result = fit_epochs(model, stages, 1, 1e-2)
     assert set(result.loss_terms) == {"local", "align"}
@@ -113,7 +114,7 @@ def test_inference_uses_sequence_branch_only(synthetic):
 
 @pytest.mark.parametrize("params", [
     dict(sequence_encoder="bert4rec"),
-    dict(graph_encoder="ultragcn", n_negatives=4),
+    dict(graph_encoder=UltraGCNEncoder(n_negatives=4)),
     dict(alignment="barlow"),
     dict(loss="sce", sce_bucket_size_y=16),
     dict(graph_last_n=3, graph_last_frac=None),
@@ -214,19 +215,47 @@ def test_training_curves_plot(synthetic, tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
-def test_options_of_parts_not_in_use_warn_and_the_table_width_is_always_active(synthetic):
-    fast = dict(n_factors=16, epochs=1, warmup_epochs=0, random_state=0)
-    mine = CREATERecommender(graph_encoder=LightGCNEncoder(), n_layers=5, **fast)
-    # n_factors is the shared table's width whatever the encoder (tuning scripts sweep it)
-    assert "n_factors" not in inactive_params(mine) and "n_layers" in inactive_params(mine)
-    with pytest.warns(UserWarning, match=r"n_layers=5 has no effect with graph_encoder="
-                                         r"LightGCNEncoder.*graph_encoder__<name>") as record:
-        mine.fit(synthetic)
-    assert record[0].filename == __file__
-    with pytest.warns(UserWarning, match=r"alignment_weight=0.3, temperature=0.5 have no effect "
-                                         r"with graph_encoder='lightgcn' and alignment='none'"):
-        CREATERecommender(alignment="none", alignment_weight=0.3, temperature=0.5,
-                          **fast).fit(synthetic)
+def test_a_part_by_name_shows_and_takes_the_options_of_its_default_instance():
+    est = CREATERecommender()
+    params = est.get_params()
+    assert params["graph_encoder"] == "lightgcn" and params["graph_encoder__n_layers"] == 1
+    assert params["alignment__barlow_lambda"] == 5e-3 and params["alignment__positions"] == "last"
+    # setting an option turns the name into its default instance with that option
+    est.set_params(graph_encoder__n_layers=2, alignment__positions="all")
+    assert repr(est.graph_encoder) == repr(LightGCNEncoder(n_layers=2))
+    assert est.alignment.get_params() == {"barlow_lambda": 5e-3, "graph_view": "propagated",
+                                          "positions": "all", "stop_gradient": None}
+    # a name and its option together: the option applies to that name's part
+    est.set_params(alignment="contrastive", alignment__temperature=0.5)
+    assert isinstance(est.alignment, InfoNCE) and est.alignment.temperature == 0.5
+    with pytest.raises(ValueError, match="alignment__temperature: alignment='none' is no part"):
+        CREATERecommender(alignment="none").set_params(alignment__temperature=0.5)
+    with pytest.raises(ValueError, match="Invalid parameter 'temperature' for BarlowTwins"):
+        CREATERecommender().set_params(alignment__temperature=0.5)
+    # the names stay names when nothing of their part is set
+    assert CREATERecommender().set_params(epochs=3).get_params(deep=False)["alignment"] \
+        == "barlow"
+
+
+def test_grid_search_over_the_parts_options(synthetic):
+    search = GridSearchCV(
+        CREATERecommender(epochs=1, warmup_epochs=1, **FAST),
+        {"graph_encoder__n_layers": [1, 2], "alignment__barlow_lambda": [5e-3, 0.05]},
+        cv=GlobalTemporalSplit(quantile=0.8))
+    search.fit(synthetic)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    best = search.best_estimator_
+    assert best.graph_encoder.n_layers == search.best_params_["graph_encoder__n_layers"]
+    assert best.module_.graph.encoder.n_layers == best.graph_encoder.n_layers
+    assert best.module_.alignment.barlow_lambda == \
+        search.best_params_["alignment__barlow_lambda"]
+
+
+def test_an_encoder_with_its_own_width_is_refused(synthetic):
+    with pytest.raises(ValueError, match="sets its own n_factors.*leave the encoder's "
+                                         "n_factors=None"):
+        CREATERecommender(graph_encoder=LightGCNEncoder(n_factors=32), **FAST).fit(synthetic)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        CREATERecommender(alignment=InfoNCE(), **fast).fit(synthetic)
+        CREATERecommender(alignment=InfoNCE(), epochs=1, warmup_epochs=0,
+                          **FAST).fit(synthetic)

@@ -1,11 +1,11 @@
 """Every constructor parameter changes what a fit produces, or is declared run-only.
 
 A parameter acts when changing it (to the value in ``CHANGES``) changes the loss curves, the
-validation scores or the recommendations of a small fit. Run-only parameters (where and how a
-fit runs, not what it learns) are listed with the reason; ``CONDITIONS`` lists parameters
-that act only under another parameter's value: the flat options of parts that are not the
-default ones, which the redesign (issue 30) moves onto the parts themselves. Each of its
-entries is a known wart: the list only shrinks.
+validation scores or the recommendations of a small fit. The options of an estimator's parts
+(``graph_encoder__n_layers``) are parameters too, those of each built-in part in ``PARTS``
+(a part that is not the default is tested under its name). Run-only parameters (where and
+how a fit runs, not what it learns) are listed with the reason; ``CONDITIONS`` lists
+parameters that act only under another parameter's value.
 """
 
 import warnings
@@ -19,7 +19,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate.datasets import make_interactions
-from skcreate.nn import LightGCNEncoder, UltraGCNEncoder
+from skcreate.nn import LightGCNEncoder
 
 #: parameter -> why it does not change what is learnt
 RUN_ONLY = {
@@ -27,6 +27,7 @@ RUN_ONLY = {
     "distributed": "data-parallel fits train like one process (tests/test_distributed.py)",
     "num_threads": "implicit's threads (its results do not depend on them)",
     "propagation": "LightGCN's propagation strategy: the same embeddings, computed otherwise",
+    "graph_encoder__propagation": "as propagation",
     "verbose": "progress output", "callbacks": "hooks", "on_interrupt": "Ctrl-C handling",
     "checkpoint_path": "resumable fits end as uninterrupted ones (tests/test_checkpoint.py)",
     "checkpoint_every": "as checkpoint_path",
@@ -39,6 +40,8 @@ RUN_ONLY_FOR = {
     ("PureSVD", "random_state"): "ARPACK's start vector: the same subspace, the same scores",
     **{(model, "precision"): "bf16 autocast reaches no operation of LightGCN on CPU (sparse "
        "products and lookups)" for model in ("LightGCN", "Graph")},
+    ("CREATE", "graph_encoder__n_factors"): "the width is the shared table's, n_factors (an "
+                                            "encoder's own is refused)",
 }
 
 SMALL = dict(random_state=0)
@@ -66,23 +69,23 @@ CHANGES = {
     "patience": 1, "validation_quantile": 0.7, "precision": "bf16", "n_layers": 2,
     "normalize_layers": True, "edge_dropout": 0.3, "graph_last_n": 2, "graph_last_frac": 0.2,
     "constraint_weight": 0.2, "item_weight": 0.2, "n_neighbours": 2, "n_negatives": 3,
-    "negative_weight": 2.0, "graph_encoder": UltraGCNEncoder(n_factors=8, n_negatives=2),
+    "negative_weight": 2.0, "graph_encoder": "ultragcn",
     "n_blocks": 1, "n_heads": 2, "max_len": 3, "dropout": 0.1, "norm_first": False,
     "loss": "sce", "sce_buckets": 2, "sce_bucket_size_x": 4, "sce_bucket_size_y": 4,
     "sce_candidates": 10, "sequence_encoder": "bert4rec", "mask_prob": 0.6,
     "warmup_epochs": 0, "graph_batch_size": 32, "graph_weight": 0.1, "alignment": "contrastive",
     "alignment_weight": 0.5, "barlow_lambda": 0.5, "temperature": 0.05, "projector_dim": 4,
-    "alignment_positions": "all", "alignment_graph_view": "layer0",
-    "alignment_stop_gradient": "graph", "alignment_batch_size": 64,
+    "positions": "all", "graph_view": "layer0", "stop_gradient": "graph",
+    "alignment_batch_size": 64,
 }
+
+#: (estimator, part parameter) -> the names of the other built-in parts whose options are
+#: tested under that name (the default part's are tested as they are)
+PARTS = {("CREATE", "graph_encoder"): ["ultragcn"],
+         ("CREATE", "alignment"): ["contrastive", "bt-sr"]}
 
 #: (estimator, parameter) -> the parameters under which it acts (besides their defaults)
 CONDITIONS = {
-    **{("CREATE", name): {"graph_encoder": "ultragcn"} for name in (
-        "constraint_weight", "item_weight", "n_neighbours", "negative_weight")},
-    ("CREATE", "n_negatives"): {"graph_encoder": "ultragcn"},
-    ("CREATE", "temperature"): {"alignment": "contrastive"},
-    ("CREATE", "projector_dim"): {"alignment": "bt-sr"},
     ("CREATE", "mask_prob"): {"sequence_encoder": "bert4rec"},
     **{(model, name): {"early_stopping": True, "epochs": 3} for model in (
         "LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")
@@ -119,26 +122,43 @@ def same(a, b):
     return True
 
 
-CASES = [(model, name) for model, est in ESTIMATORS.items()
-         for name in sorted(est.get_params(deep=False))
-         if name not in RUN_ONLY and (model, name) not in RUN_ONLY_FOR]
+def _clone(estimator, params):
+    return clone(estimator).set_params(**params)
+
+
+def _cases():
+    cases = []
+    for model, est in ESTIMATORS.items():
+        conditions = [{}] + [{part: name} for (m, part), names in PARTS.items() if m == model
+                             for name in names]
+        for condition in conditions:
+            params = _clone(est, condition).get_params()
+            part = next(iter(condition), None)
+            for name in sorted(params):
+                if condition and not name.startswith(f"{part}__"):
+                    continue
+                if name in RUN_ONLY or (model, name) in RUN_ONLY_FOR:
+                    continue
+                cases.append((model, name, {**CONDITIONS.get((model, name), {}), **condition}))
+    return cases
+
+
+CASES = _cases()
 
 
 def test_every_parameter_is_covered():
-    missing = sorted({name for _, name in CASES} - set(CHANGES))
+    missing = sorted({name.rpartition("__")[2] for _, name, _ in CASES} - set(CHANGES))
     assert not missing, f"give these parameters a value in CHANGES: {missing}"
 
 
-@pytest.mark.parametrize("model, name", CASES, ids=[f"{m}-{n}" for m, n in CASES])
-def test_parameter_changes_the_fit(model, name):
-    condition = CONDITIONS.get((model, name), {})
+@pytest.mark.parametrize("model, name, condition", CASES, ids=[
+    f"{m}-{n}" + "".join(f"-{v}" for v in c.values() if isinstance(v, str)) for m, n, c in CASES])
+def test_parameter_changes_the_fit(model, name, condition):
+    change = CHANGES[name.rpartition("__")[2]]
     reference = _clone(ESTIMATORS[model], condition)
-    assert repr(reference.get_params()[name]) != repr(CHANGES[name]), "not a change"
-    changed = _clone(ESTIMATORS[model], {**condition, name: CHANGES[name]})
+    assert repr(reference.get_params()[name]) != repr(change), "not a change"
+    changed = _clone(ESTIMATORS[model], {**condition, name: change})
     assert not same(outcome(reference), outcome(changed)), \
-        f"{model}: {name}={CHANGES[name]!r} changed nothing" + \
+        f"{model}: {name}={change!r} changed nothing" + \
         (f" (under {condition})" if condition else "")
 
-
-def _clone(estimator, params):
-    return clone(estimator).set_params(**params)

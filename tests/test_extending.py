@@ -93,12 +93,15 @@ def test_component_params_follow_sklearn_conventions():
     assert copy.alignment is not model.alignment and copy.alignment.temperature == 0.1
     with pytest.raises(ValueError, match="Invalid parameter 'tau' for InfoNCE"):
         model.set_params(alignment__tau=1.0)
+    # like scikit-learn's estimators, a part prints the options that differ from its defaults
     assert repr(BarlowTwins(barlow_lambda=0.01)) == "BarlowTwins(barlow_lambda=0.01)"
+    assert repr(BarlowTwins(positions="all")) == "BarlowTwins(positions='all')"
 
 
-def test_builtin_names_read_the_flat_params(synthetic):
-    model = CREATERecommender(alignment="contrastive", temperature=0.7, n_layers=2,
-                              **FAST).fit(synthetic)
+def test_builtin_names_take_their_options_as_nested_params(synthetic):
+    model = CREATERecommender(**FAST).set_params(
+        alignment="contrastive", alignment__temperature=0.7, graph_encoder__n_layers=2)
+    model.fit(synthetic)
     assert isinstance(model.module_.alignment, InfoNCE)
     assert model.module_.alignment.temperature == 0.7
     assert model.module_.graph.encoder.n_layers == 2

@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 
 import skcreate
+from skcreate.migration import upgrade_params
 
 from golden import CASES, PATH, data, outputs
 
 GOLDEN = json.loads(PATH.read_text())
 
-#: today's spelling of a recorded constructor call (old parameter -> new), none so far
-SPELLINGS = {}
-
-
 def construct(cls, params):
-    params = {SPELLINGS.get((cls, name), name): value for name, value in params.items()}
-    return getattr(skcreate, cls)(**params)
+    # the record keeps the spelling it was made with; skcreate.migration says today's
+    cls = getattr(skcreate, cls)
+    return cls(**upgrade_params(cls, params))
 
 
 @pytest.fixture(scope="module")

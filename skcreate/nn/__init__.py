@@ -19,7 +19,7 @@ from .lightgcn import LightGCNEncoder
 from .projected_barlow import ProjectedBarlowTwins
 from .losses import (FullCrossEntropy, ScalableCrossEntropy, barlow_twins_loss, bpr_loss,
                      full_cross_entropy, info_nce_loss, scalable_cross_entropy)
-from .registry import ALIGNMENTS, GRAPH_ENCODERS, Registry
+from .registry import BUILT_IN_PARTS, Shortcuts
 from .sasrec import SASRecEncoder, attention_mask
 from .sequence_model import SequenceModel
 from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
@@ -27,8 +27,8 @@ from .ultragcn import UltraGCNEncoder, item_neighbours
 
 __all__ = ["Alignment", "BarlowTwins", "InfoNCE", "ProjectedBarlowTwins", "Component",
            "CREATEModel", "GraphEncoder", "GraphModel", "PartialTable", "ItemTable",
-           "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder", "SequenceModel", "Registry",
-           "GRAPH_ENCODERS", "ALIGNMENTS", "attention_mask", "normalized_adjacency",
+           "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder", "SequenceModel", "Shortcuts",
+           "BUILT_IN_PARTS", "attention_mask", "normalized_adjacency",
            "sparse_tensor", "symmetric_spmm", "item_neighbours", "full_cross_entropy",
            "scalable_cross_entropy", "FullCrossEntropy",
            "ScalableCrossEntropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]

@@ -9,10 +9,6 @@ from .item_table import ItemTable
 
 __all__ = ["CREATEModel"]
 
-_POSITIONS = ("last", "all")
-_GRAPH_VIEWS = ("propagated", "layer0")
-_STOP_GRADIENTS = (None, "sequence", "graph")
-
 
 class CREATEModel(nn.Module):
     """Both branches of CREATE and their alignment (paper sections 3.2-3.5).
@@ -25,17 +21,8 @@ class CREATEModel(nn.Module):
         Graph branch, built on ``sequence.item_table`` so both read and write one table.
     alignment : skcreate.nn.Alignment, optional
         Loss between the batch users' transformer states and graph embeddings; None trains
-        without it. It is built for the item table's width.
-    positions : {"last", "all"}, default="last"
-        Which transformer states are aligned: each user's state at the last position (the
-        paper's, the state that serves), or the state at every real position, each paired
-        with its user's graph embedding (the authors' earlier joint model).
-    graph_view : {"propagated", "layer0"}, default="propagated"
-        The graph side: the user's propagated embedding, or its layer-0 row (then the
-        alignment needs no propagation).
-    stop_gradient : {None, "sequence", "graph"}, default=None
-        Side that the alignment does not train: None trains both; "graph" treats the graph
-        embedding as a fixed target for the transformer, "sequence" the reverse.
+        without it. It is built for the item table's width; its ``positions``,
+        ``graph_view`` and ``stop_gradient`` say which rows it compares.
 
     Notes
     -----
@@ -49,23 +36,16 @@ class CREATEModel(nn.Module):
     every rank's rows: the alignment sees the global batch).
     """
 
-    def __init__(self, sequence, graph, alignment=None, positions="last",
-                 graph_view="propagated", stop_gradient=None):
+    def __init__(self, sequence, graph, alignment=None):
         super().__init__()
         if graph.item_table is not sequence.item_table:
             raise ValueError("the graph encoder must share the sequence encoder's item table.")
-        for name, value, choices in (("positions", positions, _POSITIONS),
-                                     ("graph_view", graph_view, _GRAPH_VIEWS),
-                                     ("stop_gradient", stop_gradient, _STOP_GRADIENTS)):
-            if value not in choices:
-                raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
+        if alignment is not None:
+            alignment._validate_params()
+            alignment.build(sequence.item_table.embedding.embedding_dim)
         self.sequence = sequence
         self.graph = graph
-        self.alignment = None if alignment is None else \
-            alignment.build(sequence.item_table.embedding.embedding_dim)
-        self.positions = positions
-        self.graph_view = graph_view
-        self.stop_gradient = stop_gradient
+        self.alignment = alignment
 
     @property
     def item_table(self):
@@ -74,7 +54,7 @@ class CREATEModel(nn.Module):
     def _views(self, batch, hidden):
         """Paired (transformer state, graph user code) rows the alignment compares."""
         users = batch.users
-        if self.positions == "last":
+        if self.alignment.positions == "last":
             return hidden[:, -1], users
         real = batch.inputs != ItemTable.padding
         return hidden[real], users.repeat_interleave(real.sum(1))
@@ -95,14 +75,16 @@ class CREATEModel(nn.Module):
         aligned = False
         if batch.sequence is not None:
             terms["local"], hidden = self.sequence.local_and_hidden(batch.sequence)
-            states, users = self._views(batch.sequence, hidden)
-            if batch.align is not None and self.alignment is not None:
-                more_states, more_users = self._views(
-                    batch.align, self.sequence.encoder(batch.align.inputs))
-                states, users = torch.cat([states, more_states]), torch.cat([users, more_users])
-            # standardising over a batch of one is undefined
-            aligned = self.alignment is not None and len(states) > 1
-        propagated = aligned and self.graph_view == "propagated"
+            if self.alignment is not None:
+                states, users = self._views(batch.sequence, hidden)
+                if batch.align is not None:
+                    more_states, more_users = self._views(
+                        batch.align, self.sequence.encoder(batch.align.inputs))
+                    states = torch.cat([states, more_states])
+                    users = torch.cat([users, more_users])
+                # standardising over a batch of one is undefined
+                aligned = len(states) > 1
+        propagated = aligned and self.alignment.graph_view == "propagated"
         embeddings = None
         if batch.edges is not None or propagated:
             # one embedding pass serves the graph loss and the alignment: it computes the
@@ -114,9 +96,9 @@ class CREATEModel(nn.Module):
         if aligned:
             graph_users = lookup(embeddings[0], users) if propagated \
                 else self.graph.encoder.user_embedding(users)
-            if self.stop_gradient == "sequence":
+            if self.alignment.stop_gradient == "sequence":
                 states = states.detach()
-            elif self.stop_gradient == "graph":
+            elif self.alignment.stop_gradient == "graph":
                 graph_users = graph_users.detach()
             terms["align"] = self.alignment(batch.gather(states), batch.gather(graph_users))
         return terms

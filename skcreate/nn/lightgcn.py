@@ -1,6 +1,9 @@
 """LightGCN (He et al., 2020): parameter-free propagation over the normalised graph, BPR loss."""
 
+from numbers import Integral, Real
+
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from .graph_encoder import GraphEncoder, PartialTable, lookup
@@ -66,6 +69,14 @@ class LightGCNEncoder(GraphEncoder):
     # as much as a full product (gathering it and multiplying by its transpose cost extra)
     full_share = 0.3
 
+    _parameter_constraints = {
+        "n_factors": [None, Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 0, None, closed="left")],
+        "normalize_layers": ["boolean"],
+        "edge_dropout": [Interval(Real, 0, 1, closed="left")],
+        "propagation": [StrOptions(set(PROPAGATIONS))],
+    }
+
     def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
                  propagation="auto"):
         super().__init__()
@@ -77,9 +88,7 @@ class LightGCNEncoder(GraphEncoder):
         self.adjacency = None
 
     def build(self, user_items, item_table=None):
-        if self.propagation not in PROPAGATIONS:
-            raise ValueError(f"propagation must be one of {list(PROPAGATIONS)}, got "
-                             f"{self.propagation!r}.")
+        self._validate_params()
         n_users, n_items = user_items.shape
         self._init_tables(n_users, n_items, item_table)
         self.n_users = n_users

@@ -1,5 +1,8 @@
 """Barlow Twins after the BT-SR recipe: normalised views, a projector, a per-dimension loss."""
 
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
@@ -24,6 +27,8 @@ class ProjectedBarlowTwins(Alignment):
         Off-diagonal weight.
     projector_dim : int, default=64
         Width of both projector layers.
+    positions, graph_view, stop_gradient
+        What is aligned, as in :class:`~skcreate.nn.Alignment`.
 
     Examples
     --------
@@ -33,8 +38,13 @@ class ProjectedBarlowTwins(Alignment):
     torch.Size([])
     """
 
-    def __init__(self, barlow_lambda=5e-3, projector_dim=64):
-        super().__init__()
+    _parameter_constraints = {**Alignment._parameter_constraints,
+                              "barlow_lambda": [Interval(Real, 0, None, closed="left")],
+                              "projector_dim": [Interval(Integral, 1, None, closed="left")]}
+
+    def __init__(self, barlow_lambda=5e-3, projector_dim=64, positions="last",
+                 graph_view="propagated", stop_gradient=None):
+        super().__init__(positions, graph_view, stop_gradient)
         self.barlow_lambda = barlow_lambda
         self.projector_dim = projector_dim
 

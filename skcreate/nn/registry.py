@@ -1,53 +1,55 @@
-"""Built-in graph encoders and alignments by name, and how an estimator turns either into a part."""
+"""The built-in parts, and the names that stand for their default instances."""
 
 from sklearn.base import clone
 
-from .alignment import Alignment, BarlowTwins, InfoNCE
-from .graph_encoder import GraphEncoder
+from .alignment import BarlowTwins, InfoNCE
 from .lightgcn import LightGCNEncoder
 from .projected_barlow import ProjectedBarlowTwins
 from .ultragcn import UltraGCNEncoder
 
-__all__ = ["Registry", "GRAPH_ENCODERS", "ALIGNMENTS"]
+__all__ = ["Shortcuts", "BUILT_IN_PARTS"]
+
+#: every part class skcreate defines, saved in model files by class name
+BUILT_IN_PARTS = (LightGCNEncoder, UltraGCNEncoder, BarlowTwins, ProjectedBarlowTwins, InfoNCE)
 
 
-class Registry:
-    """Names of the built-in parts of one kind; instances of ``base`` are accepted as they are.
+class Shortcuts:
+    """What an estimator's part parameter accepts: an instance of ``base``, or a name.
 
     Parameters
     ----------
     base : type
-        Class every user-defined part derives from.
-    entries : dict of str to type or None
-        Built-in parts; None stands for "no part".
+        Class every part of this kind derives from (a user's own included).
+    defaults : dict of str to callable or None
+        Name -> a function returning the part the name stands for; None stands for "no part".
+
+    Examples
+    --------
+    >>> from skcreate.nn import Alignment, BarlowTwins
+    >>> shortcuts = Shortcuts(Alignment, {"barlow": BarlowTwins, "none": None})
+    >>> shortcuts.make("barlow")
+    BarlowTwins()
     """
 
-    def __init__(self, base, entries):
+    def __init__(self, base, defaults):
         self.base = base
-        self.entries = entries
+        self.defaults = defaults
 
     def check(self, name, value):
-        """Raise a ValueError naming parameter ``name`` unless ``value`` is known or a part."""
-        if isinstance(value, self.base) or (isinstance(value, str) and value in self.entries):
+        """Raise a ValueError naming parameter ``name`` unless ``value`` is a name or a part."""
+        if isinstance(value, self.base) or (isinstance(value, str) and value in self.defaults):
             return
-        raise ValueError(f"{name} must be one of {list(self.entries)} or an instance of "
+        raise ValueError(f"{name} must be one of {list(self.defaults)} or an instance of "
                          f"skcreate.nn.{self.base.__name__}, got {value!r}.")
 
-    def make(self, value, params):
-        """A fresh, unbuilt part for one fit.
-
-        A registered name is constructed from ``params`` (the estimator's flat parameters: each
-        constructor argument is taken from the parameter of the same name); an instance is
-        cloned, so that the estimator's parameter is never trained in place.
-        """
+    def make(self, value):
+        """A fresh, unbuilt part: the default instance of a name (None for "no part"), or a
+        clone of an instance, so that the estimator's parameter is never trained in place."""
         if not isinstance(value, str):
             return clone(value)
-        cls = self.entries[value]
-        if cls is None:
-            return None
-        return cls(**{key: params[key] for key in cls._get_param_names() if key in params})
+        factory = self.defaults[value]
+        return None if factory is None else factory()
 
-
-GRAPH_ENCODERS = Registry(GraphEncoder, {"lightgcn": LightGCNEncoder, "ultragcn": UltraGCNEncoder})
-ALIGNMENTS = Registry(Alignment, {"barlow": BarlowTwins, "bt-sr": ProjectedBarlowTwins,
-                                  "contrastive": InfoNCE, "none": None})
+    def resolve(self, value):
+        """The part ``value`` stands for, without cloning an instance (None: no part)."""
+        return self.make(value) if isinstance(value, str) else value

@@ -1,8 +1,11 @@
 """UltraGCN (Mao et al., 2021): graph convolution approximated by constraint losses."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils._param_validation import Interval
 from torch.nn import functional as F
 
 from .graph_encoder import GraphEncoder, lookup
@@ -76,6 +79,15 @@ class UltraGCNEncoder(GraphEncoder):
 
     init_std = 1e-2
 
+    _parameter_constraints = {
+        "n_factors": [None, Interval(Integral, 1, None, closed="left")],
+        "constraint_weight": [Interval(Real, 0, None, closed="left")],
+        "item_weight": [Interval(Real, 0, None, closed="left")],
+        "n_neighbours": [Interval(Integral, 1, None, closed="left")],
+        "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "negative_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(self, n_factors=None, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
                  n_negatives=10, negative_weight=10.0):
         super().__init__()
@@ -87,6 +99,7 @@ class UltraGCNEncoder(GraphEncoder):
         self.negative_weight = negative_weight
 
     def build(self, user_items, item_table=None):
+        self._validate_params()
         n_users, n_items = user_items.shape
         neighbours, weights = item_neighbours(user_items, self.n_neighbours)
         self._init_tables(n_users, n_items, item_table)
