@@ -21,6 +21,7 @@ import torch
 
 from skcreate import SASRecRecommender
 from skcreate.interactions import Interactions, check_interactions
+from skcreate.nn import FullCrossEntropy, ScalableCrossEntropy
 from skcreate.training import Callback, Stage, train
 
 from _common import parse_value, peak_mib
@@ -46,6 +47,13 @@ class _StepClock(Callback):
         self.times.append(time.perf_counter())
 
 
+def local_loss(args):
+    """The loss part of ``--loss`` and ``--candidates``."""
+    if args.loss == "ce":
+        return FullCrossEntropy()
+    return ScalableCrossEntropy(n_candidates=args.candidates)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-items", type=int, default=1_000_000)
@@ -55,7 +63,7 @@ def main(argv=None):
                         help="train this many steps only (default: one full epoch)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--candidates", type=parse_value, default=65536,
-                        help="sce_candidates (None: the whole catalogue)")
+                        help="SCE's n_candidates (None: the whole catalogue)")
     args = parser.parse_args(argv)
 
     X = walks(args.n_items, args.length)
@@ -63,9 +71,8 @@ def main(argv=None):
           f" peak after data {peak_mib():.0f} MiB")
     start = time.perf_counter()
     if args.steps is None:
-        model = SASRecRecommender(loss=args.loss, epochs=1, batch_size=args.batch_size,
-                                  max_len=args.length, sce_candidates=args.candidates,
-                                  random_state=0)
+        model = SASRecRecommender(loss=local_loss(args), epochs=1, batch_size=args.batch_size,
+                                  max_len=args.length, random_state=0)
         model.fit(X)
         fit_s = time.perf_counter() - start
         recs = model.recommend(X[X.user_id < 1000], k=10)
@@ -73,9 +80,8 @@ def main(argv=None):
               f"({len(recs)} rows)")
     else:
         # the estimator's own network, batches, optimiser and loop, cut after a few steps
-        model = SASRecRecommender(loss=args.loss, batch_size=args.batch_size,
-                                  max_len=args.length, sce_candidates=args.candidates,
-                                  random_state=0)
+        model = SASRecRecommender(loss=local_loss(args), batch_size=args.batch_size,
+                                  max_len=args.length, random_state=0)
         data, _ = Interactions.from_frame(check_interactions(X), "user_id", "item_id",
                                           "timestamp")
         torch.manual_seed(0)

@@ -14,7 +14,7 @@ from .nn.projected_barlow import ProjectedBarlowTwins
 from .nn.registry import Shortcuts
 from .nn.sequence_model import SequenceModel
 from .nn.ultragcn import UltraGCNEncoder
-from .sequential import SASRecRecommender
+from .sequential import LOSSES, SASRecRecommender
 from .training import Stage
 
 __all__ = ["CREATERecommender", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
@@ -116,7 +116,7 @@ default="barlow"
     learning_rate, batch_size, early_stopping, retrain_on_all, patience, validation_quantile
         As in :class:`~skcreate.sequential.SASRecRecommender`; a retrain keeps the warm-up and
         cuts the joint epochs to ``best_epoch_``.
-    weight_decay, loss, sce_buckets, sce_bucket_size_x, sce_bucket_size_y, sce_candidates
+    weight_decay, loss
         As in :class:`~skcreate.sequential.SASRecRecommender` (the graph branch reads the
         whole item table, so SCE's item-table updates stay dense).
     filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed
@@ -168,8 +168,7 @@ default="barlow"
                  alignment_batch_size=None, learning_rate=2e-3,
                  batch_size=128, epochs=20, early_stopping=False, retrain_on_all=False,
                  patience=5, validation_quantile=0.9,
-                 weight_decay=0.0, loss="ce", sce_buckets=None, sce_bucket_size_x=None,
-                 sce_bucket_size_y=256, sce_candidates=65536, filter_seen=True, device="cpu",
+                 weight_decay=0.0, loss="ce", filter_seen=True, device="cpu",
                  random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
                  checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
                  user_col="user_id",
@@ -180,9 +179,7 @@ default="barlow"
             batch_size=batch_size, epochs=epochs, early_stopping=early_stopping,
             retrain_on_all=retrain_on_all,
             patience=patience, validation_quantile=validation_quantile,
-            weight_decay=weight_decay, loss=loss, sce_buckets=sce_buckets,
-            sce_bucket_size_x=sce_bucket_size_x, sce_bucket_size_y=sce_bucket_size_y,
-            sce_candidates=sce_candidates,
+            weight_decay=weight_decay, loss=loss,
             filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
             callbacks=callbacks, on_interrupt=on_interrupt, checkpoint_path=checkpoint_path,
             checkpoint_every=checkpoint_every, distributed=distributed, precision=precision,
@@ -201,7 +198,7 @@ default="barlow"
         self.alignment_weight = alignment_weight
         self.alignment_batch_size = alignment_batch_size
 
-    _parts = {"graph_encoder": GRAPH_ENCODERS, "alignment": ALIGNMENTS}
+    _parts = {"graph_encoder": GRAPH_ENCODERS, "alignment": ALIGNMENTS, "loss": LOSSES}
 
     def _check_model_params(self):
         self._check_sequence_params()

@@ -17,8 +17,12 @@ _ALIGNMENT = {"barlow_lambda": "alignment__barlow_lambda",
               "alignment_graph_view": "alignment__graph_view",
               "alignment_stop_gradient": "alignment__stop_gradient"}
 
+_LOSS = {"sce_buckets": "loss__n_buckets", "sce_bucket_size_x": "loss__bucket_size_x",
+         "sce_bucket_size_y": "loss__bucket_size_y", "sce_candidates": "loss__n_candidates"}
+
 #: version -> estimator class name -> {old parameter: today's spelling}
-RENAMED = {"0.2.0": {"CREATERecommender": {**_GRAPH, **_ALIGNMENT}}}
+RENAMED = {"0.2.0": {"CREATERecommender": {**_GRAPH, **_ALIGNMENT, **_LOSS},
+                     "SASRecRecommender": _LOSS}}
 
 
 def respell(cls, params):

@@ -6,14 +6,18 @@ import numpy as np
 import torch
 
 from .batches import SequenceBatches, trim_padding
-from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
-from .nn.losses import FullCrossEntropy, ScalableCrossEntropy
+from .neural import NeuralRecommender, check_bool, check_param, seeded_generator
+from .nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from .nn.optim import LazyAdam
+from .nn.registry import Shortcuts
 from .nn.sasrec import SASRecEncoder
 from .nn.sequence_model import SequenceModel
 from .training import Stage
 
-__all__ = ["SASRecRecommender"]
+__all__ = ["SASRecRecommender", "LOSSES"]
+
+#: what ``loss`` accepts by name
+LOSSES = Shortcuts(LocalLoss, {"ce": FullCrossEntropy, "sce": ScalableCrossEntropy})
 
 
 class SASRecRecommender(NeuralRecommender):
@@ -62,18 +66,14 @@ class SASRecRecommender(NeuralRecommender):
         Time quantile of the internal validation split.
     weight_decay : float, default=0.0
         Adam L2 penalty.
-    loss : {"ce", "sce"}, default="ce"
-        Full softmax cross-entropy or scalable cross-entropy.
-    sce_buckets, sce_bucket_size_x : int or None, default=None
-        SCE buckets and positions per bucket (default ``2 * sqrt(positions)``).
-    sce_bucket_size_y : int, default=256
-        SCE candidate items per bucket.
-    sce_candidates : int or None, default=65536
-        Items drawn at random each SCE step among which the buckets pick their negatives
-        (None: the whole catalogue). A catalogue up to this size is scored whole; above it the
-        step's cost stops growing with the catalogue. With ``loss="sce"`` the item table also
-        gets row-sparse gradients and lazy Adam updates (:class:`skcreate.nn.optim.LazyAdam`):
-        a step updates the rows it read, not the whole table.
+    loss : {"ce", "sce"} or skcreate.nn.LocalLoss, default="ce"
+        The local loss: :class:`~skcreate.nn.FullCrossEntropy` (``"ce"``, the softmax over
+        the whole catalogue), :class:`~skcreate.nn.ScalableCrossEntropy` (``"sce"``, over each
+        position's hardest negatives, for large catalogues; its options, such as
+        ``loss__bucket_size_y``, are reached as ``loss__<name>``), or a user's own. With SCE
+        the item table also gets row-sparse gradients and lazy Adam updates
+        (:class:`skcreate.nn.optim.LazyAdam`): a step updates the rows it read, not the whole
+        table.
     filter_seen : bool, default=True
         Exclude each user's history items from recommendations.
     device : {"cpu", "cuda", "auto"}, default="cpu"
@@ -146,9 +146,7 @@ class SASRecRecommender(NeuralRecommender):
     def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, learning_rate=2e-3, batch_size=128, epochs=15,
                  early_stopping=False, retrain_on_all=False, patience=5, validation_quantile=0.9,
-                 weight_decay=0.0,
-                 loss="ce", sce_buckets=None, sce_bucket_size_x=None, sce_bucket_size_y=256,
-                 sce_candidates=65536, filter_seen=True, device="cpu", random_state=None,
+                 weight_decay=0.0, loss="ce", filter_seen=True, device="cpu", random_state=None,
                  verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
                  checkpoint_every=1, distributed="auto", precision="fp32", user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
@@ -167,10 +165,6 @@ class SASRecRecommender(NeuralRecommender):
         self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
         self.loss = loss
-        self.sce_buckets = sce_buckets
-        self.sce_bucket_size_x = sce_bucket_size_x
-        self.sce_bucket_size_y = sce_bucket_size_y
-        self.sce_candidates = sce_candidates
         self.filter_seen = filter_seen
         self.device = device
         self.random_state = random_state
@@ -192,35 +186,29 @@ class SASRecRecommender(NeuralRecommender):
         self._check_sequence_params()
 
     def _check_sequence_params(self):
-        for name in ("n_factors", "n_blocks", "n_heads", "max_len", "sce_bucket_size_y"):
+        for name in ("n_factors", "n_blocks", "n_heads", "max_len"):
             check_param(self, name, int, 1)
         check_param(self, "dropout", float, 0, 1, high_open=True)
-        check_choice(self, "loss", ("ce", "sce"))
         check_bool(self, "norm_first")
         if self.n_factors % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide n_factors "
                              f"({self.n_factors}).")
-        for name in ("sce_buckets", "sce_bucket_size_x", "sce_candidates"):
-            if getattr(self, name) is not None:
-                check_param(self, name, int, 1)
 
     def _make_encoder(self, n_items, causal=True, extra_tokens=0):
         return SASRecEncoder(n_items, self.n_factors, self.n_blocks, self.n_heads, self.max_len,
                              self.dropout, self.norm_first, causal=causal,
                              extra_tokens=extra_tokens)
 
+    _parts = {"loss": LOSSES}
+
     def _local_loss(self):
-        if self.loss == "sce":
-            return ScalableCrossEntropy(self.sce_buckets, self.sce_bucket_size_x,
-                                        self.sce_bucket_size_y, generator=seeded_generator(),
-                                        n_candidates=self.sce_candidates)
-        return FullCrossEntropy()
+        return LOSSES.make(self.loss).build(seeded_generator())
 
     @property
     def _sparse_table(self):
         # SCE reads a few thousand rows of the table per step: row-sparse gradients and lazy
         # updates keep the step's cost off the catalogue size
-        return self.loss == "sce"
+        return LOSSES.resolve(self.loss).row_sparse
 
     def _optimizer(self):
         if not self._sparse_table:

@@ -12,7 +12,7 @@ def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, load_benchmark):
                                "2000", "--models", "CREATE,CREATE-SCE", "--cap",
                                "CREATE-SCE=600", "--recommend-users", "20",
                                "--set", "CREATE.n_factors=8", "--set", "CREATE-SCE.n_factors=8",
-                               "--set", "CREATE-SCE.sce_bucket_size_y=16", "--out", str(out)])
+                               "--set", "CREATE-SCE.loss__bucket_size_y=16", "--out", str(out)])
 
     table = pd.read_csv(out.with_suffix(".csv"))
     # the 90,000 size is above --max-interactions, 2,000 above the cap of CREATE-SCE

@@ -19,12 +19,13 @@ from sklearn.exceptions import NotFittedError
 from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
 from skcreate.checkpoint import Checkpoint, CheckpointError
 from skcreate.datasets import make_interactions
+from skcreate.nn import ScalableCrossEntropy
 
 DATA = dict(n_users=120, n_items=50, random_state=0)
 
 CONFIGS = {
-    "sasrec-sce": (SASRecRecommender, dict(n_factors=8, epochs=5, loss="sce", sce_buckets=4,
-                                           sce_bucket_size_x=8, sce_bucket_size_y=8)),
+    "sasrec-sce": (SASRecRecommender, dict(n_factors=8, epochs=5, loss=ScalableCrossEntropy(
+        n_buckets=4, bucket_size_x=8, bucket_size_y=8))),
     "create-early-stopping": (CREATERecommender, dict(
         n_factors=8, epochs=4, warmup_epochs=2, graph_batch_size=64, batch_size=32,
         early_stopping=True, patience=10)),

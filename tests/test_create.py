@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skcreate import CREATERecommender, GlobalTemporalSplit, SASRecRecommender
 from skcreate.interactions import Interactions, check_interactions
-from skcreate.nn import InfoNCE, LightGCNEncoder, UltraGCNEncoder
+from skcreate.nn import InfoNCE, LightGCNEncoder, ScalableCrossEntropy, UltraGCNEncoder
 from skcreate.training import train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
@@ -116,7 +116,7 @@ def test_inference_uses_sequence_branch_only(synthetic):
     dict(sequence_encoder="bert4rec"),
     dict(graph_encoder=UltraGCNEncoder(n_negatives=4)),
     dict(alignment="barlow"),
-    dict(loss="sce", sce_bucket_size_y=16),
+    dict(loss=ScalableCrossEntropy(bucket_size_y=16)),
     dict(graph_last_n=3, graph_last_frac=None),
 ])
 def test_variants_train(synthetic, params):

@@ -71,8 +71,8 @@ CHANGES = {
     "constraint_weight": 0.2, "item_weight": 0.2, "n_neighbours": 2, "n_negatives": 3,
     "negative_weight": 2.0, "graph_encoder": "ultragcn",
     "n_blocks": 1, "n_heads": 2, "max_len": 3, "dropout": 0.1, "norm_first": False,
-    "loss": "sce", "sce_buckets": 2, "sce_bucket_size_x": 4, "sce_bucket_size_y": 4,
-    "sce_candidates": 10, "sequence_encoder": "bert4rec", "mask_prob": 0.6,
+    "loss": "sce", "n_buckets": 2, "bucket_size_x": 4, "bucket_size_y": 4,
+    "n_candidates": 10, "sequence_encoder": "bert4rec", "mask_prob": 0.6,
     "warmup_epochs": 0, "graph_batch_size": 32, "graph_weight": 0.1, "alignment": "contrastive",
     "alignment_weight": 0.5, "barlow_lambda": 0.5, "temperature": 0.05, "projector_dim": 4,
     "positions": "all", "graph_view": "layer0", "stop_gradient": "graph",
@@ -82,7 +82,8 @@ CHANGES = {
 #: (estimator, part parameter) -> the names of the other built-in parts whose options are
 #: tested under that name (the default part's are tested as they are)
 PARTS = {("CREATE", "graph_encoder"): ["ultragcn"],
-         ("CREATE", "alignment"): ["contrastive", "bt-sr"]}
+         ("CREATE", "alignment"): ["contrastive", "bt-sr"],
+         **{(model, "loss"): ["sce"] for model in ("SASRec", "CREATE")}}
 
 #: (estimator, parameter) -> the parameters under which it acts (besides their defaults)
 CONDITIONS = {
@@ -90,9 +91,6 @@ CONDITIONS = {
     **{(model, name): {"early_stopping": True, "epochs": 3} for model in (
         "LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")
        for name in ("retrain_on_all", "patience", "validation_quantile")},
-    **{(model, name): {"loss": "sce"} for model in ("SASRec", "CREATE")
-       for name in ("sce_buckets", "sce_bucket_size_x", "sce_bucket_size_y",
-                    "sce_candidates")},
 }
 # patience acts when a score falls: with 3 epochs and patience 1 the fit may stop early
 CONDITIONS.update({(model, "patience"): {"early_stopping": True, "epochs": 6,

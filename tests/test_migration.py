@@ -19,7 +19,9 @@ OLD_DEFAULTS = {"n_layers": 1, "normalize_layers": False, "edge_dropout": 0.0,
                 "constraint_weight": 1.0, "item_weight": 1.0, "n_neighbours": 10,
                 "n_negatives": 10, "negative_weight": 10.0, "barlow_lambda": 5e-3,
                 "temperature": 0.2, "projector_dim": 64, "alignment_positions": "last",
-                "alignment_graph_view": "propagated", "alignment_stop_gradient": None}
+                "alignment_graph_view": "propagated", "alignment_stop_gradient": None,
+                "sce_buckets": None, "sce_bucket_size_x": None, "sce_bucket_size_y": 256,
+                "sce_candidates": 65536}
 
 
 def test_options_of_the_parts_in_use_move_onto_them_the_rest_is_dropped():
@@ -36,6 +38,10 @@ def test_options_of_the_parts_in_use_move_onto_them_the_rest_is_dropped():
     # no part, or a part without that option: the option had no effect
     assert upgrade_params(CREATERecommender, {"alignment": "none", "temperature": 0.5}
                           )["alignment"] == "none"
+    assert upgrade_params(skcreate.SASRecRecommender, {"loss": "ce", "sce_buckets": 4}) \
+        == skcreate.SASRecRecommender().get_params(deep=False)
+    assert repr(upgrade_params(skcreate.SASRecRecommender, {"loss": "sce", "sce_buckets": 4})[
+        "loss"]) == "ScalableCrossEntropy(n_buckets=4)"
 
     class Mine(Alignment):
         def forward(self, a, b):

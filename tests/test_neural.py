@@ -11,6 +11,7 @@ import torch
 from skcreate import (CREATERecommender, GlobalTemporalSplit, LeaveLastOutSplit,
                       LightGCNRecommender, PopularRecommender, SASRecRecommender,
                       UltraGCNRecommender)
+from skcreate.nn import ScalableCrossEntropy
 from skcreate.training import Stage, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
@@ -78,7 +79,8 @@ def test_sasrec_beats_popularity_on_ml100k(ml100k):
 
 
 def test_sce_trains(synthetic):
-    model = SASRecRecommender(epochs=3, loss="sce", sce_bucket_size_y=32, **FAST).fit(synthetic)
+    model = SASRecRecommender(epochs=3, loss=ScalableCrossEntropy(bucket_size_y=32),
+                              **FAST).fit(synthetic)
     assert model.loss_curve_[-1] < model.loss_curve_[0]
 
 

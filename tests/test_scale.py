@@ -15,7 +15,7 @@ from skcreate import (CREATERecommender, LightGCNRecommender, PopularRecommender
                       SASRecRecommender)
 from skcreate.datasets import make_interactions
 from skcreate.interactions import Interactions, check_interactions
-from skcreate.nn import LightGCNEncoder
+from skcreate.nn import LightGCNEncoder, ScalableCrossEntropy
 from skcreate.nn.item_table import ItemTable
 from skcreate.nn.losses import scalable_cross_entropy
 from skcreate.nn.optim import LazyAdam, clip_grad_norm
@@ -126,7 +126,7 @@ def test_clip_grad_norm_counts_sparse_rows_once():
 
 
 def test_sasrec_sce_steps_are_row_sparse_lazy_and_repeat_with_the_seed(X):
-    params = dict(SMALL, loss="sce", sce_candidates=8, sce_bucket_size_y=4)
+    params = dict(SMALL, loss=ScalableCrossEntropy(n_candidates=8, bucket_size_y=4))
     first = SASRecRecommender(**params).fit(X)
     again = SASRecRecommender(**params).fit(X)
     for a, b in zip(first.module_.state_dict().values(), again.module_.state_dict().values()):

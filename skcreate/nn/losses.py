@@ -6,8 +6,8 @@ import math
 import torch
 from torch.nn import functional as F
 
-__all__ = ["full_cross_entropy", "scalable_cross_entropy", "FullCrossEntropy",
-           "ScalableCrossEntropy", "bpr_loss", "barlow_twins_loss", "info_nce_loss"]
+__all__ = ["full_cross_entropy", "scalable_cross_entropy", "bpr_loss", "barlow_twins_loss",
+           "info_nce_loss"]
 
 
 class _BlockCrossEntropy(torch.autograd.Function):
@@ -129,41 +129,6 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
     # masked sum, since selecting them would wait for the device to count them)
     covered = torch.isfinite(per_pos)
     return per_pos.where(covered, 0).sum() / covered.sum()
-
-
-class FullCrossEntropy:
-    """The local loss ``loss(hidden, targets, item_table)`` as :func:`full_cross_entropy`."""
-
-    def __call__(self, hidden, targets, item_table):
-        return full_cross_entropy(hidden, targets, item_table.catalogue)
-
-
-class ScalableCrossEntropy:
-    """The local loss ``loss(hidden, targets, item_table)`` as :func:`scalable_cross_entropy`.
-
-    Rows are read through ``item_table.take``, so a table with ``sparse=True`` gets a
-    row-sparse gradient: only the step's candidates, targets and inputs.
-
-    Parameters
-    ----------
-    n_buckets, bucket_size_x, bucket_size_y, n_candidates
-        As in :func:`scalable_cross_entropy`.
-    generator : torch.Generator, optional
-        Source of the random projections, so that a seeded fit repeats its buckets.
-    """
-
-    def __init__(self, n_buckets=None, bucket_size_x=None, bucket_size_y=256, generator=None,
-                 n_candidates=None):
-        self.n_buckets = n_buckets
-        self.bucket_size_x = bucket_size_x
-        self.bucket_size_y = bucket_size_y
-        self.generator = generator
-        self.n_candidates = n_candidates
-
-    def __call__(self, hidden, targets, item_table):
-        return scalable_cross_entropy(hidden, targets, item_table.catalogue, self.n_buckets,
-                                      self.bucket_size_x, self.bucket_size_y, self.generator,
-                                      self.n_candidates, item_rows=item_table.take)
 
 
 def bpr_loss(user, positive, negative):

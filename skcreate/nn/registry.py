@@ -4,13 +4,15 @@ from sklearn.base import clone
 
 from .alignment import BarlowTwins, InfoNCE
 from .lightgcn import LightGCNEncoder
+from .local_loss import FullCrossEntropy, ScalableCrossEntropy
 from .projected_barlow import ProjectedBarlowTwins
 from .ultragcn import UltraGCNEncoder
 
 __all__ = ["Shortcuts", "BUILT_IN_PARTS"]
 
 #: every part class skcreate defines, saved in model files by class name
-BUILT_IN_PARTS = (LightGCNEncoder, UltraGCNEncoder, BarlowTwins, ProjectedBarlowTwins, InfoNCE)
+BUILT_IN_PARTS = (LightGCNEncoder, UltraGCNEncoder, BarlowTwins, ProjectedBarlowTwins, InfoNCE,
+                  FullCrossEntropy, ScalableCrossEntropy)
 
 
 class Shortcuts:

@@ -17,7 +17,7 @@ class SequenceModel(nn.Module):
     local_loss : callable
         ``local_loss(hidden, targets, item_table) -> scalar`` over the positions that carry a
         target (``item_table`` is the encoder's :class:`~skcreate.nn.ItemTable`), e.g.
-        :class:`~skcreate.nn.losses.FullCrossEntropy`.
+        :class:`~skcreate.nn.FullCrossEntropy`.
     mask_token : int, optional
         Table row of the [MASK] token appended at inference (BERT4Rec); None for SASRec.
 
