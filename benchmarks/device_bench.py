@@ -31,6 +31,7 @@ from skcreate.datasets import make_interactions
 from skcreate.graph import LightGCNRecommender
 from skcreate.model_selection import global_temporal_split, split_history_target
 from skcreate.neural import resolve_device
+from skcreate.nn import SASRecEncoder
 from skcreate.sequential import SASRecRecommender
 
 from _common import fit_and_time, load_data, machine
@@ -39,7 +40,7 @@ K = 100
 MODELS = {"SASRec": SASRecRecommender, "LightGCN": LightGCNRecommender,
           "CREATE": CREATERecommender}
 TINY = {"n_factors": 8, "batch_size": 32}
-TINY_SEQUENCE = {"n_blocks": 1, "max_len": 8, **TINY}
+TINY_ENCODER = {"n_blocks": 1, "max_len": 8}
 
 
 def datasets(args):
@@ -64,9 +65,12 @@ def make_model(name, args):
     if name == "CREATE":
         params["warmup_epochs"] = 1
     if args.tiny:
-        params.update(TINY if name == "LightGCN" else TINY_SEQUENCE)
-        if name == "CREATE":
-            params["graph_batch_size"] = 64
+        params.update(TINY)
+        if name == "SASRec":
+            params.update(TINY_ENCODER)
+        elif name == "CREATE":
+            # CREATE's transformer options live on its sequence encoder
+            params.update(sequence_encoder=SASRecEncoder(**TINY_ENCODER), graph_batch_size=64)
     return MODELS[name](**params)
 
 

@@ -2,9 +2,9 @@
 
 import torch
 
-from .batches import EdgeBatches, JointBatches, KeyedBatches, MaskedSequenceBatches
+from .batches import EdgeBatches, JointBatches, KeyedBatches
 from .graph import check_graph_size
-from .neural import check_choice, check_param, seeded_generator
+from .neural import check_param, seeded_generator
 from .nn.alignment import Alignment, BarlowTwins, InfoNCE
 from .nn.create import CREATEModel
 from .nn.graph_encoder import GraphEncoder
@@ -12,12 +12,12 @@ from .nn.graph_model import GraphModel
 from .nn.lightgcn import LightGCNEncoder
 from .nn.projected_barlow import ProjectedBarlowTwins
 from .nn.registry import Shortcuts
-from .nn.sequence_model import SequenceModel
+from .nn.sasrec import BERT4RecEncoder, SASRecEncoder
 from .nn.ultragcn import UltraGCNEncoder
 from .sequential import LOSSES, SASRecRecommender
 from .training import Stage
 
-__all__ = ["CREATERecommender", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
+__all__ = ["CREATERecommender", "SEQUENCE_ENCODERS", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
            "WARMUP_MIN", "WARMUP_MAX"]
 
 #: Warm-up epochs per joint epoch under ``warmup_epochs="auto"``...
@@ -27,7 +27,9 @@ WARMUP_MIN = 20
 #: ... and at most (reached at the default 20 joint epochs).
 WARMUP_MAX = 60
 
-#: what ``graph_encoder`` and ``alignment`` accept by name: the paper's one propagation hop
+#: what the part parameters accept by name (the graph encoder: the paper's one propagation hop)
+SEQUENCE_ENCODERS = Shortcuts(SASRecEncoder, {"sasrec": SASRecEncoder,
+                                              "bert4rec": BERT4RecEncoder})
 GRAPH_ENCODERS = Shortcuts(GraphEncoder, {"lightgcn": lambda: LightGCNEncoder(n_layers=1),
                                           "ultragcn": UltraGCNEncoder})
 ALIGNMENTS = Shortcuts(Alignment, {"barlow": BarlowTwins, "bt-sr": ProjectedBarlowTwins,
@@ -49,13 +51,15 @@ class CREATERecommender(SASRecRecommender):
 
     Parameters
     ----------
-    n_factors, n_blocks, n_heads, max_len, dropout, norm_first
-        Sequence encoder, as in :class:`~skcreate.sequential.SASRecRecommender`.
-    sequence_encoder : {"sasrec", "bert4rec"}, default="sasrec"
-        Causal next-item SASRec, or bidirectional BERT4Rec with masked-item training and a
-        [MASK] token appended at inference.
-    mask_prob : float, default=0.2
-        Share of items masked per sequence (BERT4Rec).
+    n_factors : int, default=64
+        Width of the shared item table, so of both branches.
+    sequence_encoder : {"sasrec", "bert4rec"} or skcreate.nn.SASRecEncoder, default="sasrec"
+        The transformer: :class:`~skcreate.nn.SASRecEncoder` (``"sasrec"``: causal, trained
+        on the next item) or :class:`~skcreate.nn.BERT4RecEncoder` (``"bert4rec"``:
+        bidirectional, trained on masked items, a [MASK] token appended at inference). Its
+        options (``n_blocks``, ``n_heads``, ``max_len``, ``dropout``, ``norm_first``; BERT4Rec's
+        ``mask_prob``) are reached as ``sequence_encoder__<name>``; the defaults are
+        :class:`~skcreate.sequential.SASRecRecommender`'s.
     graph_encoder : {"lightgcn", "ultragcn"} or skcreate.nn.GraphEncoder, default="lightgcn"
         Graph branch, sharing the item table (its ``n_factors`` must be None): a
         :class:`~skcreate.nn.LightGCNEncoder`, :class:`~skcreate.nn.UltraGCNEncoder` or a
@@ -160,9 +164,7 @@ default="barlow"
     [1, 2, 3]
     """
 
-    def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
-                 norm_first=True, sequence_encoder="sasrec", mask_prob=0.2,
-                 graph_encoder="lightgcn", graph_last_n=None, graph_last_frac=0.4,
+    def __init__(self, n_factors=64, sequence_encoder="sasrec", graph_encoder="lightgcn", graph_last_n=None, graph_last_frac=0.4,
                  graph_batch_size=2048, regularization=1e-2, warmup_epochs="auto",
                  graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
                  alignment_batch_size=None, learning_rate=2e-3,
@@ -173,20 +175,8 @@ default="barlow"
                  checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
                  user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
-        super().__init__(
-            n_factors=n_factors, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len,
-            dropout=dropout, norm_first=norm_first, learning_rate=learning_rate,
-            batch_size=batch_size, epochs=epochs, early_stopping=early_stopping,
-            retrain_on_all=retrain_on_all,
-            patience=patience, validation_quantile=validation_quantile,
-            weight_decay=weight_decay, loss=loss,
-            filter_seen=filter_seen, device=device, random_state=random_state, verbose=verbose,
-            callbacks=callbacks, on_interrupt=on_interrupt, checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every, distributed=distributed, precision=precision,
-            user_col=user_col,
-            item_col=item_col, time_col=time_col)
+        self.n_factors = n_factors
         self.sequence_encoder = sequence_encoder
-        self.mask_prob = mask_prob
         self.graph_encoder = graph_encoder
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac
@@ -197,12 +187,38 @@ default="barlow"
         self.alignment = alignment
         self.alignment_weight = alignment_weight
         self.alignment_batch_size = alignment_batch_size
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.retrain_on_all = retrain_on_all
+        self.patience = patience
+        self.validation_quantile = validation_quantile
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.filter_seen = filter_seen
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.on_interrupt = on_interrupt
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
+        self.precision = precision
+        self.user_col = user_col
+        self.item_col = item_col
+        self.time_col = time_col
 
-    _parts = {"graph_encoder": GRAPH_ENCODERS, "alignment": ALIGNMENTS, "loss": LOSSES}
+    _parts = {"sequence_encoder": SEQUENCE_ENCODERS, "graph_encoder": GRAPH_ENCODERS,
+              "alignment": ALIGNMENTS, "loss": LOSSES}
 
     def _check_model_params(self):
-        self._check_sequence_params()
-        check_choice(self, "sequence_encoder", ("sasrec", "bert4rec"))
+        check_param(self, "n_factors", int, 1)
+        n_heads = SEQUENCE_ENCODERS.resolve(self.sequence_encoder).n_heads
+        if self.n_factors % n_heads:
+            raise ValueError(f"the sequence encoder's n_heads ({n_heads}) must divide "
+                             f"n_factors ({self.n_factors}).")
         check_graph_size(self)
         if not self._auto_warmup:
             try:
@@ -215,14 +231,10 @@ default="barlow"
             check_param(self, name, float, 0)
         if self.alignment_batch_size is not None:
             check_param(self, "alignment_batch_size", int, self.batch_size)
-        check_param(self, "mask_prob", float, 0, 1, low_open=True)
         if getattr(GRAPH_ENCODERS.resolve(self.graph_encoder), "n_factors", None) is not None:
             raise ValueError(f"graph_encoder={self.graph_encoder!r} sets its own n_factors; in "
                              "CREATE it shares the item table, whose width is n_factors: "
                              "leave the encoder's n_factors=None.")
-        if self.sequence_encoder == "bert4rec" and self.max_len < 2:
-            raise ValueError(f"sequence_encoder='bert4rec' appends a [MASK] to the history and "
-                             f"needs max_len >= 2, got max_len={self.max_len}.")
         if self._warmup_epochs and self.graph_weight == 0:
             raise ValueError("warmup_epochs > 0 trains the graph loss alone, which needs "
                              "graph_weight > 0.")
@@ -252,16 +264,8 @@ default="barlow"
     def _aligned(self):
         return self.alignment != "none" and self.alignment_weight > 0
 
-    def _sequence_model(self, data, rng):
-        """The sequence step (SASRec or BERT4Rec) and its batches."""
-        if self.sequence_encoder == "sasrec":
-            model = SequenceModel(self._make_encoder(data.n_items), self._local_loss())
-            return model, self._sequence_batches(data, rng)
-        encoder = self._make_encoder(data.n_items, causal=False, extra_tokens=1)
-        mask = encoder.item_table.token(0)
-        batches = MaskedSequenceBatches(data.last_items(self.max_len), self.batch_size, rng,
-                                        mask, mask_prob=self.mask_prob)
-        return SequenceModel(encoder, self._local_loss(), mask_token=mask), batches
+    def _sequence_part(self):
+        return SEQUENCE_ENCODERS.make(self.sequence_encoder)
 
     def _build(self, data, rng):
         sequence, sequence_batches = self._sequence_model(data, rng)

@@ -17,11 +17,13 @@ _ALIGNMENT = {"barlow_lambda": "alignment__barlow_lambda",
               "alignment_graph_view": "alignment__graph_view",
               "alignment_stop_gradient": "alignment__stop_gradient"}
 
+_SEQUENCE = {name: f"sequence_encoder__{name}" for name in (
+    "n_blocks", "n_heads", "max_len", "dropout", "norm_first", "mask_prob")}
 _LOSS = {"sce_buckets": "loss__n_buckets", "sce_bucket_size_x": "loss__bucket_size_x",
          "sce_bucket_size_y": "loss__bucket_size_y", "sce_candidates": "loss__n_candidates"}
 
 #: version -> estimator class name -> {old parameter: today's spelling}
-RENAMED = {"0.2.0": {"CREATERecommender": {**_GRAPH, **_ALIGNMENT, **_LOSS},
+RENAMED = {"0.2.0": {"CREATERecommender": {**_SEQUENCE, **_GRAPH, **_ALIGNMENT, **_LOSS},
                      "SASRecRecommender": _LOSS}}
 
 

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import torch
 
-from .batches import SequenceBatches, trim_padding
+from .batches import MaskedSequenceBatches, SequenceBatches, trim_padding
 from .neural import NeuralRecommender, check_bool, check_param, seeded_generator
 from .nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from .nn.optim import LazyAdam
@@ -183,9 +183,6 @@ class SASRecRecommender(NeuralRecommender):
     _batch_by_length = True
 
     def _check_model_params(self):
-        self._check_sequence_params()
-
-    def _check_sequence_params(self):
         for name in ("n_factors", "n_blocks", "n_heads", "max_len"):
             check_param(self, name, int, 1)
         check_param(self, "dropout", float, 0, 1, high_open=True)
@@ -194,10 +191,23 @@ class SASRecRecommender(NeuralRecommender):
             raise ValueError(f"n_heads ({self.n_heads}) must divide n_factors "
                              f"({self.n_factors}).")
 
-    def _make_encoder(self, n_items, causal=True, extra_tokens=0):
-        return SASRecEncoder(n_items, self.n_factors, self.n_blocks, self.n_heads, self.max_len,
-                             self.dropout, self.norm_first, causal=causal,
-                             extra_tokens=extra_tokens)
+    def _sequence_part(self):
+        """The unbuilt sequence encoder of a fit."""
+        return SASRecEncoder(self.n_blocks, self.n_heads, self.max_len, self.dropout,
+                             self.norm_first)
+
+    def _sequence_model(self, data, rng):
+        """The sequence step (next-item, or masked-item for a bidirectional encoder) and its
+        batches."""
+        encoder = self._sequence_part().build(data.n_items, self.n_factors)
+        if encoder.causal:
+            # last_items gives item-table rows: code + 1, 0 = padding
+            batches = SequenceBatches(data.last_items(encoder.max_len + 1), self.batch_size, rng)
+            return SequenceModel(encoder, self._local_loss()), batches
+        mask = encoder.item_table.token(0)
+        batches = MaskedSequenceBatches(data.last_items(encoder.max_len), self.batch_size, rng,
+                                        mask, mask_prob=encoder.mask_prob)
+        return SequenceModel(encoder, self._local_loss(), mask_token=mask), batches
 
     _parts = {"loss": LOSSES}
 
@@ -216,15 +226,10 @@ class SASRecRecommender(NeuralRecommender):
         return functools.partial(LazyAdam, lr=self.learning_rate,
                                  weight_decay=self.weight_decay)
 
-    def _sequence_batches(self, data, rng):
-        # last_items gives item-table rows: code + 1, 0 = padding
-        return SequenceBatches(data.last_items(self.max_len + 1), self.batch_size, rng)
-
     def _build(self, data, rng):
-        encoder = self._make_encoder(data.n_items)
-        encoder.item_table.sparse = self._sparse_table
-        model = SequenceModel(encoder, self._local_loss())
-        return model, [Stage("train", self.epochs, self._sequence_batches(data, rng))]
+        model, batches = self._sequence_model(data, rng)
+        model.item_table.sparse = self._sparse_table
+        return model, [Stage("train", self.epochs, batches)]
 
     @property
     def _network(self):

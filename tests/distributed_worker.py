@@ -18,11 +18,12 @@ from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate import distributed
 from skcreate.datasets import make_interactions
-from skcreate.nn import ProjectedBarlowTwins
+from skcreate.nn import ProjectedBarlowTwins, SASRecEncoder
 
 SEQUENCE = dict(n_factors=16, n_blocks=1, max_len=10, dropout=0.0, batch_size=32,
                 random_state=0)
-CREATE = dict(SEQUENCE, graph_batch_size=200, warmup_epochs=1, epochs=2)
+CREATE = dict(n_factors=16, batch_size=32, random_state=0, graph_batch_size=200, warmup_epochs=1,
+              epochs=2, sequence_encoder=SASRecEncoder(n_blocks=1, max_len=10, dropout=0.0))
 MODELS = {
     # early stopping: validation sharded over the ranks, then reduced
     "sasrec": SASRecRecommender(epochs=2, early_stopping=True, **SEQUENCE),

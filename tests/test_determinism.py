@@ -18,6 +18,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, LightGC
                       PopRandomRecommender, PopularRecommender, PureSVDRecommender,
                       RandomRecommender, SASRecRecommender, UltraGCNRecommender)
 from skcreate.datasets import make_interactions
+from skcreate.nn import SASRecEncoder
 
 NEURAL = dict(n_factors=8, epochs=2, batch_size=32, random_state=0)
 estimators = [
@@ -27,7 +28,7 @@ estimators = [
     BPRRecommender(n_factors=8, iterations=5, random_state=0),
     LightGCNRecommender(n_layers=2, **NEURAL), UltraGCNRecommender(n_negatives=4, **NEURAL),
     SASRecRecommender(max_len=8, **NEURAL),
-    CREATERecommender(max_len=8, warmup_epochs=1, **NEURAL),
+    CREATERecommender(sequence_encoder=SASRecEncoder(max_len=8), warmup_epochs=1, **NEURAL),
 ]
 df = make_interactions(n_users=60, n_items=40, random_state=0)
 history = df[df.user_id % 3 == 0]

@@ -19,7 +19,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate.datasets import make_interactions
-from skcreate.nn import LightGCNEncoder
+from skcreate.nn import LightGCNEncoder, SASRecEncoder
 
 #: parameter -> why it does not change what is learnt
 RUN_ONLY = {
@@ -58,7 +58,9 @@ ESTIMATORS = {
     "UltraGCN": UltraGCNRecommender(n_factors=8, n_negatives=2, **GRAPH),
     "Graph": GraphRecommender(LightGCNEncoder(n_factors=8, n_layers=1), **GRAPH),
     "SASRec": SASRecRecommender(**SEQUENCE),
-    "CREATE": CREATERecommender(warmup_epochs=1, graph_batch_size=128, **SEQUENCE),
+    "CREATE": CREATERecommender(n_factors=8, sequence_encoder=SASRecEncoder(max_len=6),
+                                epochs=1, batch_size=32, warmup_epochs=1, graph_batch_size=128,
+                                **SMALL),
 }
 
 #: parameter -> the value it is changed to
@@ -81,13 +83,13 @@ CHANGES = {
 
 #: (estimator, part parameter) -> the names of the other built-in parts whose options are
 #: tested under that name (the default part's are tested as they are)
-PARTS = {("CREATE", "graph_encoder"): ["ultragcn"],
+PARTS = {("CREATE", "sequence_encoder"): ["bert4rec"],
+         ("CREATE", "graph_encoder"): ["ultragcn"],
          ("CREATE", "alignment"): ["contrastive", "bt-sr"],
          **{(model, "loss"): ["sce"] for model in ("SASRec", "CREATE")}}
 
 #: (estimator, parameter) -> the parameters under which it acts (besides their defaults)
 CONDITIONS = {
-    ("CREATE", "mask_prob"): {"sequence_encoder": "bert4rec"},
     **{(model, name): {"early_stopping": True, "epochs": 3} for model in (
         "LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")
        for name in ("retrain_on_all", "patience", "validation_quantile")},

@@ -23,6 +23,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GlobalT
                       RecommenderPipeline, SASRecRecommender, UltraGCNRecommender,
                       global_temporal_split)
 from skcreate.model_selection import split_history_target
+from skcreate.nn import SASRecEncoder
 from skcreate.preprocessing import DropConsecutiveRepeats, MinInteractionsFilter
 
 NEURAL = {"n_factors": 8, "epochs": 1, "batch_size": 16, "random_state": 0}
@@ -40,7 +41,8 @@ ESTIMATORS = [
     LightGCNRecommender(n_layers=1, **NEURAL),
     UltraGCNRecommender(n_negatives=2, n_neighbours=2, **NEURAL),
     SASRecRecommender(**SEQUENTIAL),
-    CREATERecommender(warmup_epochs=0, graph_batch_size=16, **SEQUENTIAL),
+    CREATERecommender(warmup_epochs=0, graph_batch_size=16,
+                      sequence_encoder=SASRecEncoder(max_len=4, n_blocks=1), **NEURAL),
 ]
 IDS = [type(e).__name__ for e in ESTIMATORS]
 # fitting SASRec or CREATE on a frame where no user has two events trains nothing without a

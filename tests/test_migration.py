@@ -15,7 +15,8 @@ from skcreate.nn import Alignment, InfoNCE, LightGCNEncoder
 from test_persistence import manifest_of, rewrite
 
 #: the flat parameters of CREATERecommender 0.1.x beside its part parameters, at their defaults
-OLD_DEFAULTS = {"n_layers": 1, "normalize_layers": False, "edge_dropout": 0.0,
+OLD_DEFAULTS = {"n_blocks": 2, "n_heads": 1, "max_len": 50, "dropout": 0.3, "norm_first": True,
+                "mask_prob": 0.2, "n_layers": 1, "normalize_layers": False, "edge_dropout": 0.0,
                 "constraint_weight": 1.0, "item_weight": 1.0, "n_neighbours": 10,
                 "n_negatives": 10, "negative_weight": 10.0, "barlow_lambda": 5e-3,
                 "temperature": 0.2, "projector_dim": 64, "alignment_positions": "last",
@@ -38,6 +39,9 @@ def test_options_of_the_parts_in_use_move_onto_them_the_rest_is_dropped():
     # no part, or a part without that option: the option had no effect
     assert upgrade_params(CREATERecommender, {"alignment": "none", "temperature": 0.5}
                           )["alignment"] == "none"
+    assert repr(upgrade_params(CREATERecommender, {"sequence_encoder": "bert4rec", "max_len": 20,
+                                                   "mask_prob": 0.2})["sequence_encoder"]) \
+        == "BERT4RecEncoder(max_len=20)"
     assert upgrade_params(skcreate.SASRecRecommender, {"loss": "ce", "sce_buckets": 4}) \
         == skcreate.SASRecRecommender().get_params(deep=False)
     assert repr(upgrade_params(skcreate.SASRecRecommender, {"loss": "sce", "sce_buckets": 4})[

@@ -151,7 +151,7 @@ def test_fit_does_not_mutate_input(synthetic):
 @pytest.mark.parametrize("cls, params, changes", [
     (SASRecRecommender, {}, dict(max_len=3, n_factors=8, loss="sce")),
     (CREATERecommender, dict(sequence_encoder="bert4rec", warmup_epochs=1),
-     dict(sequence_encoder="sasrec", max_len=2, graph_encoder="ultragcn")),
+     dict(sequence_encoder="sasrec", sequence_encoder__max_len=2, graph_encoder="ultragcn")),
     (LightGCNRecommender, {}, dict(n_layers=1, n_factors=4)),
 ])
 def test_set_params_after_fit_does_not_change_what_is_served(cls, params, changes, synthetic):

@@ -8,15 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from skcreate.nn import (LightGCNEncoder, SASRecEncoder, UltraGCNEncoder, barlow_twins_loss,
+from skcreate.nn import (BERT4RecEncoder, LightGCNEncoder, SASRecEncoder, UltraGCNEncoder, barlow_twins_loss,
                          bpr_loss, full_cross_entropy, info_nce_loss, item_neighbours,
                          normalized_adjacency, scalable_cross_entropy)
 
 
 def encoder(norm_first=True, causal=True, max_len=6, seed=0):
     torch.manual_seed(seed)
-    return SASRecEncoder(n_items=20, n_factors=8, n_blocks=2, n_heads=2, max_len=max_len,
-                         dropout=0.0, norm_first=norm_first, causal=causal).eval()
+    kind = SASRecEncoder if causal else BERT4RecEncoder
+    return kind(n_blocks=2, n_heads=2, max_len=max_len, dropout=0.0,
+                norm_first=norm_first).build(n_items=20, n_factors=8).eval()
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
@@ -168,7 +169,7 @@ def test_lightgcn_edge_dropout_is_drop_edges_with_the_step_seed():
 
 
 def test_shared_item_table_is_one_tensor():
-    seq = SASRecEncoder(n_items=5, n_factors=4, n_blocks=1, n_heads=1, max_len=3)
+    seq = SASRecEncoder(n_blocks=1, max_len=3).build(n_items=5, n_factors=4)
     graph = LightGCNEncoder(n_layers=1).build(sp.csr_matrix(np.ones((2, 5))), seq.item_table)
     assert graph.item_table.weight is seq.item_table.weight
 

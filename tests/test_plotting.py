@@ -5,11 +5,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skcreate import CREATERecommender, SASRecRecommender
+from skcreate.nn import SASRecEncoder
 from skcreate.plotting import plot_training_curves
 
 matplotlib.use("Agg")
 
-FAST = dict(n_factors=8, max_len=10, batch_size=64, random_state=0)
+FAST = dict(n_factors=8, batch_size=64, random_state=0)
+SHORT = SASRecEncoder(max_len=10)
 
 
 def _lines(ax):
@@ -18,7 +20,7 @@ def _lines(ax):
 
 def test_joint_epochs_count_from_one_after_the_warm_up(synthetic):
     model = CREATERecommender(warmup_epochs=3, epochs=4, early_stopping=True, patience=10,
-                              **FAST).fit(synthetic)
+                              sequence_encoder=SHORT, **FAST).fit(synthetic)
     loss_ax, val_ax = plot_training_curves(model).axes
     total = _lines(loss_ax)["total (weighted)"]
     np.testing.assert_array_equal(total.get_xdata(), [-2, -1, 0, 1, 2, 3, 4])
@@ -34,14 +36,15 @@ def test_joint_epochs_count_from_one_after_the_warm_up(synthetic):
 
 
 def test_without_warm_up_epochs_are_plain(synthetic):
-    model = SASRecRecommender(epochs=2, **FAST).fit(synthetic)
+    model = SASRecRecommender(epochs=2, max_len=10, **FAST).fit(synthetic)
     (loss_ax,) = plot_training_curves(model).axes
     np.testing.assert_array_equal(_lines(loss_ax)["total (weighted)"].get_xdata(), [1, 2])
     assert loss_ax.get_xlabel() == "epoch" and "end of warm-up" not in _lines(loss_ax)
 
 
 def test_a_model_without_validation_gets_the_loss_panel_only(synthetic):
-    model = CREATERecommender(warmup_epochs=2, epochs=2, **FAST).fit(synthetic)
+    model = CREATERecommender(warmup_epochs=2, epochs=2, sequence_encoder=SHORT,
+                              **FAST).fit(synthetic)
     fig = plot_training_curves(model)
     (loss_ax,) = fig.axes
     assert len(_lines(loss_ax)["total (weighted)"].get_xdata()) == 4

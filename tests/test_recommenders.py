@@ -14,7 +14,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       LightGCNRecommender, PopRandomRecommender, PopularRecommender,
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
-from skcreate.nn import Component, UltraGCNEncoder
+from skcreate.nn import Component, SASRecEncoder, UltraGCNEncoder
 
 SMALL = {"n_factors": 8}
 NEURAL = {"n_factors": 8, "epochs": 2, "batch_size": 64}
@@ -30,7 +30,8 @@ ESTIMATORS = [
     GraphRecommender(UltraGCNEncoder(n_factors=8, n_negatives=4), random_state=0, epochs=2,
                      batch_size=64),
     SASRecRecommender(random_state=0, max_len=10, **NEURAL),
-    CREATERecommender(random_state=0, max_len=10, warmup_epochs=1, **NEURAL),
+    CREATERecommender(random_state=0, sequence_encoder=SASRecEncoder(max_len=10), warmup_epochs=1,
+                      **NEURAL),
 ]
 IDS = [type(e).__name__ for e in ESTIMATORS]
 

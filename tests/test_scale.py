@@ -15,13 +15,16 @@ from skcreate import (CREATERecommender, LightGCNRecommender, PopularRecommender
                       SASRecRecommender)
 from skcreate.datasets import make_interactions
 from skcreate.interactions import Interactions, check_interactions
-from skcreate.nn import LightGCNEncoder, ScalableCrossEntropy
+from skcreate.nn import LightGCNEncoder, SASRecEncoder, ScalableCrossEntropy
 from skcreate.nn.item_table import ItemTable
 from skcreate.nn.losses import scalable_cross_entropy
 from skcreate.nn.optim import LazyAdam, clip_grad_norm
 
 SMALL = {"n_factors": 8, "n_blocks": 1, "max_len": 6, "batch_size": 16, "epochs": 1,
          "random_state": 0}
+# CREATE's transformer options live on its sequence encoder
+SMALL_CREATE = {"n_factors": 8, "batch_size": 16, "epochs": 1, "random_state": 0,
+                "sequence_encoder": SASRecEncoder(n_blocks=1, max_len=6)}
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +149,7 @@ def test_sasrec_sce_steps_are_row_sparse_lazy_and_repeat_with_the_seed(X):
 
 def test_create_keeps_dense_item_table_with_sce(X):
     model = CREATERecommender(warmup_epochs=0, graph_batch_size=32, loss="sce",
-                              **SMALL).fit(X)
+                              **SMALL_CREATE).fit(X)
     assert not model.module_.item_table.sparse
 
 
@@ -163,7 +166,7 @@ def _reference(model, data, k):
 
 @pytest.mark.parametrize("make", [
     lambda: SASRecRecommender(**SMALL),
-    lambda: CREATERecommender(warmup_epochs=1, graph_batch_size=32, **SMALL),
+    lambda: CREATERecommender(warmup_epochs=1, graph_batch_size=32, **SMALL_CREATE),
     lambda: LightGCNRecommender(n_factors=8, epochs=1, random_state=0),
 ], ids=["SASRec", "CREATE", "LightGCN"])
 def test_chunked_recommend_equals_one_pass(X, make):
@@ -279,7 +282,8 @@ def test_a_path_that_is_not_parquet_is_refused(tmp_path):
     # BPR on propagated rows is element-wise and the sparse product stays float32: nothing
     # in LightGCN's step is lowered, so bf16 changes nothing
     (functools.partial(LightGCNRecommender, n_factors=8, epochs=1, random_state=0), False),
-    (functools.partial(CREATERecommender, warmup_epochs=1, graph_batch_size=32, **SMALL), True),
+    (functools.partial(CREATERecommender, warmup_epochs=1, graph_batch_size=32,
+                       **SMALL_CREATE), True),
 ], ids=["SASRec", "SASRec-SCE", "LightGCN", "CREATE"])
 def test_bf16_autocast_trains_and_serves(X, make, lowered):
     half = make(precision="bf16").fit(X)
@@ -319,7 +323,8 @@ class _HostReads(TorchDispatchMode):
     functools.partial(LightGCNRecommender, n_factors=8, epochs=1, random_state=0,
                       propagation="full"),
     functools.partial(CREATERecommender, warmup_epochs=0, graph_batch_size=32,
-                      graph_encoder=LightGCNEncoder(n_layers=1, propagation="full"), **SMALL),
+                      graph_encoder=LightGCNEncoder(n_layers=1, propagation="full"),
+                      **SMALL_CREATE),
 ], ids=["SASRec", "SASRec-SCE", "LightGCN", "CREATE"])
 def test_training_step_reads_no_value_back_to_the_host(X, make):
     model = make()

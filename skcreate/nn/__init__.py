@@ -21,14 +21,15 @@ from .local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from .losses import (barlow_twins_loss, bpr_loss, full_cross_entropy, info_nce_loss,
                      scalable_cross_entropy)
 from .registry import BUILT_IN_PARTS, Shortcuts
-from .sasrec import SASRecEncoder, attention_mask
+from .sasrec import BERT4RecEncoder, SASRecEncoder, attention_mask
 from .sequence_model import SequenceModel
 from .sparse import normalized_adjacency, sparse_tensor, symmetric_spmm
 from .ultragcn import UltraGCNEncoder, item_neighbours
 
 __all__ = ["Alignment", "BarlowTwins", "InfoNCE", "ProjectedBarlowTwins", "Component",
            "CREATEModel", "GraphEncoder", "GraphModel", "PartialTable", "ItemTable",
-           "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder", "SequenceModel", "Shortcuts",
+           "LightGCNEncoder", "UltraGCNEncoder", "SASRecEncoder", "BERT4RecEncoder",
+           "SequenceModel", "Shortcuts",
            "BUILT_IN_PARTS", "attention_mask", "normalized_adjacency",
            "sparse_tensor", "symmetric_spmm", "item_neighbours", "full_cross_entropy",
            "scalable_cross_entropy", "LocalLoss", "FullCrossEntropy",

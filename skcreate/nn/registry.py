@@ -6,12 +6,13 @@ from .alignment import BarlowTwins, InfoNCE
 from .lightgcn import LightGCNEncoder
 from .local_loss import FullCrossEntropy, ScalableCrossEntropy
 from .projected_barlow import ProjectedBarlowTwins
+from .sasrec import BERT4RecEncoder, SASRecEncoder
 from .ultragcn import UltraGCNEncoder
 
 __all__ = ["Shortcuts", "BUILT_IN_PARTS"]
 
 #: every part class skcreate defines, saved in model files by class name
-BUILT_IN_PARTS = (LightGCNEncoder, UltraGCNEncoder, BarlowTwins, ProjectedBarlowTwins, InfoNCE,
+BUILT_IN_PARTS = (SASRecEncoder, BERT4RecEncoder, LightGCNEncoder, UltraGCNEncoder, BarlowTwins, ProjectedBarlowTwins, InfoNCE,
                   FullCrossEntropy, ScalableCrossEntropy)
 
 

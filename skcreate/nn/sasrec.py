@@ -1,14 +1,18 @@
-"""SASRec: a causal self-attention encoder of item sequences (Kang & McAuley, 2018)."""
+"""SASRec's causal self-attention encoder of item sequences (Kang & McAuley, 2018), and
+BERT4Rec's bidirectional one."""
 
 import math
+from numbers import Integral, Real
 
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
+from .component import Component
 from .item_table import ItemTable
 
-__all__ = ["SASRecEncoder", "attention_mask"]
+__all__ = ["SASRecEncoder", "BERT4RecEncoder", "attention_mask"]
 
 
 def attention_mask(items, causal=True):
@@ -57,55 +61,79 @@ class SelfAttentionBlock(nn.Module):
         return self.norm_ffn(x + self.dropout(self.ffn(x)))
 
 
-class SASRecEncoder(nn.Module):
-    """Transformer encoder over left-padded sequences of item-table rows.
+class SASRecEncoder(Component):
+    """Transformer encoder over left-padded sequences of item-table rows (SASRec's, causal).
+
+    Constructed with its options only; :meth:`build` creates the weights for a catalogue and
+    a width (the estimator calls it with CREATE's shared item table).
 
     Parameters
     ----------
-    n_items : int
-        Catalogue size (ignored when ``item_table`` is given).
-    n_factors : int
-        Embedding width.
-    n_blocks, n_heads : int
-        Transformer depth and heads per block.
-    max_len : int
+    n_blocks : int, default=2
+        Transformer blocks.
+    n_heads : int, default=1
+        Attention heads per block (must divide the width).
+    max_len : int, default=50
         Longest sequence; positions are counted back from the most recent item.
-    dropout : float
+    dropout : float, default=0.3
         Dropout on embeddings, attention and feed-forward outputs.
-    norm_first : bool
-        Pre-LN (True) or post-LN (False) blocks.
+    norm_first : bool, default=True
+        Pre-LN (True) or post-LN (False, as in the original SASRec) blocks.
+
+    Attributes
+    ----------
     causal : bool
-        Causal attention (SASRec); False gives the bidirectional BERT4Rec encoder.
-    item_table : skcreate.nn.ItemTable, optional
-        A table to share (CREATE's graph branch reads the same one); created when None.
+        Causal attention, trained on the next item (True); the bidirectional
+        :class:`BERT4RecEncoder` sets False and trains on masked items.
     extra_tokens : int
-        Special-token rows of a created table (BERT4Rec's [MASK]).
+        Special-token rows the encoder's item table needs (BERT4Rec's [MASK]).
 
     Examples
     --------
     >>> import torch
-    >>> enc = SASRecEncoder(n_items=10, n_factors=8, n_blocks=1, n_heads=2, max_len=5)
+    >>> enc = SASRecEncoder(n_blocks=1, n_heads=2, max_len=5).build(n_items=10, n_factors=8)
     >>> enc(torch.tensor([[0, 0, 3, 4, 5]])).shape
     torch.Size([1, 5, 8])
     """
 
-    def __init__(self, n_items, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.2,
-                 norm_first=True, causal=True, item_table=None, extra_tokens=0):
+    causal = True
+    extra_tokens = 0
+
+    _parameter_constraints = {
+        "n_blocks": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "max_len": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm_first": ["boolean"],
+    }
+
+    def __init__(self, n_blocks=2, n_heads=1, max_len=50, dropout=0.3, norm_first=True):
         super().__init__()
-        if n_factors % n_heads:
-            raise ValueError(f"n_factors ({n_factors}) must be divisible by n_heads ({n_heads}).")
-        if item_table is None:
-            item_table = ItemTable(n_items, n_factors, extra_tokens)
-        self.causal = causal
+        self.n_blocks = n_blocks
+        self.n_heads = n_heads
         self.max_len = max_len
+        self.dropout = dropout
+        self.norm_first = norm_first
+
+    def build(self, n_items, n_factors, item_table=None):
+        """Create the weights for ``n_items`` items of width ``n_factors``, or on a shared
+        ``item_table`` (:class:`~skcreate.nn.ItemTable`); returns self."""
+        self._validate_params()
+        if n_factors % self.n_heads:
+            raise ValueError(f"n_factors ({n_factors}) must be divisible by n_heads "
+                             f"({self.n_heads}).")
+        if item_table is None:
+            item_table = ItemTable(n_items, n_factors, self.extra_tokens)
         self.item_table = item_table
-        self.position_embedding = nn.Embedding(max_len, n_factors)
+        self.position_embedding = nn.Embedding(self.max_len, n_factors)
         nn.init.normal_(self.position_embedding.weight, std=n_factors ** -0.5)
-        self.blocks = nn.ModuleList(
-            [SelfAttentionBlock(n_factors, n_heads, dropout, norm_first) for _ in range(n_blocks)])
-        self.final_norm = nn.LayerNorm(n_factors) if norm_first else nn.Identity()
-        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList([
+            SelfAttentionBlock(n_factors, self.n_heads, self.dropout, self.norm_first)
+            for _ in range(self.n_blocks)])
+        self.final_norm = nn.LayerNorm(n_factors) if self.norm_first else nn.Identity()
+        self.input_dropout = nn.Dropout(self.dropout)
         self.scale = math.sqrt(n_factors)
+        return self
 
     def forward(self, items):
         """Hidden states, shape (B, L, n_factors), for left-padded table rows of shape (B, L)."""
@@ -113,7 +141,7 @@ class SASRecEncoder(nn.Module):
         back = torch.arange(length - 1, -1, -1, device=items.device)
         real = (items != ItemTable.padding).unsqueeze(-1)
         x = self.item_table(items) * self.scale + self.position_embedding(back)
-        x = self.dropout(x) * real
+        x = self.input_dropout(x) * real
         mask = attention_mask(items, self.causal)
         for block in self.blocks:
             x = block(x, mask) * real
@@ -127,3 +155,32 @@ class SASRecEncoder(nn.Module):
     def user_state(self, items):
         """State at the most recent position, shape (B, n_factors)."""
         return self(items)[:, -1]
+
+
+class BERT4RecEncoder(SASRecEncoder):
+    """Bidirectional encoder trained on masked items (BERT4Rec, Sun et al., 2019).
+
+    At inference a [MASK] token (the table's first special row) is appended to the history and
+    the state at that position scores the catalogue.
+
+    Parameters
+    ----------
+    n_blocks, n_heads, max_len, dropout, norm_first
+        As in :class:`SASRecEncoder` (``max_len`` counts the [MASK], so at least 2).
+    mask_prob : float, default=0.2
+        Share of items masked per training sequence.
+    """
+
+    causal = False
+    extra_tokens = 1
+
+    _parameter_constraints = {
+        **SASRecEncoder._parameter_constraints,
+        "max_len": [Interval(Integral, 2, None, closed="left")],
+        "mask_prob": [Interval(Real, 0, 1, closed="right")],
+    }
+
+    def __init__(self, n_blocks=2, n_heads=1, max_len=50, dropout=0.3, norm_first=True,
+                 mask_prob=0.2):
+        super().__init__(n_blocks, n_heads, max_len, dropout, norm_first)
+        self.mask_prob = mask_prob
