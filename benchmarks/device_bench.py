@@ -30,9 +30,9 @@ from skcreate.create import CREATERecommender
 from skcreate.datasets import make_interactions
 from skcreate.graph import LightGCNRecommender
 from skcreate.model_selection import global_temporal_split, split_history_target
-from skcreate.neural import resolve_device
 from skcreate.nn import SASRecEncoder
 from skcreate.sequential import SASRecRecommender
+from skcreate.training import Trainer, resolve_device
 
 from _common import fit_and_time, load_data, machine
 
@@ -60,8 +60,8 @@ def datasets(args):
 
 
 def make_model(name, args):
-    params = {"device": args.device, "precision": args.precision, "random_state": 0,
-              "epochs": args.epochs}
+    params = {"trainer": Trainer(device=args.device, precision=args.precision),
+              "random_state": 0, "epochs": args.epochs}
     if name == "CREATE":
         params["warmup_epochs"] = 1
     if args.tiny:

@@ -160,7 +160,7 @@ def fixed_params(names, budget, quick=False, sets=()):
 
 
 def is_neural(estimator):
-    return "early_stopping" in estimator.get_params()
+    return "trainer__early_stopping" in estimator.get_params()
 
 
 class Tuner:
@@ -185,7 +185,7 @@ class Tuner:
         start = time.perf_counter()
         if is_neural(model):
             # the estimator's own 0.9 split of train is the protocol's validation split
-            model.set_params(early_stopping=True).fit(self.train)
+            model.set_params(trainer__early_stopping=True).fit(self.train)
             score, epochs = float(np.nanmax(model.validation_scores_)), model.best_epoch_
         else:
             score, epochs = evaluate_model(model, self.inner, self.valid, self.catalog,

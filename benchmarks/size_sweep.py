@@ -116,7 +116,7 @@ def run_one(name, X, params, n_recommend, seed):
         # the estimator's own epochs are a joint epoch after the warm-up: stop before it
         epochs = params.pop("epochs")
         sweep_params = {**sweep_params, "warmup_epochs": epochs,
-                        "callbacks": [StopAfter(epochs)]}
+                        "trainer__callbacks": [StopAfter(epochs)]}
     model = default_models(seed)[base].set_params(**{**sweep_params, **params})
     users = X["user_id"].unique()
     sample = np.random.default_rng(seed).choice(users, min(n_recommend, len(users)),
@@ -140,7 +140,7 @@ def run_one(name, X, params, n_recommend, seed):
         "users_per_s": len(sample) / run["recommend_s"], "peak_mib": run["peak_mib"],
         "start_mib": run["start_mib"], "threads": run["threads"],
         "params": {key: value for key, value in {**sweep_params, **params}.items()
-                   if key != "callbacks"},
+                   if key != "trainer__callbacks"},
     })
     if base == "SASRec" and model.loss == "ce":
         flops = sasrec_epoch_flops(model, X)

@@ -69,7 +69,7 @@ class BaseRecommender(BaseEstimator):
             for name, shortcuts in self._parts.items():
                 value = params[name]
                 # an unknown name is refused at fit; here it has no options to show
-                part = shortcuts.resolve(value) if isinstance(value, str) and \
+                part = shortcuts.resolve(value) if shortcuts.is_name(value) and \
                     value in shortcuts.defaults else None
                 if part is not None:
                     params.update((f"{name}__{key}", v)
@@ -86,7 +86,7 @@ class BaseRecommender(BaseEstimator):
         for name, shortcuts in self._parts.items():
             nested = [key for key in params if key.startswith(name + "__")]
             value = params.get(name, getattr(self, name, None))
-            if nested and isinstance(value, str):
+            if nested and shortcuts.is_name(value):
                 shortcuts.check(name, value)
                 part = shortcuts.make(value)
                 if part is None:

@@ -117,19 +117,18 @@ default="barlow"
         SASRec's 15: the graph loss keeps regularising the shared item table, and on Amazon
         Beauty's validation split CREATE still improves until epochs 16-19 where SASRec peaks
         at 14.
-    learning_rate, batch_size, early_stopping, retrain_on_all, patience, validation_quantile
-        As in :class:`~skcreate.sequential.SASRecRecommender`; a retrain keeps the warm-up and
-        cuts the joint epochs to ``best_epoch_``.
+    learning_rate, batch_size
+        As in :class:`~skcreate.sequential.SASRecRecommender`.
     weight_decay, loss
         As in :class:`~skcreate.sequential.SASRecRecommender` (the graph branch reads the
         whole item table, so SCE's item-table updates stay dense).
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed
+    filter_seen, random_state, user_col, item_col, time_col
         As in :class:`~skcreate.sequential.SASRecRecommender`.
-    checkpoint_path, checkpoint_every
-        As in :class:`~skcreate.sequential.SASRecRecommender`; the checkpoint covers the
-        warm-up and the joint epochs alike.
-    precision, user_col, item_col, time_col
-        As in :class:`~skcreate.sequential.SASRecRecommender`.
+    trainer : skcreate.training.Trainer, default=None
+        How the fit runs, as in :class:`~skcreate.sequential.SASRecRecommender`: early
+        stopping validates the joint epochs (a retrain on all the data keeps the warm-up and
+        cuts the joint epochs to ``best_epoch_``); a checkpoint covers the warm-up and the
+        joint epochs alike.
 
     Attributes
     ----------
@@ -164,17 +163,13 @@ default="barlow"
     [1, 2, 3]
     """
 
-    def __init__(self, n_factors=64, sequence_encoder="sasrec", graph_encoder="lightgcn", graph_last_n=None, graph_last_frac=0.4,
-                 graph_batch_size=2048, regularization=1e-2, warmup_epochs="auto",
-                 graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
-                 alignment_batch_size=None, learning_rate=2e-3,
-                 batch_size=128, epochs=20, early_stopping=False, retrain_on_all=False,
-                 patience=5, validation_quantile=0.9,
-                 weight_decay=0.0, loss="ce", filter_seen=True, device="cpu",
-                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
-                 checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
-                 user_col="user_id",
-                 item_col="item_id", time_col="timestamp"):
+    def __init__(self, n_factors=64, sequence_encoder="sasrec", graph_encoder="lightgcn",
+                 graph_last_n=None, graph_last_frac=0.4, graph_batch_size=2048,
+                 regularization=1e-2, warmup_epochs="auto", graph_weight=0.5, alignment="barlow",
+                 alignment_weight=0.05, alignment_batch_size=None, learning_rate=2e-3,
+                 batch_size=128, epochs=20, weight_decay=0.0, loss="ce", filter_seen=True,
+                 random_state=None, trainer=None, user_col="user_id", item_col="item_id",
+                 time_col="timestamp"):
         self.n_factors = n_factors
         self.sequence_encoder = sequence_encoder
         self.graph_encoder = graph_encoder
@@ -190,28 +185,17 @@ default="barlow"
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.retrain_on_all = retrain_on_all
-        self.patience = patience
-        self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
         self.loss = loss
         self.filter_seen = filter_seen
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.on_interrupt = on_interrupt
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.distributed = distributed
-        self.precision = precision
+        self.trainer = trainer
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
 
     _parts = {"sequence_encoder": SEQUENCE_ENCODERS, "graph_encoder": GRAPH_ENCODERS,
-              "alignment": ALIGNMENTS, "loss": LOSSES}
+              "alignment": ALIGNMENTS, "loss": LOSSES, **SASRecRecommender._parts}
 
     def _check_model_params(self):
         check_param(self, "n_factors", int, 1)

@@ -108,35 +108,14 @@ class LightGCNRecommender(_GraphRecommender):
         Training epochs (the maximum with early stopping). Early stopping on Amazon Beauty's
         validation split chose 20; 60 scored lower on its test users (NDCG@10 1.07 % against
         1.26 %).
-    early_stopping : bool, default=False
-        Stop on the internal temporal validation split (see ``SASRecRecommender``).
-    retrain_on_all : bool, default=False
-        With ``early_stopping``, retrain on all the fit data for ``best_epoch_`` epochs (see
-        ``SASRecRecommender``).
-    patience : int, default=5
-        Epochs without improvement before stopping.
-    validation_quantile : float, default=0.9
-        Time quantile of the internal validation split.
     weight_decay : float, default=0.0
         Adam L2 penalty.
     filter_seen : bool, default=True
         Exclude each user's history items.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
     random_state : int, RandomState instance or None, default=None
-    verbose : bool, default=False
-    callbacks : list, default=None
-        Training hooks, as in :class:`~skcreate.sequential.SASRecRecommender`.
-    on_interrupt : {"raise", "stop"}, default="raise"
-        What Ctrl-C during ``fit`` does, as in :class:`~skcreate.sequential.SASRecRecommender`.
-    checkpoint_path : str or os.PathLike, default=None
-        Resumable training state, as in :class:`~skcreate.sequential.SASRecRecommender`.
-    checkpoint_every : int, default=1
-        Epochs between checkpoint writes.
-    distributed : {"auto", False}, default="auto"
-        Data-parallel training under torchrun, as in
+    trainer : skcreate.training.Trainer, default=None
+        How the fit runs (device, early stopping, checkpoints...), as in
         :class:`~skcreate.sequential.SASRecRecommender`.
-    precision : {"fp32", "bf16"}, default="fp32"
-        Training forward arithmetic, as in :class:`~skcreate.sequential.SASRecRecommender`.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -163,12 +142,9 @@ class LightGCNRecommender(_GraphRecommender):
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
                  propagation="auto", regularization=1e-4, graph_last_n=None, graph_last_frac=None,
-                 learning_rate=5e-3, batch_size=2048, epochs=20, early_stopping=False,
-                 retrain_on_all=False, patience=5, validation_quantile=0.9, weight_decay=0.0,
-                 filter_seen=True, device="cpu", random_state=None, verbose=False, callbacks=None,
-                 on_interrupt="raise", checkpoint_path=None, checkpoint_every=1,
-                 distributed="auto", precision="fp32", user_col="user_id", item_col="item_id",
-                 time_col="timestamp"):
+                 learning_rate=5e-3, batch_size=2048, epochs=20, weight_decay=0.0,
+                 filter_seen=True, random_state=None, trainer=None, user_col="user_id",
+                 item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
@@ -180,21 +156,10 @@ class LightGCNRecommender(_GraphRecommender):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.retrain_on_all = retrain_on_all
-        self.patience = patience
-        self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
         self.filter_seen = filter_seen
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.on_interrupt = on_interrupt
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.distributed = distributed
-        self.precision = precision
+        self.trainer = trainer
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -238,13 +203,7 @@ class UltraGCNRecommender(_GraphRecommender):
     batch_size : int, default=1024
         Edges per step.
     epochs : int, default=20
-    early_stopping, retrain_on_all, patience, validation_quantile, weight_decay
-        As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed, precision
-        As in :class:`LightGCNRecommender`.
-    checkpoint_path, checkpoint_every
-        As in :class:`LightGCNRecommender`.
-    user_col, item_col, time_col
+    weight_decay, filter_seen, random_state, trainer, user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
 
     Attributes
@@ -269,10 +228,7 @@ class UltraGCNRecommender(_GraphRecommender):
     def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
                  n_negatives=10, negative_weight=10.0, regularization=1e-4, graph_last_n=None,
                  graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
-                 early_stopping=False, retrain_on_all=False, patience=5,
-                 validation_quantile=0.9, weight_decay=0.0, filter_seen=True, device="cpu",
-                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
-                 checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
+                 weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
@@ -286,21 +242,10 @@ class UltraGCNRecommender(_GraphRecommender):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.retrain_on_all = retrain_on_all
-        self.patience = patience
-        self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
         self.filter_seen = filter_seen
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.on_interrupt = on_interrupt
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.distributed = distributed
-        self.precision = precision
+        self.trainer = trainer
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -335,11 +280,7 @@ class GraphRecommender(_GraphRecommender):
     graph_last_n, graph_last_frac, learning_rate, batch_size, epochs
         As in :class:`LightGCNRecommender` (``learning_rate`` default 5e-3, ``batch_size``
         2048, ``epochs`` 20).
-    early_stopping, retrain_on_all, patience, validation_quantile, weight_decay
-        As in :class:`LightGCNRecommender`.
-    filter_seen, device, random_state, verbose, callbacks, on_interrupt, distributed, precision
-        As in :class:`LightGCNRecommender`.
-    checkpoint_path, checkpoint_every, user_col, item_col, time_col
+    weight_decay, filter_seen, random_state, trainer, user_col, item_col, time_col
         As in :class:`LightGCNRecommender`.
 
     Attributes
@@ -363,10 +304,7 @@ class GraphRecommender(_GraphRecommender):
 
     def __init__(self, graph_encoder="lightgcn", regularization=1e-4, graph_last_n=None,
                  graph_last_frac=None, learning_rate=5e-3, batch_size=2048, epochs=20,
-                 early_stopping=False, retrain_on_all=False, patience=5,
-                 validation_quantile=0.9, weight_decay=0.0, filter_seen=True, device="cpu",
-                 random_state=None, verbose=False, callbacks=None, on_interrupt="raise",
-                 checkpoint_path=None, checkpoint_every=1, distributed="auto", precision="fp32",
+                 weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.graph_encoder = graph_encoder
         self.regularization = regularization
@@ -375,26 +313,15 @@ class GraphRecommender(_GraphRecommender):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.retrain_on_all = retrain_on_all
-        self.patience = patience
-        self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
         self.filter_seen = filter_seen
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.on_interrupt = on_interrupt
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.distributed = distributed
-        self.precision = precision
+        self.trainer = trainer
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
 
-    _parts = {"graph_encoder": GRAPH_ENCODERS}
+    _parts = {"graph_encoder": GRAPH_ENCODERS, **_GraphRecommender._parts}
 
     def _make_encoder(self):
         return GRAPH_ENCODERS.make(self.graph_encoder)

@@ -22,9 +22,17 @@ _SEQUENCE = {name: f"sequence_encoder__{name}" for name in (
 _LOSS = {"sce_buckets": "loss__n_buckets", "sce_bucket_size_x": "loss__bucket_size_x",
          "sce_bucket_size_y": "loss__bucket_size_y", "sce_candidates": "loss__n_candidates"}
 
+_TRAINER = {name: f"trainer__{name}" for name in (
+    "device", "early_stopping", "patience", "validation_quantile", "retrain_on_all",
+    "checkpoint_path", "checkpoint_every", "callbacks", "on_interrupt", "distributed",
+    "precision", "verbose")}
+
 #: version -> estimator class name -> {old parameter: today's spelling}
-RENAMED = {"0.2.0": {"CREATERecommender": {**_SEQUENCE, **_GRAPH, **_ALIGNMENT, **_LOSS},
-                     "SASRecRecommender": _LOSS}}
+RENAMED = {"0.2.0": {"CREATERecommender": {**_SEQUENCE, **_GRAPH, **_ALIGNMENT, **_LOSS,
+                                           **_TRAINER},
+                     "SASRecRecommender": {**_LOSS, **_TRAINER},
+                     **{name: _TRAINER for name in ("LightGCNRecommender", "UltraGCNRecommender",
+                                                    "GraphRecommender")}}}
 
 
 def respell(cls, params):
@@ -78,8 +86,8 @@ def upgrade_params(cls, params):
             continue
         part_name, _, option = new.partition("__")
         part = estimator.get_params(deep=False)[part_name]
-        if isinstance(part, str):
-            shortcuts = cls._parts[part_name]
+        shortcuts = cls._parts[part_name]
+        if shortcuts.is_name(part):
             part = shortcuts.resolve(part) if part in shortcuts.defaults else None
         if part is None or option not in part.get_params() or \
                 part.get_params()[option] == params[old]:

@@ -45,6 +45,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 
 from ._version import __version__
 from .migration import upgrade_params
@@ -110,7 +111,9 @@ def _estimator_classes():
 
 def _component_classes():
     from .nn.registry import BUILT_IN_PARTS
-    return {cls.__name__: cls for cls in BUILT_IN_PARTS}
+    from .training import Trainer
+
+    return {cls.__name__: cls for cls in (*BUILT_IN_PARTS, Trainer)}
 
 
 def _is_plain(value):
@@ -148,17 +151,23 @@ def _part_path(name, cls):
     return f"{module}:{qualname}"
 
 
-def _encode_params(estimator):
+def _part_bases():
+    """What a saved part may be: a torch part, or the trainer."""
     from .nn.component import Component
+    from .training import Trainer
 
+    return Component, Trainer
+
+
+def _encode_params(estimator):
     params, components = {}, _component_classes()
     for name, value in estimator.get_params(deep=False).items():
-        if name == "callbacks" and value is not None:
-            raise ValueError("callbacks are training hooks, not part of a fitted model: set "
-                             "callbacks=None before save (or use pickle).")
+        if getattr(value, "callbacks", None) is not None:
+            raise ValueError(f"callbacks are training hooks, not part of a fitted model: set "
+                             f"{name}__callbacks=None before save (or use pickle).")
         if _is_plain(value):
             params[name] = _plain(value)
-        elif isinstance(value, Component):
+        elif isinstance(value, _part_bases()):
             cls = type(value)
             # built-in parts by their name; a user's by import path, loaded only if allowed
             path = cls.__name__ if components.get(cls.__name__) is cls else _part_path(name, cls)
@@ -170,8 +179,9 @@ def _encode_params(estimator):
             params[name] = {"__component__": path, "params": _plain(part_params)}
         else:
             raise ValueError(f"Parameter {name}={value!r} is an object skcreate cannot "
-                             "describe without pickle (neither a plain value nor a "
-                             "skcreate.nn.Component); save the model with pickle instead.")
+                             "describe without pickle (neither a plain value, a "
+                             "skcreate.nn.Component nor a skcreate.training.Trainer); save the "
+                             "model with pickle instead.")
     return params
 
 
@@ -182,8 +192,6 @@ def _allowed(module, allowed_modules):
 
 def _user_part(path, name, spec, allowed_modules):
     """The class of a user's part ``module:QualName``, imported only from an allowed module."""
-    from .nn.component import Component
-
     module, _, qualname = spec.partition(":")
     if not _allowed(module, allowed_modules):
         raise ModelFileError(
@@ -197,9 +205,9 @@ def _user_part(path, name, spec, allowed_modules):
     except Exception as exc:
         raise ModelFileError(f"{path}: parameter {name}: cannot import the part {spec} "
                              f"({exc!r}).") from exc
-    if not (isinstance(found, type) and issubclass(found, Component)):
-        raise ModelFileError(f"{path}: parameter {name}: {spec} is not a skcreate.nn.Component "
-                             "subclass.")
+    if not (isinstance(found, type) and issubclass(found, _part_bases())):
+        raise ModelFileError(f"{path}: parameter {name}: {spec} is neither a "
+                             "skcreate.nn.Component nor a skcreate.training.Trainer subclass.")
     return found
 
 
@@ -657,9 +665,11 @@ def _build(path, cls, params, allowed_modules):
         estimator = cls(**decoded)
         # the device and checkpoint folder of the machine that saved need not exist here, and
         # a loaded model uses neither (load places it on its own device): the rest is checked
-        local = {name: value for name, value in (("device", "cpu"), ("checkpoint_path", None))
-                 if name in cls._get_param_names()}
-        probe = cls(**{**decoded, **local})
+        probe = cls(**decoded)
+        trainer = decoded.get("trainer")
+        if trainer is not None and not isinstance(trainer, str):
+            probe.set_params(trainer=clone(trainer).set_params(device="cpu",
+                                                               checkpoint_path=None))
         probe._validate_params()
         probe._validate_parts()
         probe._check_params()
@@ -702,7 +712,7 @@ def load(path, device="cpu", allowed_modules=()):
     ValueError
         If ``device`` is not available on this machine (checked before the file is read).
     """
-    from .neural import resolve_device
+    from .training import resolve_device
 
     # a device this machine lacks is the caller's error, not the file's: refused first
     device = resolve_device(device)

@@ -8,8 +8,8 @@ __all__ = ["plot_training_curves"]
 def plot_training_curves(model, axes=None):
     """Plot per-term losses and validation NDCG@10 of a fitted neural recommender.
 
-    A model fitted without validation (``early_stopping=False``) has no validation curve: the
-    figure then holds the loss panel only.
+    A model fitted without validation (without ``trainer__early_stopping``) has no validation
+    curve: the figure then holds the loss panel only.
 
     The x axis counts epochs like the ``epochs`` parameter and ``best_epoch_``: joint epochs
     are 1, 2, ...; the warm-up epochs of a :class:`~skcreate.create.CREATERecommender` come
@@ -72,7 +72,7 @@ def plot_training_curves(model, axes=None):
         fig.tight_layout()
         return fig
     if not validated:
-        val_ax.set_title("no validation curve: fit with early_stopping=True")
+        val_ax.set_title("no validation curve: fit with trainer__early_stopping=True")
     else:
         val_ax.plot(np.arange(1, len(scores) + 1) - warmup, 100 * scores, marker="o",
                     markersize=3)

@@ -50,20 +50,6 @@ class SASRecRecommender(NeuralRecommender):
     epochs : int, default=15
         Training epochs (the maximum with early stopping). The defaults were chosen on the
         validation split of Amazon Beauty (see ``benchmarks/README.md``).
-    early_stopping : bool, default=False
-        Hold out the last part of the fit data in time (``validation_quantile``), stop when
-        validation NDCG@10 has not improved for ``patience`` epochs and keep the best weights.
-    retrain_on_all : bool, default=False
-        With ``early_stopping``, then train again from scratch (same seed) on all the fit data
-        for the ``best_epoch_`` epochs the validation run chose, as the benchmark protocol
-        does: the final model also learns from the held-out last part, which holds the most
-        recent interactions. ``validation_scores_`` and ``best_epoch_`` come from the
-        validation run, the other curves from the retrain. A ``checkpoint_path`` covers the
-        validation run.
-    patience : int, default=5
-        Epochs without improvement before stopping.
-    validation_quantile : float, default=0.9
-        Time quantile of the internal validation split.
     weight_decay : float, default=0.0
         Adam L2 penalty.
     loss : {"ce", "sce"} or skcreate.nn.LocalLoss, default="ce"
@@ -76,37 +62,14 @@ class SASRecRecommender(NeuralRecommender):
         table.
     filter_seen : bool, default=True
         Exclude each user's history items from recommendations.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where to train and infer.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, dropout, shuffling and sampling.
-    verbose : bool, default=False
-        Show a progress bar with the loss (and validation NDCG@10).
-    callbacks : list of skcreate.training.Callback or callable, default=None
-        Training hooks (see :func:`skcreate.training.train`); a callable is called as
-        ``callback(epoch, elapsed, loss)`` after every epoch.
-    on_interrupt : {"raise", "stop"}, default="raise"
-        What Ctrl-C during ``fit`` does. ``"stop"`` stops training and returns from ``fit``
-        with a warning; the estimator keeps the best weights so far (the last epoch's without
-        validation) and its curves, with ``interrupted_=True``. ``"raise"`` re-raises
-        ``KeyboardInterrupt``, so that a surrounding ``GridSearchCV`` or script stops too, and
-        leaves the estimator unfitted like any failed ``fit`` (a checkpoint, if any, is kept
-        to resume from).
-    checkpoint_path : str or os.PathLike, default=None
-        A file to save the whole training state in every ``checkpoint_every`` epochs (written
-        to a temporary name, then renamed, so a crash never leaves half a file). When ``fit``
-        finds the file, it resumes after the epoch it holds and ends with the same weights as
-        an uninterrupted fit; a file from a fit with other parameters or data is refused. A
-        finished fit deletes the file; an interrupted, killed or diverged one leaves it.
-    checkpoint_every : int, default=1
-        Epochs between checkpoint writes.
-    distributed : {"auto", False}, default="auto"
-        ``"auto"`` trains data-parallel when launched by torchrun (``WORLD_SIZE > 1``) or in
-        an initialised process group, one device per process; ``False`` trains in each
-        process alone. See ``docs/distributed.md``.
-    precision : {"fp32", "bf16"}, default="fp32"
-        Arithmetic of the training forward pass: ``"bf16"`` runs it under bfloat16 autocast
-        (weights, optimiser and backward stay float32); faster on GPUs with bf16 units.
+    trainer : skcreate.training.Trainer, default=None
+        How the fit runs (None: ``Trainer()``): the device, early stopping on a validation
+        split inside the fit data (``trainer__early_stopping=True``, with ``patience``,
+        ``validation_quantile`` and ``retrain_on_all``), checkpoints to resume from, Ctrl-C
+        handling, data parallelism under torchrun, bf16 precision, callbacks and a progress
+        bar (``trainer__verbose=True``). Its options are reached as ``trainer__<name>``.
     user_col, item_col, time_col : str
         Column names of the interaction frames.
 
@@ -145,11 +108,8 @@ class SASRecRecommender(NeuralRecommender):
 
     def __init__(self, n_factors=64, n_blocks=2, n_heads=1, max_len=50, dropout=0.3,
                  norm_first=True, learning_rate=2e-3, batch_size=128, epochs=15,
-                 early_stopping=False, retrain_on_all=False, patience=5, validation_quantile=0.9,
-                 weight_decay=0.0, loss="ce", filter_seen=True, device="cpu", random_state=None,
-                 verbose=False, callbacks=None, on_interrupt="raise", checkpoint_path=None,
-                 checkpoint_every=1, distributed="auto", precision="fp32", user_col="user_id",
-                 item_col="item_id", time_col="timestamp"):
+                 weight_decay=0.0, loss="ce", filter_seen=True, random_state=None, trainer=None,
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_blocks = n_blocks
         self.n_heads = n_heads
@@ -159,22 +119,11 @@ class SASRecRecommender(NeuralRecommender):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.retrain_on_all = retrain_on_all
-        self.patience = patience
-        self.validation_quantile = validation_quantile
         self.weight_decay = weight_decay
         self.loss = loss
         self.filter_seen = filter_seen
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.on_interrupt = on_interrupt
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.distributed = distributed
-        self.precision = precision
+        self.trainer = trainer
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
@@ -209,7 +158,7 @@ class SASRecRecommender(NeuralRecommender):
                                         mask, mask_prob=encoder.mask_prob)
         return SequenceModel(encoder, self._local_loss(), mask_token=mask), batches
 
-    _parts = {"loss": LOSSES}
+    _parts = {"loss": LOSSES, **NeuralRecommender._parts}
 
     def _local_loss(self):
         return LOSSES.make(self.loss).build(seeded_generator())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from skcreate import SASRecRecommender
 from skcreate.datasets import make_interactions
+from skcreate.training import Trainer
 
 
 def freeze(iteration, elapsed, loss):
@@ -20,7 +21,7 @@ def freeze(iteration, elapsed, loss):
 def main(out):
     rank = int(os.environ["RANK"])
     model = SASRecRecommender(n_factors=8, max_len=5, epochs=3, random_state=0,
-                              callbacks=[freeze] if rank == 1 else None)
+                              trainer=Trainer(callbacks=[freeze] if rank == 1 else None))
     started = time.perf_counter()
     try:
         model.fit(make_interactions(n_users=60, n_items=20, random_state=0))

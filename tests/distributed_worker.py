@@ -2,7 +2,7 @@
 
 Usage: ``torchrun --nproc-per-node 2 tests/distributed_worker.py OUT_DIR``. Every rank fits each
 model data-parallel and saves its weights; then the ranks share the single-process reference
-fits (``distributed=False``, same parameters) and rank 0 saves each data-parallel model.
+fits (``trainer__distributed=False``, same parameters) and rank 0 saves each data-parallel model.
 """
 
 import json
@@ -19,6 +19,7 @@ from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
 from skcreate import distributed
 from skcreate.datasets import make_interactions
 from skcreate.nn import ProjectedBarlowTwins, SASRecEncoder
+from skcreate.training import Trainer
 
 SEQUENCE = dict(n_factors=16, n_blocks=1, max_len=10, dropout=0.0, batch_size=32,
                 random_state=0)
@@ -26,8 +27,8 @@ CREATE = dict(n_factors=16, batch_size=32, random_state=0, graph_batch_size=200,
               epochs=2, sequence_encoder=SASRecEncoder(n_blocks=1, max_len=10, dropout=0.0))
 MODELS = {
     # early stopping: validation sharded over the ranks, then reduced
-    "sasrec": SASRecRecommender(epochs=2, early_stopping=True, **SEQUENCE),
-    "create": CREATERecommender(early_stopping=True, **CREATE),
+    "sasrec": SASRecRecommender(epochs=2, trainer=Trainer(early_stopping=True), **SEQUENCE),
+    "create": CREATERecommender(trainer=Trainer(early_stopping=True), **CREATE),
     "create-contrastive": CREATERecommender(alignment="contrastive", alignment_weight=0.2,
                                             **CREATE),
     # the projector reads the gathered rows: BT-SR's statistics are the global batch's too
@@ -60,7 +61,7 @@ def main(out):
         if distributed.is_main_process():
             model.save(out / f"{name}.skc")
     for name in list(MODELS)[rank::distributed.world_size()]:
-        single = clone(MODELS[name]).set_params(distributed=False).fit(df)
+        single = clone(MODELS[name]).set_params(trainer__distributed=False).fit(df)
         torch.save(single.module_.state_dict(), out / f"{name}-single.pt")
         report[name + "-single"] = curves(single)
     (out / f"report-rank{rank}.json").write_text(json.dumps(report))

@@ -20,6 +20,7 @@ from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
 from skcreate.checkpoint import Checkpoint, CheckpointError
 from skcreate.datasets import make_interactions
 from skcreate.nn import ScalableCrossEntropy
+from skcreate.training import Trainer
 
 DATA = dict(n_users=120, n_items=50, random_state=0)
 
@@ -27,8 +28,7 @@ CONFIGS = {
     "sasrec-sce": (SASRecRecommender, dict(n_factors=8, epochs=5, loss=ScalableCrossEntropy(
         n_buckets=4, bucket_size_x=8, bucket_size_y=8))),
     "create-early-stopping": (CREATERecommender, dict(
-        n_factors=8, epochs=4, warmup_epochs=2, graph_batch_size=64, batch_size=32,
-        early_stopping=True, patience=10)),
+        n_factors=8, epochs=4, warmup_epochs=2, graph_batch_size=64, batch_size=32)),
     "lightgcn-edge-dropout": (LightGCNRecommender, dict(n_factors=8, epochs=5, batch_size=256,
                                                         edge_dropout=0.2)),
 }
@@ -58,12 +58,15 @@ def df():
 @pytest.mark.parametrize("name", CONFIGS)
 def test_resume_after_a_crash_equals_an_uninterrupted_fit(name, df, tmp_path):
     cls, params = CONFIGS[name]
+    stopping = dict(early_stopping=True, patience=10) if cls is CREATERecommender else {}
     path = tmp_path / "fit.ckpt"
-    full = cls(random_state=3, **params).fit(df)
+    full = cls(random_state=3, trainer=Trainer(**stopping), **params).fit(df)
     with pytest.raises(Stop):
-        cls(random_state=3, checkpoint_path=path, callbacks=[stop_after(3)], **params).fit(df)
+        cls(random_state=3, trainer=Trainer(checkpoint_path=path, callbacks=[stop_after(3)],
+                                            **stopping), **params).fit(df)
     assert path.exists()
-    resumed = cls(random_state=3, checkpoint_path=str(path), **params).fit(df)
+    resumed = cls(random_state=3, trainer=Trainer(checkpoint_path=str(path), **stopping),
+                  **params).fit(df)
     assert resumed.resumed_epochs_ == 2
     assert resumed.loss_curve_ == full.loss_curve_
     np.testing.assert_array_equal(resumed.validation_scores_, full.validation_scores_)
@@ -79,10 +82,12 @@ KILLED_SCRIPT = textwrap.dedent("""
     import torch
     from skcreate import CREATERecommender
     from skcreate.datasets import make_interactions
+    from skcreate.training import Trainer
     torch.set_num_threads(int(sys.argv[2]))
     df = make_interactions(**{data!r})
     slow = lambda epoch, elapsed, loss: time.sleep(0.3)
-    CREATERecommender(random_state=5, checkpoint_path=sys.argv[1], callbacks=[slow],
+    CREATERecommender(random_state=5, trainer=Trainer(checkpoint_path=sys.argv[1],
+                                                      callbacks=[slow], **{stopping!r}),
                       **{params!r}).fit(df)
 """)
 
@@ -90,7 +95,8 @@ KILLED_SCRIPT = textwrap.dedent("""
 def test_a_killed_process_resumes_to_the_same_weights(df, tmp_path):
     params = CONFIGS["create-early-stopping"][1]
     path = tmp_path / "fit.ckpt"
-    script = KILLED_SCRIPT.format(data=DATA, params=params)
+    stopping = dict(early_stopping=True, patience=10)
+    script = KILLED_SCRIPT.format(data=DATA, params=params, stopping=stopping)
     # the same thread count as this process, so that both compute the same bits
     child = subprocess.Popen([sys.executable, "-c", script, str(path),
                               str(torch.get_num_threads())],
@@ -104,8 +110,9 @@ def test_a_killed_process_resumes_to_the_same_weights(df, tmp_path):
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     recorded = len(torch.load(path, weights_only=True)["result"]["loss_curve"])
-    resumed = CREATERecommender(random_state=5, checkpoint_path=path, **params).fit(df)
-    full = CREATERecommender(random_state=5, **params).fit(df)
+    resumed = CREATERecommender(random_state=5, trainer=Trainer(checkpoint_path=path, **stopping),
+                                **params).fit(df)
+    full = CREATERecommender(random_state=5, trainer=Trainer(**stopping), **params).fit(df)
     # the fit resumed after the last epoch the killed process wrote, not from the start
     assert resumed.resumed_epochs_ == recorded
     assert recorded < len(full.loss_curve_)
@@ -122,12 +129,12 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(df, tmp_path):
         if epoch == 2:
             raise KeyboardInterrupt
 
-    params = dict(n_factors=8, epochs=4, random_state=0, checkpoint_path=path)
+    params = dict(n_factors=8, epochs=4, random_state=0)
     with pytest.warns(UserWarning, match="interrupted"):
-        stopped = SASRecRecommender(callbacks=[interrupt], on_interrupt="stop",
-                                    **params).fit(df)
+        stopped = SASRecRecommender(trainer=Trainer(checkpoint_path=path, callbacks=[interrupt],
+                                                    on_interrupt="stop"), **params).fit(df)
     assert stopped.interrupted_ and path.exists()
-    resumed = SASRecRecommender(**params).fit(df)
+    resumed = SASRecRecommender(trainer=Trainer(checkpoint_path=path), **params).fit(df)
     full = SASRecRecommender(n_factors=8, epochs=4, random_state=0).fit(df)
     # the callback of epoch 2 ran before its checkpoint write
     assert resumed.resumed_epochs_ == 1 and same_weights(resumed, full)
@@ -135,19 +142,20 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(df, tmp_path):
 
 def test_unseeded_fit_resumes_with_the_seed_it_started_with(df, tmp_path):
     path = tmp_path / "fit.ckpt"
-    params = dict(n_factors=8, epochs=4, checkpoint_path=path)
+    params = dict(n_factors=8, epochs=4)
     with pytest.raises(Stop):
-        SASRecRecommender(callbacks=[stop_after(3)], **params).fit(df)
+        SASRecRecommender(trainer=Trainer(checkpoint_path=path, callbacks=[stop_after(3)]),
+                          **params).fit(df)
     recorded = torch.load(path, weights_only=True)["result"]["loss_curve"]
-    resumed = SASRecRecommender(**params).fit(df)
+    resumed = SASRecRecommender(trainer=Trainer(checkpoint_path=path), **params).fit(df)
     assert resumed.loss_curve_[:2] == recorded
 
 
 def test_every_n_epochs(df, tmp_path):
     path = tmp_path / "fit.ckpt"
     with pytest.raises(Stop):
-        SASRecRecommender(n_factors=8, epochs=6, random_state=0, checkpoint_path=path,
-                          checkpoint_every=2, callbacks=[stop_after(4)]).fit(df)
+        SASRecRecommender(n_factors=8, epochs=6, random_state=0, trainer=Trainer(
+            checkpoint_path=path, checkpoint_every=2, callbacks=[stop_after(4)])).fit(df)
     # epoch 4's write comes after its callbacks, which stopped the fit: epoch 2's is kept
     assert torch.load(path, weights_only=True)["position"] == (0, 2)
 
@@ -155,9 +163,10 @@ def test_every_n_epochs(df, tmp_path):
 @pytest.mark.parametrize("change", [{"learning_rate": 1e-2}, {"random_state": 4}, "data"])
 def test_a_checkpoint_of_another_fit_is_refused(change, df, tmp_path):
     path = tmp_path / "fit.ckpt"
-    params = dict(n_factors=8, epochs=4, random_state=3, checkpoint_path=path)
+    params = dict(n_factors=8, epochs=4, random_state=3, trainer=Trainer(checkpoint_path=path))
     with pytest.raises(Stop):
-        SASRecRecommender(callbacks=[stop_after(2)], **params).fit(df)
+        SASRecRecommender(**{**params, "trainer": Trainer(checkpoint_path=path,
+                                                          callbacks=[stop_after(2)])}).fit(df)
     other = df.iloc[1:] if change == "data" else df
     if change != "data":
         params.update(change)
@@ -168,10 +177,12 @@ def test_a_checkpoint_of_another_fit_is_refused(change, df, tmp_path):
 
 def test_run_only_parameters_do_not_block_a_resume(df, tmp_path):
     path = tmp_path / "fit.ckpt"
-    params = dict(n_factors=8, epochs=3, random_state=3, checkpoint_path=path)
+    params = dict(n_factors=8, epochs=3, random_state=3)
     with pytest.raises(Stop):
-        SASRecRecommender(callbacks=[stop_after(2)], **params).fit(df)
-    resumed = SASRecRecommender(verbose=True, on_interrupt="stop", **params).fit(df)
+        SASRecRecommender(trainer=Trainer(checkpoint_path=path, callbacks=[stop_after(2)]),
+                          **params).fit(df)
+    resumed = SASRecRecommender(trainer=Trainer(checkpoint_path=path, verbose=True,
+                                                on_interrupt="stop"), **params).fit(df)
     assert resumed.resumed_epochs_ == 1
 
 
@@ -186,11 +197,11 @@ def test_a_tampered_checkpoint_is_refused_without_running_it(df, tmp_path):
     payload = pickle.dumps({"format": 1, "payload": Payload()}, protocol=2)
     path.write_bytes(payload)
     with pytest.raises(CheckpointError, match="has no checksum"):
-        SASRecRecommender(n_factors=8, epochs=2, checkpoint_path=path).fit(df)
+        SASRecRecommender(n_factors=8, epochs=2, trainer=Trainer(checkpoint_path=path)).fit(df)
     # a valid checksum does not make a pickle loadable: it is still read without code
     path.write_bytes(with_checksum(payload))
     with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
-        SASRecRecommender(n_factors=8, epochs=2, checkpoint_path=path).fit(df)
+        SASRecRecommender(n_factors=8, epochs=2, trainer=Trainer(checkpoint_path=path)).fit(df)
     assert not marker.exists()
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="no checksum"):
@@ -203,9 +214,10 @@ def with_checksum(payload):
 
 def interrupted_fit(df, path):
     """A SASRec fit stopped after 1 of 3 epochs, leaving its checkpoint at ``path``."""
-    params = dict(n_factors=8, epochs=3, random_state=0, checkpoint_path=path)
+    params = dict(n_factors=8, epochs=3, random_state=0, trainer=Trainer(checkpoint_path=path))
     with pytest.raises(Stop):
-        SASRecRecommender(callbacks=[stop_after(2)], **params).fit(df)
+        SASRecRecommender(**{**params, "trainer": Trainer(checkpoint_path=path,
+                                                          callbacks=[stop_after(2)])}).fit(df)
     assert path.exists()
     return params
 
@@ -230,8 +242,8 @@ def test_a_checkpoint_held_by_a_live_fit_is_refused_before_training(df, tmp_path
     lock = tmp_path / "fit.ckpt.lock"
     lock.write_text(f"{os.getpid()} {socket.gethostname()}")
     trained = []
-    model = SASRecRecommender(n_factors=8, epochs=1, checkpoint_path=path,
-                              callbacks=[lambda *args: trained.append(args)])
+    model = SASRecRecommender(n_factors=8, epochs=1, trainer=Trainer(
+        checkpoint_path=path, callbacks=[lambda *args: trained.append(args)]))
     with pytest.raises(CheckpointError, match=r"in use by another fit \(process \d+ .*give "
                                               r"each candidate its own path, or none"):
         model.fit(df)
@@ -244,7 +256,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(df, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     (tmp_path / "fit.ckpt.lock").write_text(f"{child.pid} {socket.gethostname()}")
-    model = SASRecRecommender(n_factors=8, epochs=1, checkpoint_path=path).fit(df)
+    model = SASRecRecommender(n_factors=8, epochs=1, trainer=Trainer(checkpoint_path=path)).fit(df)
     assert model.n_epochs_ == 1
     # a finished fit removes its checkpoint and its lock
     assert os.listdir(tmp_path) == []
@@ -266,4 +278,4 @@ def test_two_holders_of_one_checkpoint_lock_cannot_coexist(tmp_path):
 ])
 def test_bad_checkpoint_parameters(params, match, df):
     with pytest.raises(ValueError, match=match):
-        SASRecRecommender(n_factors=8, epochs=1, **params).fit(df)
+        SASRecRecommender(n_factors=8, epochs=1, trainer=Trainer(**params)).fit(df)

@@ -442,7 +442,7 @@ def test_a_damaged_checkpoint_is_one_line(files, capsys):
     path, _ = files
     (path / "fit.ckpt").write_bytes(b"\x00" * 100)
     assert main(["fit", str(path / "events.csv"), "--model", "SASRec", "--set", "epochs=1",
-                 "--set", f"checkpoint_path={path / 'fit.ckpt'}", "--out", str(path / "m.skc"),
+                 "--set", f"trainer__checkpoint_path={path / 'fit.ckpt'}", "--out", str(path / "m.skc"),
                  *COLUMNS]) == 1
     err = capsys.readouterr().err
     assert "skcreate fit: error: the checkpoint at" in err and "no checksum" in err
@@ -476,9 +476,9 @@ def test_ctrl_c_during_a_neural_fit_saves_the_epochs_so_far_with_a_warning(files
 def test_ctrl_c_that_stops_a_fit_says_nothing_was_saved(files, capsys, monkeypatch):
     path, _ = files
     press_ctrl_c_after_the_first_epoch(monkeypatch)
-    # on_interrupt=raise, asked for explicitly, ends the command
+    # trainer__on_interrupt=raise, asked for explicitly, ends the command
     assert main(["fit", str(path / "events.csv"), "--model", "SASRec", "--set", "epochs=3",
-                 "--set", "on_interrupt=raise", "--out", str(path / "m.skc"),
+                 "--set", "trainer__on_interrupt=raise", "--out", str(path / "m.skc"),
                  *COLUMNS]) == 130
     err = capsys.readouterr().err
     assert f"skcreate fit: interrupted; nothing was saved to {path / 'm.skc'}." in err

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from skcreate import CREATERecommender, GlobalTemporalSplit, SASRecRecommender
 from skcreate.interactions import Interactions, check_interactions
 from skcreate.nn import InfoNCE, LightGCNEncoder, ScalableCrossEntropy, UltraGCNEncoder
-from skcreate.training import train
+from skcreate.training import Trainer, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
 
@@ -128,7 +128,7 @@ def test_variants_train(synthetic, params):
 
 
 def test_warmup_epochs_not_validated(synthetic):
-    model = CREATERecommender(warmup_epochs=2, epochs=2, early_stopping=True,
+    model = CREATERecommender(warmup_epochs=2, epochs=2, trainer=Trainer(early_stopping=True),
                               **FAST).fit(synthetic)
     scores = model.validation_scores_
     assert np.isnan(scores[:2]).all() and np.isfinite(scores[2:]).all()
@@ -157,7 +157,8 @@ def test_auto_warmup_equals_the_explicit_count(synthetic):
 
 
 def test_progress_bar_names_the_stage(synthetic, capsys):
-    CREATERecommender(warmup_epochs=1, epochs=1, verbose=True, **FAST).fit(synthetic)
+    CREATERecommender(warmup_epochs=1, epochs=1, trainer=Trainer(verbose=True),
+                      **FAST).fit(synthetic)
     err = capsys.readouterr().err
     assert "CREATERecommender [warmup]" in err and "CREATERecommender [joint]" in err
 
@@ -196,7 +197,7 @@ def test_training_curves_plot(synthetic, tmp_path):
     matplotlib.use("Agg")
     from skcreate.plotting import plot_training_curves
 
-    model = CREATERecommender(warmup_epochs=2, epochs=2, early_stopping=True,
+    model = CREATERecommender(warmup_epochs=2, epochs=2, trainer=Trainer(early_stopping=True),
                               **FAST).fit(synthetic)
     fig = plot_training_curves(model)
     loss_ax, val_ax = fig.axes

@@ -16,7 +16,8 @@ import skcreate
 from skcreate import SASRecRecommender, distributed
 from skcreate.batches import EdgeBatches, JointBatches, SequenceBatches, ShardedBatches
 from skcreate.datasets import make_interactions
-from skcreate.neural import _user_subset
+from skcreate.training import Trainer
+from skcreate.training.trainer import _user_subset, _validation_score, _validation_sums
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -140,15 +141,15 @@ def test_model_fitted_under_torchrun_loads_in_one_process(torchrun_fits):
 def test_sharded_validation_counts_every_user_once():
     df = make_interactions(n_users=155, n_items=60, random_state=0)
     model = SASRecRecommender(n_factors=16, n_blocks=1, max_len=10, epochs=1,
-                              early_stopping=True, random_state=0).fit(df)
-    _, (history, targets) = model._validation_split(model.interactions_)
+                              trainer=Trainer(early_stopping=True), random_state=0).fit(df)
+    _, (history, targets) = model.trainer.validation_split(model.interactions_)
     n = history.n_users
     assert n % 2 == 1  # the torchrun fits above validate on a count 2 does not divide
-    whole = model._validation_score(history, targets)
+    whole = _validation_score(model, history, targets)
     for world in (2, 3, 4, n + 2):
         shards = [distributed.shard_rows(n, rank, world) for rank in range(world)]
         assert np.array_equal(np.sort(np.concatenate(shards)), np.arange(n))
-        sums = [model._validation_sums(_user_subset(history, rows), targets[rows])
+        sums = [_validation_sums(model, _user_subset(history, rows), targets[rows])
                 for rows in shards]
         assert sum(count for _, count in sums) == n
         assert sum(total for total, _ in sums) / n == pytest.approx(whole, rel=1e-12)
@@ -193,8 +194,9 @@ def test_helpers_are_no_ops_in_one_process(monkeypatch):
     assert distributed.gather_rows(rows) is rows
     assert distributed.all_reduce_sum(rows) is rows
     assert distributed.setup(torch.device("cpu")) == (torch.device("cpu"), False)
-    with pytest.raises(ValueError, match="distributed must be one of"):
-        SASRecRecommender(distributed=True).fit(make_interactions(n_users=20, n_items=10))
+    with pytest.raises(ValueError, match="'distributed' parameter of Trainer"):
+        SASRecRecommender(trainer=Trainer(distributed=True)).fit(
+            make_interactions(n_users=20, n_items=10))
 
 
 def test_sharded_joint_batches_gather_for_the_alignment_and_weigh_each_part():

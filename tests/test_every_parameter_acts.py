@@ -21,8 +21,9 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
 from skcreate.datasets import make_interactions
 from skcreate.nn import LightGCNEncoder, SASRecEncoder
 
-#: parameter -> why it does not change what is learnt
+#: parameter (or a part's option) -> why it does not change what is learnt
 RUN_ONLY = {
+    "trainer": "its options are cases of their own (trainer__<name>)",
     "device": "where the fit runs",
     "distributed": "data-parallel fits train like one process (tests/test_distributed.py)",
     "num_threads": "implicit's threads (its results do not depend on them)",
@@ -38,7 +39,7 @@ RUN_ONLY = {
 #: (estimator, parameter) -> why it does not change what that estimator learns
 RUN_ONLY_FOR = {
     ("PureSVD", "random_state"): "ARPACK's start vector: the same subspace, the same scores",
-    **{(model, "precision"): "bf16 autocast reaches no operation of LightGCN on CPU (sparse "
+    **{(model, "trainer__precision"): "bf16 autocast reaches no operation of LightGCN on CPU (sparse "
        "products and lookups)" for model in ("LightGCN", "Graph")},
     ("CREATE", "graph_encoder__n_factors"): "the width is the shared table's, n_factors (an "
                                             "encoder's own is refused)",
@@ -90,13 +91,13 @@ PARTS = {("CREATE", "sequence_encoder"): ["bert4rec"],
 
 #: (estimator, parameter) -> the parameters under which it acts (besides their defaults)
 CONDITIONS = {
-    **{(model, name): {"early_stopping": True, "epochs": 3} for model in (
-        "LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")
+    **{(model, f"trainer__{name}"): {"trainer__early_stopping": True, "epochs": 3}
+       for model in ("LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")
        for name in ("retrain_on_all", "patience", "validation_quantile")},
 }
 # patience acts when a score falls: with 3 epochs and patience 1 the fit may stop early
-CONDITIONS.update({(model, "patience"): {"early_stopping": True, "epochs": 6,
-                                         "learning_rate": 0.05}
+CONDITIONS.update({(model, "trainer__patience"): {"trainer__early_stopping": True, "epochs": 6,
+                                                  "learning_rate": 0.05}
                    for model in ("LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")})
 
 X = make_interactions(n_users=120, n_items=40, random_state=0)
@@ -137,7 +138,8 @@ def _cases():
             for name in sorted(params):
                 if condition and not name.startswith(f"{part}__"):
                     continue
-                if name in RUN_ONLY or (model, name) in RUN_ONLY_FOR:
+                if name in RUN_ONLY or name.rpartition("__")[2] in RUN_ONLY or \
+                        (model, name) in RUN_ONLY_FOR:
                     continue
                 cases.append((model, name, {**CONDITIONS.get((model, name), {}), **condition}))
     return cases

@@ -22,7 +22,10 @@ OLD_DEFAULTS = {"n_blocks": 2, "n_heads": 1, "max_len": 50, "dropout": 0.3, "nor
                 "temperature": 0.2, "projector_dim": 64, "alignment_positions": "last",
                 "alignment_graph_view": "propagated", "alignment_stop_gradient": None,
                 "sce_buckets": None, "sce_bucket_size_x": None, "sce_bucket_size_y": 256,
-                "sce_candidates": 65536}
+                "sce_candidates": 65536, "device": "cpu", "early_stopping": False, "patience": 5,
+                "validation_quantile": 0.9, "retrain_on_all": False, "checkpoint_path": None,
+                "checkpoint_every": 1, "callbacks": None, "on_interrupt": "raise",
+                "distributed": "auto", "precision": "fp32", "verbose": False}
 
 
 def test_options_of_the_parts_in_use_move_onto_them_the_rest_is_dropped():
@@ -42,6 +45,9 @@ def test_options_of_the_parts_in_use_move_onto_them_the_rest_is_dropped():
     assert repr(upgrade_params(CREATERecommender, {"sequence_encoder": "bert4rec", "max_len": 20,
                                                    "mask_prob": 0.2})["sequence_encoder"]) \
         == "BERT4RecEncoder(max_len=20)"
+    assert repr(upgrade_params(skcreate.LightGCNRecommender, {"early_stopping": True,
+                                                              "verbose": False})["trainer"]) \
+        == "Trainer(early_stopping=True)"
     assert upgrade_params(skcreate.SASRecRecommender, {"loss": "ce", "sce_buckets": 4}) \
         == skcreate.SASRecRecommender().get_params(deep=False)
     assert repr(upgrade_params(skcreate.SASRecRecommender, {"loss": "sce", "sce_buckets": 4})[

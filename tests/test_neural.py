@@ -12,7 +12,7 @@ from skcreate import (CREATERecommender, GlobalTemporalSplit, LeaveLastOutSplit,
                       LightGCNRecommender, PopularRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate.nn import ScalableCrossEntropy
-from skcreate.training import Stage, train
+from skcreate.training import Stage, Trainer, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
 
@@ -45,8 +45,8 @@ def test_loss_decreases_and_curves_recorded(synthetic):
 
 
 def test_early_stopping_restores_best(synthetic):
-    model = SASRecRecommender(epochs=30, early_stopping=True, patience=2, learning_rate=0.05,
-                              **FAST).fit(synthetic)
+    model = SASRecRecommender(epochs=30, trainer=Trainer(early_stopping=True, patience=2),
+                              learning_rate=0.05, **FAST).fit(synthetic)
     scores = model.validation_scores_
     assert len(scores) == model.n_epochs_
     assert model.best_epoch_ == int(np.argmax(scores)) + 1
@@ -132,14 +132,15 @@ def test_ctrl_c_keeps_best_weights():
 
 
 def test_verbose_progress_shows_loss_and_validation(synthetic, capsys):
-    SASRecRecommender(epochs=1, verbose=True, early_stopping=True, **FAST).fit(synthetic)
+    SASRecRecommender(epochs=1, trainer=Trainer(verbose=True, early_stopping=True),
+                      **FAST).fit(synthetic)
     err = capsys.readouterr().err
     assert "loss=" in err and "val_ndcg@10=" in err
 
 
 def test_validation_split_failure_is_explained(tiny):
     with pytest.raises(ValueError, match="early_stopping needs a validation split"):
-        SASRecRecommender(epochs=1, early_stopping=True, **FAST).fit(tiny)
+        SASRecRecommender(epochs=1, trainer=Trainer(early_stopping=True), **FAST).fit(tiny)
 
 
 def test_fit_does_not_mutate_input(synthetic):
@@ -163,9 +164,8 @@ def test_set_params_after_fit_does_not_change_what_is_served(cls, params, change
 
 
 @pytest.mark.parametrize("cls, params", [
-    ("SASRecRecommender", dict(n_factors=8, epochs=6, patience=2)),
-    ("CREATERecommender", dict(n_factors=8, epochs=4, warmup_epochs=1, patience=2,
-                               graph_batch_size=128)),
+    ("SASRecRecommender", dict(n_factors=8, epochs=6)),
+    ("CREATERecommender", dict(n_factors=8, epochs=4, warmup_epochs=1, graph_batch_size=128)),
 ])
 def test_retrain_on_all_refits_all_the_data_for_the_chosen_epochs(cls, params, tmp_path):
     import skcreate
@@ -173,9 +173,10 @@ def test_retrain_on_all_refits_all_the_data_for_the_chosen_epochs(cls, params, t
 
     df = make_interactions(n_users=150, n_items=60, random_state=0)
     est_class = getattr(skcreate, cls)
-    selected = est_class(early_stopping=True, random_state=0, **params).fit(df)
-    final = est_class(early_stopping=True, retrain_on_all=True, random_state=0,
-                      **params).fit(df)
+    selected = est_class(trainer=Trainer(early_stopping=True, patience=2), random_state=0,
+                         **params).fit(df)
+    final = est_class(trainer=Trainer(early_stopping=True, patience=2, retrain_on_all=True),
+                      random_state=0, **params).fit(df)
     assert final.best_epoch_ == selected.best_epoch_
     np.testing.assert_array_equal(final.validation_scores_, selected.validation_scores_)
     # the retrain runs best_epoch_ validated epochs on all the data, warm-up kept
@@ -194,11 +195,11 @@ def test_retrain_on_all_refits_all_the_data_for_the_chosen_epochs(cls, params, t
 @pytest.mark.parametrize("device", ["meta", "mps", "tpu", "cuda:x", 3])
 def test_unusable_devices_are_refused_by_name(device, tiny):
     with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'"):
-        SASRecRecommender(epochs=1, n_factors=8, device=device).fit(tiny)
+        SASRecRecommender(epochs=1, n_factors=8, trainer=Trainer(device=device)).fit(tiny)
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:1", torch.device("cuda")])
 def test_cuda_without_cuda_is_refused(device, tiny, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
-        SASRecRecommender(epochs=1, n_factors=8, device=device).fit(tiny)
+        SASRecRecommender(epochs=1, n_factors=8, trainer=Trainer(device=device)).fit(tiny)

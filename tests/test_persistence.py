@@ -28,6 +28,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       UltraGCNRecommender)
 from skcreate.datasets import make_interactions
 from skcreate.nn import InfoNCE, LightGCNEncoder
+from skcreate.training import Trainer
 from skcreate.persistence import FORMAT_VERSION, ModelFileError, load_metadata
 
 SMALL = dict(n_factors=8, random_state=0)
@@ -40,8 +41,8 @@ ESTIMATORS = [
     GraphRecommender(LightGCNEncoder(n_factors=8, n_layers=2), epochs=1, random_state=0),
     CREATERecommender(epochs=1, warmup_epochs=1, **SMALL),
     CREATERecommender(epochs=2, warmup_epochs=1, sequence_encoder="bert4rec",
-                      graph_encoder="ultragcn", alignment=InfoNCE(0.5), early_stopping=True,
-                      **SMALL),
+                      graph_encoder="ultragcn", alignment=InfoNCE(0.5),
+                      trainer=Trainer(early_stopping=True), **SMALL),
 ]
 
 
@@ -191,7 +192,7 @@ def test_user_defined_parts_and_callbacks_are_refused_with_a_reason(tmp_path):
     with pytest.raises(ValueError, match="alignment: the part class .*Mine cannot be found "
                                          "again.*top level of a module.*pickle"):
         model.save(tmp_path / "m.skc")
-    model = SASRecRecommender(epochs=1, callbacks=[print], **SMALL).fit(df)
+    model = SASRecRecommender(epochs=1, trainer=Trainer(callbacks=[print]), **SMALL).fit(df)
     with pytest.raises(ValueError, match="callbacks"):
         model.save(tmp_path / "m.skc")
 

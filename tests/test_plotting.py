@@ -7,6 +7,7 @@ import numpy as np
 from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.nn import SASRecEncoder
 from skcreate.plotting import plot_training_curves
+from skcreate.training import Trainer
 
 matplotlib.use("Agg")
 
@@ -19,7 +20,8 @@ def _lines(ax):
 
 
 def test_joint_epochs_count_from_one_after_the_warm_up(synthetic):
-    model = CREATERecommender(warmup_epochs=3, epochs=4, early_stopping=True, patience=10,
+    model = CREATERecommender(warmup_epochs=3, epochs=4,
+                              trainer=Trainer(early_stopping=True, patience=10),
                               sequence_encoder=SHORT, **FAST).fit(synthetic)
     loss_ax, val_ax = plot_training_curves(model).axes
     total = _lines(loss_ax)["total (weighted)"]
@@ -51,4 +53,4 @@ def test_a_model_without_validation_gets_the_loss_panel_only(synthetic):
     # a second axis given by the caller says why it stays empty
     _, axes = plt.subplots(1, 2)
     plot_training_curves(model, axes=axes)
-    assert "early_stopping=True" in axes[1].get_title() and not axes[1].get_lines()
+    assert "trainer__early_stopping=True" in axes[1].get_title() and not axes[1].get_lines()

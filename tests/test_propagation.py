@@ -129,5 +129,6 @@ def test_recommendations_equal_between_full_and_subgraph_fits(synthetic):
 
 
 def test_unknown_propagation_is_rejected():
-    with pytest.raises(ValueError, match="propagation must be one of"):
+    with pytest.raises(ValueError, match="'propagation' parameter of LightGCNEncoder must be a str "
+                                         "among"):
         LightGCNEncoder(n_factors=2, propagation="sideways").build(random_graph(0))

@@ -15,6 +15,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate.nn import Component, SASRecEncoder, UltraGCNEncoder
+from skcreate.training import Trainer
 
 SMALL = {"n_factors": 8}
 NEURAL = {"n_factors": 8, "epochs": 2, "batch_size": 64}
@@ -201,7 +202,7 @@ def test_parameter_errors(synthetic):
     with pytest.raises(ValueError, match="n_heads"):
         SASRecRecommender(n_factors=10, n_heads=3).fit(synthetic)
     with pytest.raises(ValueError, match="device='cuda' was requested"):
-        SASRecRecommender(device="cuda").fit(synthetic) if not _cuda() else _raise_cuda()
+        SASRecRecommender(trainer=Trainer(device="cuda")).fit(synthetic) if not _cuda() else _raise_cuda()
     with pytest.raises(ValueError, match="graph_last_frac must be"):
         LightGCNRecommender(graph_last_frac=1.5).fit(synthetic)
 

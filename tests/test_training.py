@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate.datasets import make_interactions
-from skcreate.training import Callback, Stage, train
+from skcreate.training import Callback, Stage, Trainer, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
 
@@ -139,7 +139,7 @@ def test_estimator_callbacks_see_every_create_stage(synthetic):
         def on_epoch_end(self, record):
             stages.append(record.stage)
 
-    model = CREATERecommender(warmup_epochs=2, epochs=1, callbacks=[Stages()],
+    model = CREATERecommender(warmup_epochs=2, epochs=1, trainer=Trainer(callbacks=[Stages()]),
                               **FAST).fit(synthetic)
     assert stages == ["warmup", "warmup", "joint"] == model.epoch_stages_
     assert model.warmup_epochs_ == 2 and model.n_epochs_ == 1
@@ -241,7 +241,7 @@ class CtrlC(Callback):
 def test_ctrl_c_reraises_and_leaves_the_estimator_unfitted(synthetic):
     # a successful fit first: its attributes must not survive the interrupted refit
     model = SASRecRecommender(epochs=1, **FAST).fit(synthetic)
-    model.set_params(epochs=3, callbacks=[CtrlC()])
+    model.set_params(epochs=3, trainer__callbacks=[CtrlC()])
     with pytest.warns(UserWarning, match="interrupted after 1 epoch"), \
             pytest.raises(KeyboardInterrupt, match="left unfitted.*on_interrupt='stop'"):
         model.fit(synthetic)
@@ -263,7 +263,8 @@ def test_ctrl_c_stops_a_grid_search(synthetic):
             fits.append(record.epoch)
             super().on_epoch_end(record)
 
-    search = GridSearchCV(SASRecRecommender(epochs=3, callbacks=[Counted()], **FAST),
+    search = GridSearchCV(SASRecRecommender(epochs=3, trainer=Trainer(callbacks=[Counted()]),
+                                            **FAST),
                           {"dropout": [0.1, 0.2, 0.3]}, cv=GlobalTemporalSplit(0.8))
     with pytest.warns(UserWarning), pytest.raises(KeyboardInterrupt):
         search.fit(synthetic)
@@ -272,12 +273,13 @@ def test_ctrl_c_stops_a_grid_search(synthetic):
 
 
 def test_ctrl_c_can_be_asked_to_return(synthetic):
-    model = SASRecRecommender(epochs=3, callbacks=[CtrlC()], on_interrupt="stop", **FAST)
+    model = SASRecRecommender(epochs=3, trainer=Trainer(callbacks=[CtrlC()], on_interrupt="stop"),
+                              **FAST)
     with pytest.warns(UserWarning, match="interrupted after 1 epoch"):
         assert model.fit(synthetic) is model
     assert model.interrupted_ and model.n_epochs_ == 1
-    with pytest.raises(ValueError, match="on_interrupt must be one of"):
-        SASRecRecommender(on_interrupt="ignore").fit(synthetic)
+    with pytest.raises(ValueError, match="'on_interrupt' parameter of Trainer"):
+        SASRecRecommender(trainer=Trainer(on_interrupt="ignore")).fit(synthetic)
 
 
 def test_no_user_to_learn_from_is_an_error_for_bert4rec_too(tiny):

@@ -49,7 +49,7 @@ def main(argv=None):
             print(f"skcreate {args.command}: error: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            # a fit that keeps its weights returns normally (on_interrupt="stop"): one that
+            # a fit that keeps its weights returns normally (trainer__on_interrupt="stop"): one that
             # gets here saved nothing
             nothing = f"; nothing was saved to {args.out}" if args.command == "fit" else ""
             print(f"skcreate {args.command}: interrupted{nothing}.", file=sys.stderr)

@@ -162,8 +162,8 @@ def make_models(spec, settings, seed, verbose):
         raise CommandError(f"unknown model(s) {unknown or [spec]}; choose from {list(known)}.")
     models = {by_lower[n.lower()]: clone(known[by_lower[n.lower()]]) for n in names}
     for est in models.values():
-        if "verbose" in est.get_params():
-            est.set_params(verbose=verbose)
+        if "trainer__verbose" in est.get_params():
+            est.set_params(trainer__verbose=verbose)
     for setting in settings:
         target, param, value = _parse_setting(setting)
         if target is not None and target not in models:

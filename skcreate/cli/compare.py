@@ -76,8 +76,8 @@ def _models(args):
             if "epochs" in est.get_params():
                 est.set_params(epochs=args.epochs)
     for est in models.values():
-        if "verbose" in est.get_params():
-            est.set_params(verbose=not args.quiet)
+        if "trainer__verbose" in est.get_params():
+            est.set_params(trainer__verbose=not args.quiet)
     return models
 
 

@@ -95,10 +95,10 @@ def run_fit(args):
     (name, model), = make_models(args.model, args.set, args.seed, not args.quiet).items()
     columns = (args.user_col, args.item_col, args.time_col)
     model.set_params(**dict(zip(_COLUMN_PARAMS, columns)))
-    if "on_interrupt" in model.get_params() and \
-            "on_interrupt" not in [_parse_setting(setting)[1] for setting in args.set]:
+    if "trainer__on_interrupt" in model.get_params() and "trainer__on_interrupt" not in \
+            [_parse_setting(setting)[1] for setting in args.set]:
         # Ctrl-C ends training, not the command: the epochs trained so far are saved
-        model.set_params(on_interrupt="stop")
+        model.set_params(trainer__on_interrupt="stop")
     X = _read(args.data, columns)
     start = time.perf_counter()
     model.fit(X)

@@ -23,8 +23,9 @@ class Shortcuts:
     ----------
     base : type
         Class every part of this kind derives from (a user's own included).
-    defaults : dict of str to callable or None
-        Name -> a function returning the part the name stands for; None stands for "no part".
+    defaults : dict of str or None to callable or None
+        Name -> a function returning the part the name stands for (None as a name: the
+        default part of a parameter whose default is None); None stands for "no part".
 
     Examples
     --------
@@ -38,9 +39,14 @@ class Shortcuts:
         self.base = base
         self.defaults = defaults
 
+    @staticmethod
+    def is_name(value):
+        """Whether ``value`` is given as a name (a string, or None) rather than a part."""
+        return value is None or isinstance(value, str)
+
     def check(self, name, value):
         """Raise a ValueError naming parameter ``name`` unless ``value`` is a name or a part."""
-        if isinstance(value, self.base) or (isinstance(value, str) and value in self.defaults):
+        if isinstance(value, self.base) or (self.is_name(value) and value in self.defaults):
             return
         raise ValueError(f"{name} must be one of {list(self.defaults)} or an instance of "
                          f"skcreate.nn.{self.base.__name__}, got {value!r}.")
@@ -48,11 +54,11 @@ class Shortcuts:
     def make(self, value):
         """A fresh, unbuilt part: the default instance of a name (None for "no part"), or a
         clone of an instance, so that the estimator's parameter is never trained in place."""
-        if not isinstance(value, str):
+        if not self.is_name(value):
             return clone(value)
         factory = self.defaults[value]
         return None if factory is None else factory()
 
     def resolve(self, value):
         """The part ``value`` stands for, without cloning an instance (None: no part)."""
-        return self.make(value) if isinstance(value, str) else value
+        return self.make(value) if self.is_name(value) else value

@@ -21,9 +21,9 @@ import torch
 # plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
 from tqdm import tqdm
 
-from . import distributed as dist
-from .batches import ShardedBatches, to_device
-from .nn.optim import clip_grad_norm
+from .. import distributed as dist
+from ..batches import ShardedBatches, to_device
+from ..nn.optim import clip_grad_norm
 
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
 
