@@ -1,10 +1,13 @@
 """CREATERecommender: joint sequence + graph training with cross-view alignment."""
 
+from numbers import Integral, Real
+
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .batches import EdgeBatches, JointBatches, KeyedBatches
-from .graph import check_graph_size
-from .neural import check_param, seeded_generator
+from .graph import GRAPH_SIZE_CONSTRAINTS
+from .neural import NeuralRecommender, seeded_generator
 from .nn.alignment import Alignment, BarlowTwins, InfoNCE
 from .nn.create import CREATEModel
 from .nn.graph_encoder import GraphEncoder
@@ -197,24 +200,27 @@ default="barlow"
     _parts = {"sequence_encoder": SEQUENCE_ENCODERS, "graph_encoder": GRAPH_ENCODERS,
               "alignment": ALIGNMENTS, "loss": LOSSES, **SASRecRecommender._parts}
 
-    def _check_model_params(self):
-        check_param(self, "n_factors", int, 1)
+    _parameter_constraints: dict = {
+        **NeuralRecommender._parameter_constraints,
+        **GRAPH_SIZE_CONSTRAINTS,
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "graph_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "regularization": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "graph_weight": [Interval(Real, 0, None, closed="left")],
+        "alignment_weight": [Interval(Real, 0, None, closed="left")],
+        "alignment_batch_size": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    def _check_params(self):
         n_heads = SEQUENCE_ENCODERS.resolve(self.sequence_encoder).n_heads
         if self.n_factors % n_heads:
             raise ValueError(f"the sequence encoder's n_heads ({n_heads}) must divide "
                              f"n_factors ({self.n_factors}).")
-        check_graph_size(self)
-        if not self._auto_warmup:
-            try:
-                check_param(self, "warmup_epochs", int, 0)
-            except ValueError:
-                raise ValueError(f"warmup_epochs must be 'auto' or an integer >= 0, got "
-                                 f"{self.warmup_epochs!r}.") from None
-        check_param(self, "graph_batch_size", int, 1)
-        for name in ("graph_weight", "alignment_weight", "regularization"):
-            check_param(self, name, float, 0)
-        if self.alignment_batch_size is not None:
-            check_param(self, "alignment_batch_size", int, self.batch_size)
+        if self.alignment_batch_size is not None and self.alignment_batch_size < self.batch_size:
+            raise ValueError(f"alignment_batch_size ({self.alignment_batch_size}) adds users to "
+                             f"each batch's alignment and must be at least batch_size "
+                             f"({self.batch_size}), or None.")
         if getattr(GRAPH_ENCODERS.resolve(self.graph_encoder), "n_factors", None) is not None:
             raise ValueError(f"graph_encoder={self.graph_encoder!r} sets its own n_factors; in "
                              "CREATE it shares the item table, whose width is n_factors: "

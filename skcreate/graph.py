@@ -1,13 +1,16 @@
 """Graph estimators: LightGCN and UltraGCN over the user-item graph."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
 from .batches import EdgeBatches
-from .neural import NeuralRecommender, check_bool, check_choice, check_param, seeded_generator
+from .neural import NeuralRecommender, seeded_generator
 from .nn.graph_encoder import GraphEncoder
 from .nn.graph_model import GraphModel
-from .nn.lightgcn import PROPAGATIONS, LightGCNEncoder
+from .nn.lightgcn import LightGCNEncoder
 from .nn.registry import Shortcuts
 from .nn.sparse import sparse_tensor
 from .nn.ultragcn import UltraGCNEncoder
@@ -21,16 +24,21 @@ GRAPH_ENCODERS = Shortcuts(GraphEncoder, {"lightgcn": lambda: LightGCNEncoder(n_
                                           "ultragcn": lambda: UltraGCNEncoder(n_factors=64)})
 
 
-def check_graph_size(estimator):
-    """Validate ``graph_last_n`` / ``graph_last_frac`` (each None or a positive bound)."""
-    if estimator.graph_last_n is not None:
-        check_param(estimator, "graph_last_n", int, 1)
-    if estimator.graph_last_frac is not None:
-        check_param(estimator, "graph_last_frac", float, 0, 1, low_open=True)
+#: what a graph of each user's recent interactions is built from (None: all of them)
+GRAPH_SIZE_CONSTRAINTS = {
+    "graph_last_n": [None, Interval(Integral, 1, None, closed="left")],
+    "graph_last_frac": [None, Interval(Real, 0, 1, closed="right")],
+}
 
 
 class _GraphRecommender(NeuralRecommender):
     """Shared fit and fold-in of the graph estimators."""
+
+    _parameter_constraints: dict = {
+        **NeuralRecommender._parameter_constraints,
+        **GRAPH_SIZE_CONSTRAINTS,
+        "regularization": [Interval(Real, 0, None, closed="left")],
+    }
 
     _encoder_class = None
 
@@ -67,10 +75,6 @@ class _GraphRecommender(NeuralRecommender):
         state = torch.where(fitted[:, None], users[torch.as_tensor(np.maximum(known, 0))],
                             folded)
         return state @ items.T
-
-    def _check_graph_params(self):
-        check_param(self, "regularization", float, 0)
-        check_graph_size(self)
 
 
 class LightGCNRecommender(_GraphRecommender):
@@ -164,13 +168,12 @@ class LightGCNRecommender(_GraphRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_model_params(self):
-        self._check_graph_params()
-        check_param(self, "n_factors", int, 1)
-        check_param(self, "n_layers", int, 0)
-        check_param(self, "edge_dropout", float, 0, 1, high_open=True)
-        check_bool(self, "normalize_layers")
-        check_choice(self, "propagation", PROPAGATIONS)
+    # the model's options are its encoder's, declared there
+    _parameter_constraints: dict = {
+        **_GraphRecommender._parameter_constraints,
+        **LightGCNEncoder._parameter_constraints,
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+    }
 
 
 
@@ -250,13 +253,11 @@ class UltraGCNRecommender(_GraphRecommender):
         self.item_col = item_col
         self.time_col = time_col
 
-    def _check_model_params(self):
-        self._check_graph_params()
-        check_param(self, "n_factors", int, 1)
-        for name in ("n_neighbours", "n_negatives"):
-            check_param(self, name, int, 1)
-        for name in ("constraint_weight", "item_weight", "negative_weight"):
-            check_param(self, name, float, 0)
+    _parameter_constraints: dict = {
+        **_GraphRecommender._parameter_constraints,
+        **UltraGCNEncoder._parameter_constraints,
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+    }
 
 
 class GraphRecommender(_GraphRecommender):
@@ -325,7 +326,3 @@ class GraphRecommender(_GraphRecommender):
 
     def _make_encoder(self):
         return GRAPH_ENCODERS.make(self.graph_encoder)
-
-    def _check_model_params(self):
-        self._check_graph_params()
-

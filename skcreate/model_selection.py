@@ -11,10 +11,12 @@ All splitters order events within a user by timestamp with ties kept in row orde
 """
 
 import numbers
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 from skcreate.interactions import as_frame, check_interactions, time_order, time_values
 
@@ -27,10 +29,11 @@ __all__ = [
 ]
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+def _validate_params(splitter):
+    """Check a splitter's parameters against its ``_parameter_constraints``, as an
+    estimator's are at fit (scikit-learn's declarations)."""
+    validate_parameter_constraints(splitter._parameter_constraints, splitter.get_params(),
+                                   caller_name=type(splitter).__name__)
 
 
 def _check_quantile(value, name):
@@ -144,6 +147,13 @@ class GlobalTemporalSplit(BaseCrossValidator):
     ([0, 1, 3, 4, 5, 6, 7], [0, 1, 2, 6, 7, 8])
     """
 
+    # quantile (a float or a sequence of them) is checked by _check_quantiles
+    _parameter_constraints: dict = {
+        "min_user_interactions": [Interval(numbers.Integral, 1, None, closed="left")],
+        "warm_users_only": ["boolean"],
+        "user_col": [Hashable], "item_col": [Hashable], "time_col": [Hashable],
+    }
+
     def __init__(self, quantile=0.8, min_user_interactions=3, warm_users_only=True,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.quantile = quantile
@@ -168,10 +178,8 @@ class GlobalTemporalSplit(BaseCrossValidator):
         return len(_check_quantiles(self.quantile))
 
     def _validate(self, X):
+        _validate_params(self)
         quantiles = _check_quantiles(self.quantile)
-        _check_int(self.min_user_interactions, "min_user_interactions", 1)
-        if not isinstance(self.warm_users_only, (bool, np.bool_)):
-            raise ValueError(f"warm_users_only must be a bool, got {self.warm_users_only!r}.")
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         return quantiles, frame
 
@@ -304,6 +312,12 @@ class LeaveLastOutSplit(BaseCrossValidator):
     ([1, 2, 3], [0, 1, 2, 3, 4])
     """
 
+    _parameter_constraints: dict = {
+        "n_last": [Interval(numbers.Integral, 1, None, closed="left")],
+        "min_user_interactions": [Interval(numbers.Integral, 1, None, closed="left")],
+        "user_col": [Hashable], "item_col": [Hashable], "time_col": [Hashable],
+    }
+
     def __init__(self, n_last=1, min_user_interactions=3, user_col="user_id",
                  item_col="item_id", time_col="timestamp"):
         self.n_last = n_last
@@ -343,8 +357,8 @@ class LeaveLastOutSplit(BaseCrossValidator):
         test : numpy.ndarray of int
             Positions of all rows of the test users, ascending.
         """
-        n_last = _check_int(self.n_last, "n_last", 1)
-        min_n = _check_int(self.min_user_interactions, "min_user_interactions", 1)
+        _validate_params(self)
+        n_last, min_n = int(self.n_last), int(self.min_user_interactions)
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         seq = _UserSequences(frame, self.user_col, self.time_col)
         eligible = ((seq.counts >= min_n) & (seq.counts > n_last))[seq.codes]

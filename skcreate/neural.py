@@ -6,10 +6,11 @@ How a fit runs (device, early stopping, checkpoints...) is the estimator's ``tra
 
 import copy
 import functools
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
 from .base import BaseRecommender
 from .nn.registry import Shortcuts
@@ -26,35 +27,6 @@ def seeded_generator(offset=0):
     return torch.Generator().manual_seed(torch.initial_seed() + offset)
 
 
-def check_param(estimator, name, kind, low=None, high=None, low_open=False, high_open=False):
-    """Check one constructor parameter; raise a ValueError naming it."""
-    value = getattr(estimator, name)
-    number = numbers.Integral if kind is int else numbers.Real
-    ok = isinstance(value, number) and not isinstance(value, bool)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open or high is None else "]"
-        upper = "inf" if high is None else high
-        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'} in "
-                         f"{left}{low}, {upper}{right}, got {value!r}.")
-
-
-def check_bool(estimator, name):
-    value = getattr(estimator, name)
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
-
-
-def check_choice(estimator, name, choices):
-    value = getattr(estimator, name)
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
-
-
 class NeuralRecommender(BaseRecommender):
     """Base of the torch estimators.
 
@@ -69,19 +41,17 @@ class NeuralRecommender(BaseRecommender):
 
     _parts = {"trainer": TRAINERS}
 
+    _parameter_constraints: dict = {
+        **BaseRecommender._parameter_constraints,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+    }
+
     @property
     def _trainer(self):
         return TRAINERS.resolve(self.trainer)
-
-    def _check_params(self):
-        check_param(self, "learning_rate", float, 0, low_open=True)
-        check_param(self, "batch_size", int, 1)
-        check_param(self, "epochs", int, 1)
-        check_param(self, "weight_decay", float, 0)
-        self._check_model_params()
-
-    def _check_model_params(self):
-        """Validate model-specific parameters (subclasses)."""
 
     def _optimizer(self):
         return functools.partial(torch.optim.Adam, lr=self.learning_rate,

@@ -1,12 +1,14 @@
 """SASRecRecommender: next-item prediction with a causal transformer."""
 
 import functools
+from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
 from .batches import MaskedSequenceBatches, SequenceBatches, trim_padding
-from .neural import NeuralRecommender, check_bool, check_param, seeded_generator
+from .neural import NeuralRecommender, seeded_generator
 from .nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from .nn.optim import LazyAdam
 from .nn.registry import Shortcuts
@@ -131,11 +133,14 @@ class SASRecRecommender(NeuralRecommender):
     # a batch's cost grows with its longest history (padding is trimmed to it)
     _batch_by_length = True
 
-    def _check_model_params(self):
-        for name in ("n_factors", "n_blocks", "n_heads", "max_len"):
-            check_param(self, name, int, 1)
-        check_param(self, "dropout", float, 0, 1, high_open=True)
-        check_bool(self, "norm_first")
+    # the transformer's options are its encoder's, declared there
+    _parameter_constraints: dict = {
+        **NeuralRecommender._parameter_constraints,
+        **SASRecEncoder._parameter_constraints,
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def _check_params(self):
         if self.n_factors % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide n_factors "
                              f"({self.n_factors}).")

@@ -151,7 +151,8 @@ def test_fit_recommend_round_trip(files, capsys):
                  "--out", str(path / "model.skc"), *COLUMNS]) == 0
     model, time_kind = load_model(path / "model.skc")
     assert type(model).__name__ == "SASRecRecommender"
-    assert (model.epochs, model.n_factors, model.random_state, model.verbose) == (1, 16, 3, False)
+    assert (model.epochs, model.n_factors, model.random_state) == (1, 16, 3)
+    assert model.get_params()["trainer__verbose"] is False
     # the model was fitted under the file's own column names, and remembers them
     assert (model.user_col, model.item_col, model.time_col, time_kind) == (
         "customer", "product", "ts", "numeric")

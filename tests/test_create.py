@@ -167,10 +167,11 @@ def test_progress_bar_names_the_stage(synthetic, capsys):
     (dict(alignment="mse"), "alignment must be one of"),
     (dict(graph_encoder="gcn"), "graph_encoder must be one of"),
     (dict(sequence_encoder="gru"), "sequence_encoder must be one of"),
-    (dict(warmup_epochs=-1), "warmup_epochs must be 'auto' or an integer"),
-    (dict(warmup_epochs="Auto"), "warmup_epochs must be 'auto' or an integer"),
-    (dict(warmup_epochs=2.5), "warmup_epochs must be 'auto' or an integer"),
-    (dict(alignment_weight=-0.1), "alignment_weight must be"),
+    (dict(warmup_epochs=-1), "'warmup_epochs' parameter of CREATERecommender must be a str "
+                             "among {'auto'} or an int in the range \\[0, inf\\)"),
+    (dict(warmup_epochs="Auto"), "'warmup_epochs' parameter of CREATERecommender must be"),
+    (dict(warmup_epochs=2.5), "'warmup_epochs' parameter of CREATERecommender must be"),
+    (dict(alignment_weight=-0.1), "'alignment_weight' parameter of CREATERecommender must be"),
     (dict(graph_weight=0.0, warmup_epochs=3), "needs graph_weight > 0"),
 ])
 def test_bad_parameters(synthetic, params, message):

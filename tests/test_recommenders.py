@@ -195,7 +195,8 @@ def test_parameter_errors(synthetic):
     with pytest.raises(ValueError, match=r"'n_factors' parameter of ALSRecommender must be an "
                                          r"int in the range \[1, inf\)"):
         ALSRecommender(n_factors=0).fit(synthetic)
-    with pytest.raises(ValueError, match="learning_rate must be a number"):
+    with pytest.raises(ValueError, match="'learning_rate' parameter of SASRecRecommender must "
+                                         r"be a float in the range \(0.0, inf\)"):
         SASRecRecommender(learning_rate=-1).fit(synthetic)
     with pytest.raises(ValueError, match="loss must be one of"):
         SASRecRecommender(loss="bpr").fit(synthetic)
@@ -203,7 +204,7 @@ def test_parameter_errors(synthetic):
         SASRecRecommender(n_factors=10, n_heads=3).fit(synthetic)
     with pytest.raises(ValueError, match="device='cuda' was requested"):
         SASRecRecommender(trainer=Trainer(device="cuda")).fit(synthetic) if not _cuda() else _raise_cuda()
-    with pytest.raises(ValueError, match="graph_last_frac must be"):
+    with pytest.raises(ValueError, match="'graph_last_frac' parameter of LightGCNRecommender"):
         LightGCNRecommender(graph_last_frac=1.5).fit(synthetic)
 
 
