@@ -32,7 +32,9 @@ __all__ = [
 def _validate_params(splitter):
     """Check a splitter's parameters against its ``_parameter_constraints``, as an
     estimator's are at fit (scikit-learn's declarations)."""
-    validate_parameter_constraints(splitter._parameter_constraints, splitter.get_params(),
+    constraints = splitter._parameter_constraints
+    validate_parameter_constraints(constraints, {name: getattr(splitter, name)
+                                                 for name in constraints},
                                    caller_name=type(splitter).__name__)
 
 
