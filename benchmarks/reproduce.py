@@ -77,14 +77,16 @@ SWEEPS = {
 }
 
 # Optuna search spaces: ("float" | "log", low, high), ("int", low, high, step) or
-# ("choice", values); the transformer models share their common part
-_TRANSFORMER_SPACE = {"dropout": ("float", 0.1, 0.5), "learning_rate": ("log", 5e-4, 5e-3)}
+# ("choice", values); the transformer models share their common part (CREATE's dropout is
+# its sequence encoder's)
+_DROPOUT, _LEARNING_RATE = ("float", 0.1, 0.5), ("log", 5e-4, 5e-3)
+_TRANSFORMER_SPACE = {"dropout": _DROPOUT, "learning_rate": _LEARNING_RATE}
 SPACES = {
     "SASRec": _TRANSFORMER_SPACE,
     "SASRec-SCE": _TRANSFORMER_SPACE,
     "CREATE": {
         "alignment": ("choice", ["barlow", "bt-sr", "contrastive", "none"]),
-        **_TRANSFORMER_SPACE,
+        "sequence_encoder__dropout": _DROPOUT, "learning_rate": _LEARNING_RATE,
         "warmup_epochs": ("int", 0, 80, 10),
         "alignment_weight": ("log", 0.01, 0.5),
         "regularization": ("log", 1e-3, 3e-2),

@@ -451,13 +451,13 @@ def test_a_damaged_checkpoint_is_one_line(files, capsys):
 
 
 def press_ctrl_c_after_the_first_epoch(monkeypatch):
-    import skcreate.neural
+    import skcreate.training.trainer
 
     def ctrl_c(epoch, elapsed, loss):
         raise KeyboardInterrupt
 
-    train = skcreate.neural.train
-    monkeypatch.setattr(skcreate.neural, "train",
+    train = skcreate.training.trainer.train
+    monkeypatch.setattr(skcreate.training.trainer, "train",
                         lambda *args, **kwargs: train(*args, **{**kwargs, "callbacks": [ctrl_c]}))
 
 

@@ -169,7 +169,7 @@ def test_an_allowed_module_must_name_a_component(tmp_path, synthetic):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    with pytest.raises(ModelFileError, match="collections:OrderedDict is not a "
+    with pytest.raises(ModelFileError, match="collections:OrderedDict is neither a "
                                              "skcreate.nn.Component"):
         skcreate.load(path, allowed_modules=["collections"])
     with pytest.raises(ValueError, match="allowed_modules must be module names"):

@@ -13,6 +13,7 @@ from skcreate import (CREATERecommender, GlobalTemporalSplit, LeaveLastOutSplit,
                       UltraGCNRecommender)
 from skcreate.nn import ScalableCrossEntropy
 from skcreate.training import Stage, Trainer, train
+from skcreate.training.trainer import _validation_score
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)
 
@@ -53,8 +54,8 @@ def test_early_stopping_restores_best(synthetic):
     if model.n_epochs_ < 30:
         assert model.n_epochs_ - model.best_epoch_ == 2
     # the kept weights are the best epoch's: re-scoring validation reproduces the best score
-    history, targets = model._validation_split(model.interactions_)[1]
-    assert model._validation_score(history, targets) == pytest.approx(max(scores))
+    history, targets = model.trainer.validation_split(model.interactions_)[1]
+    assert _validation_score(model, history, targets) == pytest.approx(max(scores))
 
 
 def test_sasrec_beats_popularity_on_synthetic_order(synthetic):
