@@ -320,7 +320,7 @@ class BaseRecommender(BaseEstimator):
         ----------
         path : str or path-like
         """
-        from .persistence import save
+        from .saving import save
 
         save(self, path)
 

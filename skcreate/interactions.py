@@ -25,6 +25,10 @@ import scipy.sparse as sp
 __all__ = ["as_frame", "check_interactions", "check_column_roles", "time_values", "time_order",
            "Interactions"]
 
+#: The row layout of item sequences, :class:`~skcreate.nn.ItemTable`'s too: row 0 pads, the
+#: item of code ``c`` is row ``c + FIRST_ITEM_ROW``
+PADDING_ROW, FIRST_ITEM_ROW = 0, 1
+
 
 def as_frame(X, name="X"):
     """Pandas view of ``X``; a polars frame is converted at the boundary."""
@@ -358,20 +362,17 @@ class Interactions:
             histories when shorter (at least 1): columns that would be padding in every row
             are left out, so a huge ``max_len`` costs no memory.
         """
-        # the table's layout is the network's (imported here: reading data needs no torch)
-        from .nn.item_table import ItemTable
-
         rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
         lengths = np.minimum(self.lengths[rows], max_len)
         ends = self.indptr[rows + 1]
         max_len = max(1, int(lengths.max(initial=0)))
-        out = np.full((len(rows), max_len), ItemTable.padding, dtype=np.int64)
+        out = np.full((len(rows), max_len), PADDING_ROW, dtype=np.int64)
         row_of = np.repeat(np.arange(len(rows)), lengths)
         back = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         # back counts 0..len-1 from the oldest kept event; place it so the newest is last
         col = max_len - np.repeat(lengths, lengths) + back
         src = np.repeat(ends - lengths, lengths) + back
-        out[row_of, col] = ItemTable.rows(self.items[src])
+        out[row_of, col] = self.items[src] + FIRST_ITEM_ROW
         return out
 
     def recent(self, last_n=None, last_frac=None):

@@ -4,6 +4,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..interactions import FIRST_ITEM_ROW, PADDING_ROW
+
 __all__ = ["ItemTable"]
 
 
@@ -40,7 +42,7 @@ class ItemTable(nn.Module):
     [1, 3]
     """
 
-    padding = 0
+    padding = PADDING_ROW
 
     def __init__(self, n_items, n_factors, extra_tokens=0, std=None, sparse=False):
         super().__init__()
@@ -72,12 +74,12 @@ class ItemTable(nn.Module):
     @staticmethod
     def rows(codes):
         """Table rows of item codes (0-based)."""
-        return codes + 1
+        return codes + FIRST_ITEM_ROW
 
     @staticmethod
     def codes(rows):
         """Item codes of catalogue rows."""
-        return rows - 1
+        return rows - FIRST_ITEM_ROW
 
     @property
     def sparse(self):
