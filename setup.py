@@ -35,5 +35,5 @@ setup(
         "io": ["pyarrow>=12", "polars>=1.0"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2"],
     },
-    entry_points={"console_scripts": ["skcreate=skcreate.cli:main"]},
+    entry_points={"console_scripts": ["skcreate=skcreate.apps.cli:main"]},
 )

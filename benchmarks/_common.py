@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skcreate.cli import parse_value
-from skcreate.comparison import evaluate_model
-from skcreate.datasets import load_dataset, make_interactions
+from skcreate.apps.cli import parse_value
+from skcreate.apps.comparison import evaluate_model
+from skcreate.data.datasets import load_dataset, make_interactions
 from skcreate.training import Callback
 
 __all__ = ["add_data_arguments", "pyplot", "load_data", "git_commit", "parse_value",
@@ -33,7 +33,7 @@ __all__ = ["add_data_arguments", "pyplot", "load_data", "git_commit", "parse_val
 def add_data_arguments(parser, default="amazon-beauty"):
     """The ``--dataset`` and ``--data-home`` options every script takes."""
     parser.add_argument("--dataset", default=default,
-                        help="a skcreate.datasets name, or synthetic[:n_users[:n_items]]")
+                        help="a skcreate.data.datasets name, or synthetic[:n_users[:n_items]]")
     parser.add_argument("--data-home", default=None)
 
 
@@ -51,7 +51,7 @@ def pyplot():
 
 
 def load_data(dataset, data_home=None):
-    """Interactions of a :mod:`skcreate.datasets` name, or ``synthetic[:n_users[:n_items]]``."""
+    """Interactions of a :mod:`skcreate.data.datasets` name, or ``synthetic[:n_users[:n_items]]``."""
     if dataset.startswith("synthetic"):
         _, *sizes = dataset.split(":")
         n_users, n_items = (list(map(int, sizes)) + [20000, 5000][len(sizes):])[:2]
@@ -130,7 +130,7 @@ def in_fresh_process(function, *args):
 
 
 def evaluate_with_memory(model, train, test, catalog, ks=(10, 100)):
-    """:func:`~skcreate.comparison.evaluate_model` plus the process's peak memory."""
+    """:func:`~skcreate.apps.comparison.evaluate_model` plus the process's peak memory."""
     # test histories hold items first seen after the split; that is expected here
     warnings.filterwarnings("ignore", message=".*unseen at fit.*")
     row = evaluate_model(model, train, test, catalog, ks=ks)

@@ -22,8 +22,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.comparison import evaluate_model
-from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.apps.comparison import evaluate_model
+from skcreate.data.model_selection import GlobalTemporalSplit
 
 from _common import add_data_arguments, load_data, parse_value, pyplot
 

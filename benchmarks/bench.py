@@ -18,8 +18,8 @@ import sys
 import pandas as pd
 import torch
 
-from skcreate.comparison import default_models, format_table
-from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.apps.comparison import default_models, format_table
+from skcreate.data.model_selection import GlobalTemporalSplit
 
 from _common import (add_data_arguments, evaluate_with_memory, in_fresh_process,
                      load_data, matmul_gflops, parse_sets, sasrec_epoch_flops)

@@ -13,7 +13,7 @@ The plan is a JSON file::
 Each run is a model (``"model"``: ``CREATE``, the default, or ``SASRec``) and its parameters
 (the estimator's defaults for the rest, ``random_state`` set to the seed; a part's options as
 ``alignment__temperature``, as in ``set_params``). ``"split"`` picks
-the protocol of :func:`~skcreate.model_selection.global_temporal_split` (quantile 0.8, then
+the protocol of :func:`~skcreate.data.model_selection.global_temporal_split` (quantile 0.8, then
 0.9): ``"validation"`` fits on the inner train and scores the validation users, never reading
 the test split (use it to choose); ``"test"`` fits on the outer train and scores the test users
 (use it once per reported configuration).
@@ -40,9 +40,9 @@ import pandas as pd
 import torch
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.comparison import evaluate_model
-from skcreate.migration import respell
-from skcreate.model_selection import GlobalTemporalSplit, global_temporal_split
+from skcreate.apps.comparison import evaluate_model
+from skcreate.apps.migration import respell
+from skcreate.data.model_selection import GlobalTemporalSplit, global_temporal_split
 
 from _common import git_commit, load_data, pyplot
 

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skcreate.create import CREATERecommender
-from skcreate.datasets import make_interactions
-from skcreate.graph import LightGCNRecommender
-from skcreate.model_selection import global_temporal_split, split_history_target
+from skcreate.estimators.create import CREATERecommender
+from skcreate.data.datasets import make_interactions
+from skcreate.estimators.graph import LightGCNRecommender
+from skcreate.data.model_selection import global_temporal_split, split_history_target
 from skcreate.nn import SASRecEncoder
-from skcreate.sequential import SASRecRecommender
+from skcreate.estimators.sequential import SASRecRecommender
 from skcreate.training import Trainer, resolve_device
 
 from _common import fit_and_time, load_data, machine

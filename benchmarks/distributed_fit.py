@@ -23,9 +23,9 @@ import warnings
 import pandas as pd
 import torch
 
-from skcreate import distributed
-from skcreate.comparison import default_models, evaluate_model, format_table
-from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.training import distributed
+from skcreate.apps.comparison import default_models, evaluate_model, format_table
+from skcreate.data.model_selection import GlobalTemporalSplit
 
 from _common import add_data_arguments, load_data, machine, parse_sets
 

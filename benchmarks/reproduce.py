@@ -44,8 +44,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.comparison import default_models, evaluate_model
-from skcreate.model_selection import GlobalTemporalSplit, temporal_validation_split
+from skcreate.apps.comparison import default_models, evaluate_model
+from skcreate.data.model_selection import GlobalTemporalSplit, temporal_validation_split
 
 from _common import (add_data_arguments, load_data, machine, parse_value,
                      pyplot)
@@ -381,7 +381,7 @@ def write_figures(out, tuning_rows, curves_model):
     plt = pyplot()
     if plt is None:
         return
-    from skcreate.plotting import plot_training_curves
+    from skcreate.apps.plotting import plot_training_curves
 
     if curves_model is not None:
         fig = plot_training_curves(curves_model)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from skcreate import SASRecRecommender
-from skcreate.interactions import Interactions, check_interactions
+from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import FullCrossEntropy, ScalableCrossEntropy
 from skcreate.training import Callback, Stage, train
 

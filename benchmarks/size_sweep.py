@@ -20,7 +20,7 @@ dominate the epoch):
         --cap CREATE=300000 --out benchmarks/results/size-sweep
 
 Sizes grow geometrically, ``interactions:items`` from 10,000:1,000 to 1,000,000:100,000, with
-``interactions / mean_length`` users (``skcreate.datasets.make_interactions``, about 15 events
+``interactions / mean_length`` users (``skcreate.data.datasets.make_interactions``, about 15 events
 per user at the median; about three quarters of the requested items occur). Every
 (size, model) runs in a fresh spawned process that fits on all the interactions, then
 recommends k=100 items to a fixed sample of ``--recommend-users`` users from their histories in
@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skcreate.comparison import default_models
-from skcreate.datasets import make_interactions
+from skcreate.apps.comparison import default_models
+from skcreate.data.datasets import make_interactions
 from skcreate.nn import LightGCNEncoder
 
 from _common import (StopAfter, fit_and_time, in_fresh_process, load_data,
@@ -57,7 +57,7 @@ from _common import (StopAfter, fit_and_time, in_fresh_process, load_data,
 
 DEFAULT_SIZES = "10000:1000,30000:3000,100000:10000,300000:30000,1000000:100000"
 K = 100
-# name -> (estimator of skcreate.comparison.default_models, parameters for this sweep)
+# name -> (estimator of skcreate.apps.comparison.default_models, parameters for this sweep)
 MODELS = {
     "SASRec": ("SASRec", {}),
     "SASRec-SCE": ("SASRec", {"loss": "sce"}),

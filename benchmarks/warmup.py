@@ -7,7 +7,7 @@ r"""CREATE's warm-up length on validation data, for short and default joint budg
 ``--plan EPOCHS:W1,W2,...`` fits ``epochs=EPOCHS`` with ``warmup_epochs`` W1, W2, ...
 
 Every run fits CREATE (its defaults, but ``epochs`` and ``warmup_epochs``) on the inner train
-of :func:`~skcreate.model_selection.global_temporal_split` (quantile 0.8, validation 0.9) and
+of :func:`~skcreate.data.model_selection.global_temporal_split` (quantile 0.8, validation 0.9) and
 scores next-item NDCG@10 and Recall@10 on the validation users: the test split is never read.
 Each finished run is appended to ``<out>.csv`` at once; a restarted run skips what is there,
 so the script can be stopped at any time. ``<out>.md`` tabulates mean ± std over seeds.
@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 
 from skcreate import CREATERecommender
-from skcreate.comparison import evaluate_model
-from skcreate.model_selection import global_temporal_split
+from skcreate.apps.comparison import evaluate_model
+from skcreate.data.model_selection import global_temporal_split
 
 from _common import git_commit, load_data
 

@@ -13,16 +13,18 @@ __version__ = _version.__version__
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "PopRandomRecommender": "baselines", "PopularRecommender": "baselines",
-    "PureSVDRecommender": "baselines", "RandomRecommender": "baselines",
-    "CREATERecommender": "create",
-    "GraphRecommender": "graph", "LightGCNRecommender": "graph", "UltraGCNRecommender": "graph",
-    "ALSRecommender": "matrix_factorization", "BPRRecommender": "matrix_factorization",
-    "GlobalTemporalSplit": "model_selection", "LeaveLastOutSplit": "model_selection",
-    "global_temporal_split": "model_selection",
-    "load": "persistence",
-    "RecommenderPipeline": "pipeline",
-    "SASRecRecommender": "sequential",
+    "PopRandomRecommender": "estimators.baselines", "PopularRecommender": "estimators.baselines",
+    "PureSVDRecommender": "estimators.baselines", "RandomRecommender": "estimators.baselines",
+    "CREATERecommender": "estimators.create",
+    "GraphRecommender": "estimators.graph", "LightGCNRecommender": "estimators.graph",
+    "UltraGCNRecommender": "estimators.graph",
+    "ALSRecommender": "estimators.matrix_factorization",
+    "BPRRecommender": "estimators.matrix_factorization",
+    "GlobalTemporalSplit": "data.model_selection", "LeaveLastOutSplit": "data.model_selection",
+    "global_temporal_split": "data.model_selection",
+    "load": "apps.persistence",
+    "RecommenderPipeline": "estimators.pipeline",
+    "SASRecRecommender": "estimators.sequential",
 }
 
 __all__ = sorted(_EXPORTS)

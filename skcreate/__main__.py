@@ -1,8 +1,8 @@
-"""``python -m skcreate``: the command line of :mod:`skcreate.cli`."""
+"""``python -m skcreate``: the command line of :mod:`skcreate.apps.cli`."""
 
 import sys
 
-from .cli import main
+from .apps.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skcreate.datasets import load_dataset, make_interactions
+from skcreate.data.datasets import load_dataset, make_interactions
 
 DATA_FILES = ("ml-100k.csv.gz", "amazon-beauty.csv.gz")
 HOW_TO_RUN = (
     "run them with `python -m pytest --data DIR`: DIR holds the benchmark data "
     f"({', '.join(DATA_FILES)}), or receives them on the first run when there is a network "
-    "(they are downloaded and checksum-verified, as `skcreate.datasets.load_dataset(name, "
+    "(they are downloaded and checksum-verified, as `skcreate.data.datasets.load_dataset(name, "
     "download=True)` does); SKCREATE_DATA pointing at such a directory does the same")
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # how many data tests a run left out, for its summary

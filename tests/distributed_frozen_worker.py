@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from skcreate import SASRecRecommender
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.training import Trainer
 
 

@@ -16,10 +16,9 @@ from sklearn.base import clone
 
 from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
                       UltraGCNRecommender)
-from skcreate import distributed
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.nn import ProjectedBarlowTwins, SASRecEncoder
-from skcreate.training import Trainer
+from skcreate.training import Trainer, distributed
 
 SEQUENCE = dict(n_factors=16, n_blocks=1, max_len=10, dropout=0.0, batch_size=32,
                 random_state=0)

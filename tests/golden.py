@@ -7,7 +7,7 @@ commit::
     python tests/golden.py        # rewrites tests/golden.json
 
 Each case is a constructor call in the spelling of the version that recorded it; the test maps
-it to today's spelling (:func:`skcreate.migration.upgrade_params`), so the record itself
+it to today's spelling (:func:`skcreate.apps.migration.upgrade_params`), so the record itself
 never changes.
 """
 
@@ -65,7 +65,7 @@ CASES = {
 
 
 def data():
-    from skcreate.datasets import make_interactions
+    from skcreate.data.datasets import make_interactions
 
     X = make_interactions(n_users=120, n_items=50, random_state=0)
     # a few users the models never saw, served from their histories

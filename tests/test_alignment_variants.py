@@ -10,7 +10,7 @@ from sklearn.base import clone
 from torch.nn import functional as F
 
 from skcreate import CREATERecommender, load
-from skcreate.interactions import Interactions, check_interactions
+from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import Alignment, ProjectedBarlowTwins, barlow_twins_loss
 from skcreate.nn.item_table import ItemTable
 

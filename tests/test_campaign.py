@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from skcreate import CREATERecommender, SASRecRecommender
-from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.data.model_selection import GlobalTemporalSplit
 
 DATASET = "synthetic:200:60"
 METRICS = ["ndcg@10", "recall@10", "coverage@10", "ndcg@100"]

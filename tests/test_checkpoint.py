@@ -17,8 +17,8 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
-from skcreate.checkpoint import Checkpoint, CheckpointError
-from skcreate.datasets import make_interactions
+from skcreate.training.checkpoint import Checkpoint, CheckpointError
+from skcreate.data.datasets import make_interactions
 from skcreate.nn import ScalableCrossEntropy
 from skcreate.training import Trainer
 
@@ -81,7 +81,7 @@ KILLED_SCRIPT = textwrap.dedent("""
     import sys, time
     import torch
     from skcreate import CREATERecommender
-    from skcreate.datasets import make_interactions
+    from skcreate.data.datasets import make_interactions
     from skcreate.training import Trainer
     torch.set_num_threads(int(sys.argv[2]))
     df = make_interactions(**{data!r})

@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skcreate.cli import main
-from skcreate.cli._options import MODEL_NAMES, CommandError, make_models
-from skcreate.cli.compare import DATASET_NAMES
-from skcreate.cli.model_file import load_model
-from skcreate.comparison import default_models
-from skcreate.datasets import list_datasets, make_interactions
-from skcreate.model_selection import GlobalTemporalSplit
+from skcreate.apps.cli import main
+from skcreate.apps.cli._options import MODEL_NAMES, CommandError, make_models
+from skcreate.apps.cli.compare import DATASET_NAMES
+from skcreate.apps.cli.model_file import load_model
+from skcreate.apps.comparison import default_models
+from skcreate.data.datasets import list_datasets, make_interactions
+from skcreate.data.model_selection import GlobalTemporalSplit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -393,7 +393,7 @@ def test_help_names_match_the_library():
 
 def test_cli_imports_no_torch():
     # the help must answer without the estimators' dependencies (needs skcreate/__init__ lazy)
-    code = ("import sys, skcreate.cli; skcreate.cli.build_parser().format_help(); "
+    code = ("import sys, skcreate.apps.cli; skcreate.apps.cli.build_parser().format_help(); "
             "print(sorted({'torch', 'sklearn', 'implicit'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=REPO, timeout=120)

@@ -12,7 +12,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skcreate import CREATERecommender, GlobalTemporalSplit, SASRecRecommender
-from skcreate.interactions import Interactions, check_interactions
+from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import InfoNCE, LightGCNEncoder, ScalableCrossEntropy, UltraGCNEncoder
 from skcreate.training import Trainer, train
 
@@ -196,7 +196,7 @@ def test_training_curves_plot(synthetic, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from skcreate.plotting import plot_training_curves
+    from skcreate.apps.plotting import plot_training_curves
 
     model = CREATERecommender(warmup_epochs=2, epochs=2, trainer=Trainer(early_stopping=True),
                               **FAST).fit(synthetic)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skcreate.datasets import (
+from skcreate.data.datasets import (
     get_data_home,
     list_datasets,
     load_dataset,
@@ -20,7 +20,7 @@ from skcreate.datasets import (
     load_item_metadata,
     make_interactions,
 )
-from skcreate.datasets._download import DATASETS, ChecksumError, dataset_source, fetch
+from skcreate.data.datasets._download import DATASETS, ChecksumError, dataset_source, fetch
 
 
 # --------------------------------------------------------------------------- data home

@@ -17,7 +17,7 @@ import pandas as pd
 from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, LightGCNRecommender,
                       PopRandomRecommender, PopularRecommender, PureSVDRecommender,
                       RandomRecommender, SASRecRecommender, UltraGCNRecommender)
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.nn import SASRecEncoder
 
 NEURAL = dict(n_factors=8, epochs=2, batch_size=32, random_state=0)

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import skcreate
-from skcreate import SASRecRecommender, distributed
-from skcreate.batches import EdgeBatches, JointBatches, SequenceBatches, ShardedBatches
-from skcreate.datasets import make_interactions
-from skcreate.training import Trainer
+from skcreate import SASRecRecommender
+from skcreate.data.datasets import make_interactions
+from skcreate.training.batches import EdgeBatches, JointBatches, SequenceBatches, ShardedBatches
+from skcreate.training import Trainer, distributed
 from skcreate.training.trainer import _user_subset, _validation_score, _validation_sums
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ def _images(page):
 
 
 def test_docs_build_without_warnings(html):
-    assert (html / "api" / "skcreate.create.html").exists()
+    assert (html / "api" / "skcreate.estimators.create.html").exists()
 
 
 @pytest.mark.parametrize("name", ["quickstart", "implicit_comparison"])
@@ -65,7 +65,7 @@ def test_no_mailto_links(html):
     offenders = [str(p.relative_to(html)) for p in pages if "mailto:" in p.read_text("utf-8")]
     assert offenders == []
     # the metric names that docutils used to link stay readable text
-    page = (html / "api" / "skcreate.sequential.html").read_text(encoding="utf-8")
+    page = (html / "api" / "skcreate.estimators.sequential.html").read_text(encoding="utf-8")
     assert "Validation NDCG@10 per epoch" in html_text.unescape(re.sub(r"<[^>]+>", "", page))
 
 

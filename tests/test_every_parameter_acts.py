@@ -18,7 +18,7 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       LightGCNRecommender, PopRandomRecommender, PopularRecommender,
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.nn import LightGCNEncoder, SASRecEncoder
 
 #: parameter (or a part's option) -> why it does not change what is learnt

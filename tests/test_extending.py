@@ -22,7 +22,7 @@ import skcreate
 from skcreate import (CREATERecommender, GlobalTemporalSplit, GraphRecommender,
                       LightGCNRecommender, UltraGCNRecommender)
 from skcreate.nn import BarlowTwins, InfoNCE, LightGCNEncoder
-from skcreate.persistence import ModelFileError
+from skcreate.apps.persistence import ModelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "custom_parts.py"

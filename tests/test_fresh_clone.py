@@ -43,7 +43,7 @@ def test_data_option_collects_the_data_tests(tmp_path):
 
 
 def test_import_loads_no_heavy_dependency():
-    code = ("import sys, skcreate; import skcreate.datasets, skcreate.model_selection; "
+    code = ("import sys, skcreate; import skcreate.data.datasets, skcreate.data.model_selection; "
             "print(sorted(m for m in ('torch', 'implicit') if m in sys.modules)); "
             "from skcreate import SASRecRecommender; print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import skcreate
-from skcreate.migration import upgrade_params
+from skcreate.apps.migration import upgrade_params
 
 from golden import CASES, PATH, data, outputs
 
 GOLDEN = json.loads(PATH.read_text())
 
 def construct(cls, params):
-    # the record keeps the spelling it was made with; skcreate.migration says today's
+    # the record keeps the spelling it was made with; skcreate.apps.migration says today's
     cls = getattr(skcreate, cls)
     return cls(**upgrade_params(cls, params))
 

@@ -22,9 +22,9 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GlobalT
                       PopularRecommender, PureSVDRecommender, RandomRecommender,
                       RecommenderPipeline, SASRecRecommender, UltraGCNRecommender,
                       global_temporal_split)
-from skcreate.model_selection import split_history_target
+from skcreate.data.model_selection import split_history_target
 from skcreate.nn import SASRecEncoder
-from skcreate.preprocessing import DropConsecutiveRepeats, MinInteractionsFilter
+from skcreate.data.preprocessing import DropConsecutiveRepeats, MinInteractionsFilter
 
 NEURAL = {"n_factors": 8, "epochs": 1, "batch_size": 16, "random_state": 0}
 SEQUENTIAL = {"max_len": 4, "n_blocks": 1, **NEURAL}

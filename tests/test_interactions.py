@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skcreate.interactions import Interactions, check_interactions
+from skcreate.data.interactions import Interactions, check_interactions
 
 COLS = ("user_id", "item_id", "timestamp")
 

@@ -9,9 +9,9 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from skcreate.metrics import coverage_at_k, evaluate, make_scorer, ndcg_at_k, recall_at_k
-from skcreate.model_selection import GlobalTemporalSplit
-from skcreate.preprocessing import IdFilter
+from skcreate.data.metrics import coverage_at_k, evaluate, make_scorer, ndcg_at_k, recall_at_k
+from skcreate.data.model_selection import GlobalTemporalSplit
+from skcreate.data.preprocessing import IdFilter
 
 LOG2_3 = np.log2(3)
 

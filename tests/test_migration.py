@@ -1,4 +1,4 @@
-"""Old spellings: skcreate.migration's table, model files of 0.1.x, and the docs' table."""
+"""Old spellings: skcreate.apps.migration's table, model files of 0.1.x, and the docs' table."""
 
 import json
 import re
@@ -8,8 +8,8 @@ import pandas as pd
 
 import skcreate
 from skcreate import CREATERecommender
-from skcreate.datasets import make_interactions
-from skcreate.migration import RENAMED, respell, upgrade_params
+from skcreate.data.datasets import make_interactions
+from skcreate.apps.migration import RENAMED, respell, upgrade_params
 from skcreate.nn import Alignment, InfoNCE, LightGCNEncoder
 
 from test_persistence import manifest_of, rewrite

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import BaseCrossValidator, check_cv
 
-from skcreate.model_selection import (
+from skcreate.data.model_selection import (
     GlobalTemporalSplit,
     LeaveLastOutSplit,
     global_temporal_split,

@@ -170,7 +170,7 @@ def test_set_params_after_fit_does_not_change_what_is_served(cls, params, change
 ])
 def test_retrain_on_all_refits_all_the_data_for_the_chosen_epochs(cls, params, tmp_path):
     import skcreate
-    from skcreate.datasets import make_interactions
+    from skcreate.data.datasets import make_interactions
 
     df = make_interactions(n_users=150, n_items=60, random_state=0)
     est_class = getattr(skcreate, cls)

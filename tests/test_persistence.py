@@ -26,10 +26,10 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       LightGCNRecommender, PopRandomRecommender, PopularRecommender,
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.nn import InfoNCE, LightGCNEncoder
 from skcreate.training import Trainer
-from skcreate.persistence import FORMAT_VERSION, ModelFileError, load_metadata
+from skcreate.apps.persistence import FORMAT_VERSION, ModelFileError, load_metadata
 
 SMALL = dict(n_factors=8, random_state=0)
 ESTIMATORS = [
@@ -285,7 +285,7 @@ def test_killed_save_leaves_the_previous_file(tiny, tmp_path):
     script = textwrap.dedent(f"""
         import os, pathlib, time
         from skcreate import PopularRecommender
-        from skcreate.datasets import make_interactions
+        from skcreate.data.datasets import make_interactions
         model = PopularRecommender().fit(make_interactions(n_users=2000, n_items=500))
         def hang(fd):
             pathlib.Path({str(started)!r}).touch()

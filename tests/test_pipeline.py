@@ -8,9 +8,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skcreate import GlobalTemporalSplit, PopularRecommender
-from skcreate.metrics import make_scorer
-from skcreate.pipeline import RecommenderPipeline, make_pipeline
-from skcreate.preprocessing import IdFilter, MinInteractionsFilter
+from skcreate.data.metrics import make_scorer
+from skcreate.estimators.pipeline import RecommenderPipeline, make_pipeline
+from skcreate.data.preprocessing import IdFilter, MinInteractionsFilter
 from test_metrics import ShiftRecommender
 
 

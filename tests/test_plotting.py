@@ -6,7 +6,7 @@ import numpy as np
 
 from skcreate import CREATERecommender, SASRecRecommender
 from skcreate.nn import SASRecEncoder
-from skcreate.plotting import plot_training_curves
+from skcreate.apps.plotting import plot_training_curves
 from skcreate.training import Trainer
 
 matplotlib.use("Agg")

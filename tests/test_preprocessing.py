@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
-from skcreate.preprocessing import DropConsecutiveRepeats, IdFilter, MinInteractionsFilter
+from skcreate.data.preprocessing import DropConsecutiveRepeats, IdFilter, MinInteractionsFilter
 
 
 @st.composite

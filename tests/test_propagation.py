@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skcreate import LightGCNRecommender
-from skcreate.batches import EdgeBatch
+from skcreate.training.batches import EdgeBatch
 from skcreate.nn import GraphModel, LightGCNEncoder
 from skcreate.nn.sparse import drop_edges, dropout_seed, edge_keep, normalized_adjacency, \
     row_block

@@ -249,7 +249,7 @@ def test_pipeline_with_preprocessing_fits_and_scores(ml100k):
     from sklearn.pipeline import make_pipeline
 
     from skcreate import GlobalTemporalSplit
-    from skcreate.preprocessing import MinInteractionsFilter
+    from skcreate.data.preprocessing import MinInteractionsFilter
 
     train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(ml100k))
     train, test = ml100k.iloc[train_idx], ml100k.iloc[test_idx]

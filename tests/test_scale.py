@@ -13,8 +13,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from skcreate import (CREATERecommender, LightGCNRecommender, PopularRecommender,
                       SASRecRecommender)
-from skcreate.datasets import make_interactions
-from skcreate.interactions import Interactions, check_interactions
+from skcreate.data.datasets import make_interactions
+from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import LightGCNEncoder, SASRecEncoder, ScalableCrossEntropy
 from skcreate.nn.item_table import ItemTable
 from skcreate.nn.losses import scalable_cross_entropy

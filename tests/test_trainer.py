@@ -4,7 +4,7 @@ import pytest
 from sklearn.base import clone
 
 from skcreate import CREATERecommender, GraphRecommender, LightGCNRecommender, SASRecRecommender
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.training import Trainer
 
 NEURAL = [SASRecRecommender, CREATERecommender, LightGCNRecommender, GraphRecommender]

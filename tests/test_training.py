@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 
 from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,
                       UltraGCNRecommender)
-from skcreate.datasets import make_interactions
+from skcreate.data.datasets import make_interactions
 from skcreate.training import Callback, Stage, Trainer, train
 
 FAST = dict(n_factors=16, batch_size=64, random_state=0)

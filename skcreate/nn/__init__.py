@@ -6,12 +6,12 @@ loss (:mod:`~skcreate.nn.local_loss`) and its step (:mod:`~skcreate.nn.sequence_
 graph encoders (:mod:`~skcreate.nn.lightgcn`, :mod:`~skcreate.nn.ultragcn`, interface in
 :mod:`~skcreate.nn.graph_encoder`) and their step (:mod:`~skcreate.nn.graph_model`), the
 alignment (:mod:`~skcreate.nn.alignment`, :mod:`~skcreate.nn.projected_barlow`) and the joint
-network (:mod:`~skcreate.nn.create`).
+network (:mod:`~skcreate.nn.create_model`).
 """
 
 from .alignment import Alignment, BarlowTwins, InfoNCE
 from .component import Component
-from .create import CREATEModel
+from .create_model import CREATEModel
 from .graph_encoder import GraphEncoder, PartialTable
 from .graph_model import GraphModel
 from .item_table import ItemTable

@@ -26,7 +26,7 @@ class GraphModel(nn.Module):
     Notes
     -----
     A batch holds item and user codes as attributes: ``users`` and ``positives`` (B,) and
-    ``negatives`` (B, encoder.n_negatives) (a :class:`~skcreate.batches.EdgeBatch`).
+    ``negatives`` (B, encoder.n_negatives) (a :class:`~skcreate.training.batches.EdgeBatch`).
     """
 
     def __init__(self, encoder, regularization=1e-4, generator=None):

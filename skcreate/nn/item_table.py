@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..interactions import FIRST_ITEM_ROW, PADDING_ROW
+from ..data.interactions import FIRST_ITEM_ROW, PADDING_ROW
 
 __all__ = ["ItemTable"]
 

@@ -26,7 +26,7 @@ class SequenceModel(nn.Module):
     A batch holds left-padded item-table rows of shape (B, L) as attributes: ``inputs`` (what
     the encoder reads) and ``targets`` (the row to predict at each position, padding where
     there is nothing to predict), plus ``users`` (B,), the batch's user codes (a
-    :class:`~skcreate.batches.SequenceBatch`).
+    :class:`~skcreate.training.batches.SequenceBatch`).
     """
 
     def __init__(self, encoder, local_loss, mask_token=None):

@@ -21,8 +21,8 @@ import torch
 # plain tqdm: tqdm.auto warns in notebooks without ipywidgets even when the bar is off
 from tqdm import tqdm
 
-from .. import distributed as dist
-from ..batches import ShardedBatches, to_device
+from . import distributed as dist
+from .batches import ShardedBatches, to_device
 from ..nn.optim import clip_grad_norm
 
 __all__ = ["Stage", "EpochRecord", "Callback", "TrainingResult", "train"]
@@ -40,7 +40,7 @@ class Stage:
         Epochs to run.
     batches : callable
         ``batches(epoch)`` yields the batches of the stage's ``epoch``-th epoch (0-based),
-        which the step module reads: the typed batches of :mod:`skcreate.batches`, or tensors
+        which the step module reads: the typed batches of :mod:`skcreate.training.batches`, or tensors
         or dicts of them for a module of your own.
     weights : dict of str to float
         Weight of each loss term in the optimised total; a term not listed weighs 1.
@@ -301,15 +301,15 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
         Progress bar label.
     device : torch.device, optional
         Where batches go; default the module's.
-    checkpoint : skcreate.checkpoint.Checkpoint, optional
+    checkpoint : skcreate.training.checkpoint.Checkpoint, optional
         Save the training state every ``checkpoint.every`` epochs; when its file exists, resume
         after the epoch it holds. A finished run removes the file; an interrupted or diverged
         one keeps it. Batch sources that carry state across epochs expose
         ``state_dict()``/``load_state_dict()``.
     distributed : bool
         Train data-parallel in the initialised process group (see
-        :mod:`skcreate.distributed`): each rank trains on its shard of every batch
-        (:class:`~skcreate.batches.ShardedBatches`) through DistributedDataParallel, the
+        :mod:`skcreate.training.distributed`): each rank trains on its shard of every batch
+        (:class:`~skcreate.training.batches.ShardedBatches`) through DistributedDataParallel, the
         curves are reduced over ranks, ``validate`` must return the same score on every rank,
         rank 0's stop decision holds everywhere and only rank 0 shows the progress bar.
         Every rank ends with the same weights.

@@ -19,12 +19,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from .. import distributed as dist
+from . import distributed as dist
 from .._version import __version__
-from ..checkpoint import Checkpoint
-from ..interactions import Interactions
-from ..metrics import ndcg_at_k
-from ..model_selection import split_history_target, temporal_validation_split
+from .checkpoint import Checkpoint
+from ..data.interactions import Interactions
+from ..data.metrics import ndcg_at_k
+from ..data.model_selection import split_history_target, temporal_validation_split
 from .loop import train
 
 __all__ = ["Trainer", "resolve_device"]

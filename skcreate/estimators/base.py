@@ -1,0 +1,351 @@
+"""The fit / recommend / score contract shared by every recommender."""
+
+import warnings
+from collections.abc import Hashable
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..data.interactions import Interactions, check_column_roles, check_interactions
+from ..data.metrics import check_k, make_scorer
+
+__all__ = ["BaseRecommender"]
+
+
+class BaseRecommender(BaseEstimator):
+    """Base class of skcreate recommenders.
+
+    Subclasses implement ``_fit(data)``, which learns from encoded
+    :class:`~skcreate.data.interactions.Interactions`, and ``_score(data, rows)``, which returns a
+    ``(len(rows), n_items)`` tensor of scores for users ``rows`` of ``data`` given their
+    histories. The base class validates and encodes frames, masks seen items, takes the top k in
+    batches and maps codes back to the original ids.
+
+    Users whose history holds no item of the fitted catalogue are served by popularity (with a
+    warning), since no model can personalise an empty history.
+
+    Parameters are validated at ``fit`` against ``_parameter_constraints`` (scikit-learn's
+    declarations; parameters a subclass does not declare are left to its ``_check_params``) and
+    take effect there: ``set_params`` after ``fit`` changes nothing a fitted model serves until
+    the next ``fit``. The exception are ``user_col``, ``item_col`` and ``time_col``, which name
+    the columns of whatever frame is passed and are read at every call; they must name three
+    different columns, and ``user_col``/``item_col`` may not be ``"score"`` or ``"rank"``, the
+    columns that ``recommend`` adds.
+    """
+
+    # users scored per batch in recommend: bounds memory to batch * n_items floats
+    _recommend_batch_size = 1024
+    # users per chunk of recommend's output (a multiple of the batch size): bounds the top-k
+    # arrays and frame pieces in flight to chunk * k rows
+    _recommend_chunk_size = 16 * 1024
+    # score a chunk's users in order of history length, so that a batch holds sequences of
+    # similar lengths and pads little (sequence models; scores do not depend on the batch)
+    _batch_by_length = False
+
+    _parameter_constraints: dict = {
+        "filter_seen": ["boolean"],
+        "random_state": ["random_state"],
+        "user_col": [Hashable],
+        "item_col": [Hashable],
+        "time_col": [Hashable],
+    }
+
+    #: parameter -> :class:`~skcreate.nn.registry.Shortcuts` of the parts the estimator takes
+    #: as objects; a part's options are its own parameters, reached as ``<parameter>__<option>``
+    _parts: dict = {}
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator and, with ``deep``, of its parts.
+
+        A part given by name (``alignment="barlow"``) shows the parameters of the default
+        instance the name stands for, so that ``alignment__barlow_lambda`` can be read, set
+        and tuned without constructing the part first.
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            for name, shortcuts in self._parts.items():
+                value = params[name]
+                # an unknown name is refused at fit; here it has no options to show
+                part = shortcuts.resolve(value) if shortcuts.is_name(value) and \
+                    value in shortcuts.defaults else None
+                if part is not None:
+                    params.update((f"{name}__{key}", v)
+                                  for key, v in part.get_params(deep=False).items())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, a part's options as ``<parameter>__<option>``.
+
+        Setting an option of a part given by name first replaces the name by its default
+        instance (``alignment__barlow_lambda=0.01`` turns ``"barlow"`` into
+        ``BarlowTwins(barlow_lambda=0.01)``); the name is kept when only it is set.
+        """
+        for name, shortcuts in self._parts.items():
+            nested = [key for key in params if key.startswith(name + "__")]
+            value = params.get(name, getattr(self, name, None))
+            if nested and shortcuts.is_name(value):
+                shortcuts.check(name, value)
+                part = shortcuts.make(value)
+                if part is None:
+                    raise ValueError(f"{nested[0]}: {name}={value!r} is no part and has no "
+                                     f"options; pass {name} as a part object instead.")
+                params = {**params, name: part}
+        return super().set_params(**params)
+
+    def _validate_parts(self):
+        """Check each part parameter and the part's own options (a ValueError naming both)."""
+        for name, shortcuts in self._parts.items():
+            shortcuts.check(name, getattr(self, name))
+            part = shortcuts.resolve(getattr(self, name))
+            if part is not None:
+                try:
+                    part._validate_params()
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+
+    def fit(self, X, y=None):
+        """Fit the recommender on interactions.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Interactions with columns ``user_col``, ``item_col``, ``time_col``.
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        ``fit`` is all or nothing: when it raises (bad parameters or data, a diverged loss,
+        a propagated ``KeyboardInterrupt``), every fitted attribute is removed, those of an
+        earlier successful fit included, so that ``recommend`` and ``save`` raise
+        :class:`~sklearn.exceptions.NotFittedError` rather than serve a half-fitted model.
+        """
+        try:
+            self._fit_all(X)
+        except BaseException:
+            # a failed fit means not fitted (scikit-learn's convention): no mix of new sizes
+            # and old curves, no diverged weights to serve or save
+            self._remove_fitted_attributes()
+            raise
+        return self
+
+    def _remove_fitted_attributes(self):
+        # fitted attributes end with "_" (scikit-learn's convention); dunders are Python's
+        for name in [name for name in vars(self)
+                     if name.endswith("_") and not name.startswith("__")]:
+            delattr(self, name)
+
+    def _fit_all(self, X):
+        """Validate, encode and fit; may raise with attributes half set (``fit`` clears them)."""
+        self._validate_params()
+        self._validate_parts()
+        self._check_column_roles()
+        self._check_params()
+        frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
+        data, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
+        self.filter_seen_ = bool(self.filter_seen)
+        self.interactions_ = data
+        self.item_ids_ = data.item_ids
+        self.n_items_ = data.n_items
+        self.item_popularity_ = np.bincount(data.items, minlength=data.n_items)
+        self._fit(data)
+
+    def _encode_histories(self, histories):
+        if histories is None:
+            return self.interactions_
+        frame = check_interactions(histories, self.user_col, self.item_col, self.time_col,
+                                   name="histories")
+        data, n_unknown = Interactions.from_frame(frame, self.user_col, self.item_col,
+                                                  self.time_col, item_ids=self.item_ids_)
+        if n_unknown:
+            warnings.warn(
+                f"{n_unknown} interaction(s) in histories have items unseen at fit; they were "
+                "ignored as context and cannot be recommended.", UserWarning, stacklevel=3)
+        return data
+
+    def recommend(self, histories=None, k=10):
+        """Top-k recommendations for users given their histories.
+
+        Parameters
+        ----------
+        histories : pandas.DataFrame, polars.DataFrame, pyarrow.Table or parquet path, optional
+            Interactions of the users to serve: their whole context. Users need not have been
+            seen at fit. ``None`` serves every user seen at fit from their fitted history.
+        k : int, default=10
+            Number of items per user; a catalogue smaller than ``k`` is returned whole.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user_col, item_col, score, rank`` (rank 1..k, original ids), sorted by user
+            then rank. With ``filter_seen=True`` a user's history items are excluded, so a user
+            who has seen all but fewer than ``k`` items gets fewer rows.
+
+        See Also
+        --------
+        iter_recommend : the same rows in chunks of users, for memory bounded by the chunk.
+        """
+        frames = list(self.iter_recommend(histories, k))
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat(frames, ignore_index=True)
+
+    def iter_recommend(self, histories=None, k=10, chunk_size=None):
+        """:meth:`recommend` as a stream of frames, one per chunk of users.
+
+        Working memory is bounded by the chunk (``chunk_size * k`` output rows and one batch
+        of scores), whatever the number of users served, so millions of users can be served
+        to a file or a database piece by piece.
+
+        Parameters
+        ----------
+        histories, k
+            As in :meth:`recommend`.
+        chunk_size : int, optional
+            Users per frame; default 16,384.
+
+        Yields
+        ------
+        pandas.DataFrame
+            The rows of :meth:`recommend` for the next chunk of users, in user order; the
+            frames' index continues from one frame to the next.
+        """
+        check_is_fitted(self, "interactions_")
+        # the column parameters are read at every call: set_params may have changed them
+        self._check_column_roles()
+        k = min(check_k(k), self.n_items_)
+        chunk_size = (self._recommend_chunk_size if chunk_size is None
+                      else check_k(chunk_size, "chunk_size"))
+        data = self._encode_histories(histories)
+        empty = data.lengths == 0
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.sum())} user(s) have no history item from the fitted catalogue; "
+                "they are served by popularity.", UserWarning, stacklevel=2)
+        ranks = np.arange(1, k + 1)
+        offset = 0
+        for rows, codes, values in self._iter_top_k(data, k, chunk_size):
+            keep = np.isfinite(values).ravel()
+            n_rows = int(keep.sum())
+            yield pd.DataFrame({
+                self.user_col: data.user_ids.take(np.repeat(rows, k)[keep]),
+                self.item_col: self.item_ids_.take(codes.ravel()[keep]),
+                "score": values.ravel()[keep],
+                "rank": np.tile(ranks, len(rows))[keep],
+            }, index=pd.RangeIndex(offset, offset + n_rows))
+            offset += n_rows
+
+    def _top_k(self, data, k):
+        """Top-k item codes and scores, shape (n_users, k) each; -inf marks no item."""
+        chunks = list(self._iter_top_k(data, k))
+        return (np.concatenate([codes for _, codes, _ in chunks]),
+                np.concatenate([values for _, _, values in chunks]))
+
+    def _iter_top_k(self, data, k, chunk_size=None):
+        """``(rows, codes, values)`` per chunk of consecutive users, top-k as in ``_top_k``."""
+        chunk_size = chunk_size or self._recommend_chunk_size
+        batch = self._recommend_batch_size
+        # a whole number of batches per chunk keeps the batches those of an unchunked pass
+        chunk_size = max(batch, chunk_size - chunk_size % batch)
+        popularity = torch.as_tensor(self.item_popularity_, dtype=torch.float32)
+        for start in range(0, data.n_users, chunk_size):
+            rows = np.arange(start, min(start + chunk_size, data.n_users))
+            order = np.arange(len(rows))
+            if self._batch_by_length:
+                order = np.argsort(data.lengths[rows], kind="stable")
+            codes = np.empty((len(rows), k), dtype=np.int64)
+            values = np.empty((len(rows), k), dtype=np.float32)
+            for first in range(0, len(rows), batch):
+                part = order[first:first + batch]
+                codes[part], values[part] = self._batch_top_k(data, rows[part], k, popularity)
+            yield rows, codes, values
+
+    def _batch_top_k(self, data, rows, k, popularity):
+        """Top-k of one batch of users, on the scores' device; only the result is copied."""
+        known = data.lengths[rows] > 0
+        with torch.no_grad():
+            if known.all():
+                scores = self._score(data, rows).float()
+            else:
+                scores = popularity.repeat(len(rows), 1)
+                if known.any():
+                    part = self._score(data, rows[known]).float()
+                    scores = scores.to(part.device)
+                    scores[torch.as_tensor(known, device=part.device)] = part
+            if self.filter_seen_:
+                seen = data.to_csr(rows).tocoo()
+                scores[torch.as_tensor(seen.row, device=scores.device),
+                       torch.as_tensor(seen.col, device=scores.device)] = -torch.inf
+            top = torch.topk(scores, k, dim=1)
+        return top.indices.cpu().numpy(), top.values.cpu().numpy()
+
+    def score(self, X, y=None):
+        """NDCG@10 of next-item prediction on ``X``.
+
+        For each user of ``X`` the last interaction is the target and all earlier rows are the
+        history. This makes ``GridSearchCV(est, grid, cv=GlobalTemporalSplit())`` work as is.
+        Users with a single interaction have no history to predict from: they are left out,
+        with a warning that counts them, and a ``ValueError`` is raised when no user of ``X`` has
+        two interactions. A target that repeats a history row exactly (duplicate rows) is a
+        sure miss with ``filter_seen=True``: it is kept and counted in a warning.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Interactions of the users to evaluate.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        return make_scorer("ndcg", 10)(self, X)
+
+    def save(self, path):
+        """Write the fitted model to ``path`` without pickle; read it with :func:`skcreate.load`.
+
+        The file is a zip of a JSON manifest (versions, class, parameters, fitted scalars and
+        curves), the fitted arrays and id mappings (``.npz``) and, for neural models, the
+        torch weights; see :mod:`skcreate.apps.persistence`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from .saving import save
+
+        save(self, path)
+
+    def _restore(self, state_dict):
+        """Rebuild what :func:`skcreate.apps.persistence.load` does not store (subclasses)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # X is a frame of interactions (ids and times), never a numeric 2-D array
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.target_tags.required = False
+        return tags
+
+    def _check_column_roles(self):
+        # recommend writes "score" and "rank" beside the id columns
+        check_column_roles(self.user_col, self.item_col, self.time_col,
+                           reserved=("score", "rank"))
+
+    def _check_params(self):
+        """Validate the constructor parameters (subclasses); runs before anything is set."""
+
+    def _fit(self, data):
+        raise NotImplementedError
+
+    def _score(self, data, rows):
+        raise NotImplementedError
