@@ -42,6 +42,13 @@ def test_bad_options_are_refused_at_fit_naming_the_trainer(options, match):
     assert not hasattr(model, "module_")
 
 
+def test_a_trainer_that_is_not_one_is_refused_by_name():
+    X = make_interactions(n_users=30, n_items=10, random_state=0)
+    with pytest.raises(ValueError, match=r"trainer must be one of \[None\] or an instance of "
+                                         r"skcreate\.training\.Trainer, got 'fast'"):
+        SASRecRecommender(trainer="fast").fit(X)
+
+
 def test_the_trainer_passed_is_not_changed_by_a_fit():
     X = make_interactions(n_users=60, n_items=20, random_state=0)
     trainer = Trainer(early_stopping=True, patience=1)

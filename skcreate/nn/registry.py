@@ -48,8 +48,10 @@ class Shortcuts:
         """Raise a ValueError naming parameter ``name`` unless ``value`` is a name or a part."""
         if isinstance(value, self.base) or (self.is_name(value) and value in self.defaults):
             return
+        # the public path: the package that exports the base class
+        package = self.base.__module__.rpartition(".")[0]
         raise ValueError(f"{name} must be one of {list(self.defaults)} or an instance of "
-                         f"skcreate.nn.{self.base.__name__}, got {value!r}.")
+                         f"{package}.{self.base.__name__}, got {value!r}.")
 
     def make(self, value):
         """A fresh, unbuilt part: the default instance of a name (None for "no part"), or a
