@@ -35,6 +35,13 @@ RENAMED = {"0.2.0": {"CREATERecommender": {**_SEQUENCE, **_GRAPH, **_ALIGNMENT, 
                                                     "GraphRecommender")}}}
 
 
+def _renamed(cls):
+    """{old name: today's spelling} of the parameters ``cls`` no longer has."""
+    current = set(cls._get_param_names())
+    return {old: new for table in RENAMED.values() for old, new in
+            table.get(cls.__name__, {}).items() if old not in current}
+
+
 def respell(cls, params):
     """``params`` with today's name for each old one (values unchanged), for comparing
     configurations written in different versions.
@@ -45,9 +52,7 @@ def respell(cls, params):
     >>> respell(CREATERecommender, {"temperature": 0.5, "epochs": 3})
     {'alignment__temperature': 0.5, 'epochs': 3}
     """
-    current = set(cls._get_param_names())
-    renamed = {old: new for table in RENAMED.values() for old, new in
-               table.get(cls.__name__, {}).items() if old not in current}
+    renamed = _renamed(cls)
     return {renamed.get(name, name): value for name, value in params.items()}
 
 
@@ -77,9 +82,7 @@ def upgrade_params(cls, params):
     >>> upgrade_params(CREATERecommender, {"n_layers": 2, "temperature": 0.5})["graph_encoder"]
     LightGCNEncoder(n_layers=2)
     """
-    current = set(cls._get_param_names())
-    renamed = {old: new for table in RENAMED.values() for old, new in
-               table.get(cls.__name__, {}).items() if old not in current}
+    renamed = _renamed(cls)
     estimator = cls(**{name: value for name, value in params.items() if name not in renamed})
     for old, new in renamed.items():
         if old not in params:
