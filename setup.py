@@ -7,6 +7,9 @@ from setuptools import find_packages, setup
 VERSION = re.search(r'__version__ = "([^"]+)"',
                     Path(__file__).with_name("skcreate").joinpath("_version.py").read_text())[1]
 
+# export (torch's ONNX exporter needs onnxscript) and torch-free serving
+SERVING = ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"]
+
 setup(
     name="skcreate",
     version=VERSION,
@@ -28,7 +31,9 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6.80", "pyarrow>=12", "polars>=1.0", "matplotlib>=3.7",
                 "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6", "optuna>=3.0",
-                "sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2"],
+                "sphinx>=7", "numpydoc>=1.6", "myst-nb>=1.1", "sphinx-mathjax-offline>=0.0.2",
+                *SERVING],
+        "serving": SERVING,
         "plot": ["matplotlib>=3.7"],
         "benchmarks": ["matplotlib>=3.7", "optuna>=3.0"],
         # parquet paths, pyarrow tables and polars frames as fit/recommend input

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "skcreate"
-LAYERS = ["data", "nn", "training", "estimators", "apps"]
+LAYERS = ["data", "serving", "nn", "training", "estimators", "apps"]
 
 
 def modules():

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 
-__all__ = ["as_frame", "check_interactions", "check_column_roles", "time_values", "time_order",
-           "Interactions"]
+__all__ = ["as_frame", "check_interactions", "check_column_roles", "check_k", "time_values",
+           "time_order", "Interactions"]
 
 #: The row layout of item sequences, :class:`~skcreate.nn.ItemTable`'s too: row 0 pads, the
 #: item of code ``c`` is row ``c + FIRST_ITEM_ROW``
@@ -122,6 +121,13 @@ def _needed_columns(X, columns, name):
     X = as_frame(X, name)
     _check_columns(X.columns, columns, name)
     return X.loc[:, columns]
+
+
+def check_k(k, name="k"):
+    """Validate a cut-off: an integer >= 1."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {k!r}.")
+    return int(k)
 
 
 def _first_rows(mask, index, n=5):
@@ -341,6 +347,9 @@ class Interactions:
         rows : array-like of int, optional
             Users to include, in this order; all by default.
         """
+        # imported here: serving encodes histories with this module and needs no scipy
+        import scipy.sparse as sp
+
         rows = np.arange(self.n_users) if rows is None else np.asarray(rows)
         positions, indptr = self._gather(rows)
         matrix = sp.csr_matrix(

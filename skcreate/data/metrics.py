@@ -18,19 +18,12 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from skcreate.data.interactions import as_frame, check_column_roles, check_interactions
+from skcreate.data.interactions import as_frame, check_column_roles, check_interactions, check_k
 from skcreate.data.model_selection import split_history_target
 
 __all__ = ["ndcg_at_k", "recall_at_k", "coverage_at_k", "evaluate", "make_scorer"]
 
 _METRICS = ("ndcg", "recall", "coverage")
-
-
-def check_k(k, name="k"):
-    """Validate a cut-off: an integer >= 1."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {k!r}.")
-    return int(k)
 
 
 class _Recommendations:

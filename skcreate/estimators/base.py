@@ -324,6 +324,48 @@ class BaseRecommender(BaseEstimator):
 
         save(self, path)
 
+    def export(self, path, format="onnx"):
+        """Write the fitted model as an ONNX graph and its sidecar, served without torch by
+        :func:`skcreate.serving.load`.
+
+        The graph maps a batch of histories to the top-k items and their scores (batch size,
+        history length and ``k`` chosen at each call), applying the estimator's rules: seen
+        items filtered, popularity for histories without a known item, fitted user rows for
+        the users seen at fit where the model keeps them. The sidecar ``<path>.json`` holds
+        the id maps, columns, parameters and the graph's SHA-256. Needs the ``serving`` extra
+        (``pip install skcreate[serving]``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ONNX file to write (``.onnx`` by convention); ``<path>.json`` is written
+            beside it. Existing files are replaced.
+        format : {"onnx"}, default="onnx"
+
+        Raises
+        ------
+        TypeError
+            If the model's scores cannot be a fixed graph (random baselines).
+        ValueError
+            If ``format`` is unknown or ids or column names cannot be written to JSON.
+
+        Examples
+        --------
+        >>> from skcreate.data.datasets import make_interactions
+        >>> from skcreate.estimators.baselines import PureSVDRecommender
+        >>> df = make_interactions(n_users=80, n_items=40, random_state=0)
+        >>> est = PureSVDRecommender(n_factors=8, random_state=0).fit(df)
+        >>> est.export("puresvd.onnx")  # doctest: +SKIP
+        """
+        from .exporting import export
+
+        export(self, path, format)
+
+    def _serving_scorer(self):
+        """``(scorer, user_ids)``: a :mod:`skcreate.nn.scoring` network of the fitted model
+        (subclasses), and the ids of the fitted users whose rows it keeps (or None)."""
+        raise TypeError(f"{type(self).__name__} cannot be exported.")
+
     def _restore(self, state_dict):
         """Rebuild what :func:`skcreate.apps.persistence.load` does not store (subclasses)."""
 

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from .base import BaseRecommender
+from ..nn.scoring import EmbeddingScorer, PopularityScorer
 
 __all__ = ["PopularRecommender", "RandomRecommender", "PopRandomRecommender",
            "PureSVDRecommender"]
@@ -57,12 +58,19 @@ class PopularRecommender(BaseRecommender):
     def _score(self, data, rows):
         return torch.as_tensor(self.item_popularity_, dtype=torch.float32).repeat(len(rows), 1)
 
+    def _serving_scorer(self):
+        return PopularityScorer(self.item_popularity_), None
+
 
 class _SeededRecommender(BaseRecommender):
     """Draws scores from a generator re-seeded at every call, so results repeat."""
 
     def _fit(self, data):
         self.seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _serving_scorer(self):
+        raise TypeError(f"{type(self).__name__} cannot be exported: its scores are random draws, "
+                        "not a function of the history.")
 
     def _generator(self, rows):
         # the first row makes batches independent while keeping calls reproducible
@@ -216,3 +224,6 @@ class PureSVDRecommender(BaseRecommender):
         factors = torch.as_tensor(self.item_factors_)
         users = data.to_csr(rows) @ self.item_factors_
         return torch.as_tensor(users) @ factors.T
+
+    def _serving_scorer(self):
+        return EmbeddingScorer(self.item_factors_, fold="sum"), None

@@ -12,6 +12,7 @@ from ..nn.graph_encoder import GraphEncoder
 from ..nn.graph_model import GraphModel
 from ..nn.lightgcn import LightGCNEncoder
 from ..nn.registry import Shortcuts
+from ..nn.scoring import EmbeddingScorer
 from ..nn.sparse import sparse_tensor
 from ..nn.ultragcn import UltraGCNEncoder
 from ..training import Stage
@@ -75,6 +76,11 @@ class _GraphRecommender(NeuralRecommender):
         state = torch.where(fitted[:, None], users[torch.as_tensor(np.maximum(known, 0))],
                             folded)
         return state @ items.T
+
+    def _serving_scorer(self):
+        with torch.no_grad():
+            users, items = self.module_.encoder.propagate()
+        return EmbeddingScorer(items.cpu(), users.cpu()), self.train_user_ids_
 
 
 class LightGCNRecommender(_GraphRecommender):

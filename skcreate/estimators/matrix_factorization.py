@@ -17,6 +17,7 @@ with warnings.catch_warnings():
     from implicit.recommender_base import ModelFitError
 
 from .base import BaseRecommender
+from ..nn.scoring import EmbeddingScorer, LeastSquaresScorer
 
 __all__ = ["ALSRecommender", "BPRRecommender"]
 
@@ -134,6 +135,11 @@ class ALSRecommender(_ImplicitRecommender):
             factors=self.n_factors, regularization=self.regularization, alpha=self.alpha,
             iterations=self.iterations, num_threads=self.num_threads, random_state=seed)
 
+    def _serving_scorer(self):
+        # the fitted model's values: set_params after fit changes nothing it serves
+        return LeastSquaresScorer(self.item_factors_, self.model_.regularization,
+                                  self.model_.alpha), None
+
     def _user_factors(self, data, rows):
         with threadpool_limits(1, "blas"):
             return self.model_.recalculate_user(np.arange(len(rows)), data.to_csr(rows))
@@ -211,6 +217,10 @@ class BPRRecommender(_ImplicitRecommender):
             factors=self.n_factors, learning_rate=self.learning_rate,
             regularization=self.regularization, iterations=self.iterations,
             num_threads=self.num_threads, random_state=seed)
+
+    def _serving_scorer(self):
+        return (EmbeddingScorer(self.item_factors_, self.user_factors_, bias_column=True),
+                self.interactions_.user_ids)
 
     def _user_factors(self, data, rows):
         fitted = self.interactions_.user_ids.get_indexer(data.user_ids[rows])

@@ -8,11 +8,12 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ..training.batches import MaskedSequenceBatches, SequenceBatches, trim_padding
-from .neural import NeuralRecommender, seeded_generator
+from .neural import NeuralRecommender, copy_to_cpu, seeded_generator
 from ..nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from ..nn.optim import LazyAdam
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import SASRecEncoder
+from ..nn.scoring import SequenceScorer
 from ..nn.sequence_model import SequenceModel
 from ..training import Stage
 
@@ -202,3 +203,7 @@ class SASRecRecommender(NeuralRecommender):
                 np.full((len(rows), 1), network.mask_token)], axis=1))
         state = encoder.user_state(trim_padding(items).to(self.device_))
         return state @ encoder.catalogue_weight.T
+
+    def _serving_scorer(self):
+        network = copy_to_cpu(self._network)
+        return SequenceScorer(network.encoder, network.mask_token), None

@@ -27,7 +27,8 @@ def attention_mask(items, causal=True):
     if causal:
         allowed = allowed & torch.ones(length, length, dtype=torch.bool,
                                        device=items.device).tril()
-    return allowed | torch.eye(length, dtype=torch.bool, device=items.device)
+    positions = torch.arange(length, device=items.device)
+    return allowed | (positions[:, None] == positions[None, :])
 
 
 class SelfAttentionBlock(nn.Module):
@@ -138,7 +139,7 @@ class SASRecEncoder(Component):
     def forward(self, items):
         """Hidden states, shape (B, L, n_factors), for left-padded table rows of shape (B, L)."""
         length = items.shape[1]
-        back = torch.arange(length - 1, -1, -1, device=items.device)
+        back = (length - 1) - torch.arange(length, device=items.device)
         real = (items != ItemTable.padding).unsqueeze(-1)
         x = self.item_table(items) * self.scale + self.position_embedding(back)
         x = self.input_dropout(x) * real

@@ -56,6 +56,18 @@ def add_parsers(sub):
     add_column_options(rec, remembered=True)
     rec.set_defaults(run=run_recommend)
 
+    exp = sub.add_parser(
+        "export", help="write a model file as an ONNX graph served without torch",
+        description="Write the model of MODEL as an ONNX graph (histories in, top-k items out) "
+        "and its sidecar OUT.json (id maps, columns, parameters, checksum), served by "
+        "skcreate.serving.load with numpy, pandas and onnxruntime only. Needs the serving "
+        "extra: pip install 'skcreate[serving]'.")
+    exp.add_argument("model", help="model file written by `skcreate fit`")
+    exp.add_argument("out", help="ONNX file to write, e.g. model.onnx")
+    exp.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
+                     help="as in `skcreate recommend`")
+    exp.set_defaults(run=run_export)
+
     ev = sub.add_parser(
         "evaluate", help="metrics of models on a global temporal split of a file",
         description="Split an interactions file at a time quantile (global temporal split), fit "
@@ -147,6 +159,13 @@ def run_recommend(args):
     if args.out != "-":
         log(f"{len(recs):,} recommendations for {recs[model.user_col].nunique():,} users "
             f"written to {args.out}")
+    return 0
+
+
+def run_export(args):
+    model, _ = load_model(args.model, args.allow_module)
+    model.export(args.out)
+    log(f"{type(model).__name__} exported to {args.out} and {args.out}.json")
     return 0
 
 
