@@ -29,9 +29,9 @@ from sklearn.base import clone
 
 from ..data.interactions import Interactions
 from .migration import upgrade_params
-from ..estimators.saving import (_ARRAYS, _FITTED, _MANIFEST, _MANIFEST_SUM, _MEMBERS, _WEIGHTS,
-                         FORMAT_VERSION, ModelFileError, _Arrays, _component_classes,
-                         _part_bases, save)
+from ..estimators.saving import (_ARRAYS, _FITTED, _MANIFEST, _MANIFEST_SUM, _MEMBERS,
+                                 _OPTIMIZER, _WEIGHTS, FORMAT_VERSION, ModelFileError, _Arrays,
+                                 _component_classes, _part_bases, save)
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "load_metadata"]
 
@@ -278,7 +278,7 @@ def _read_checked(archive, manifest):
                              f"{unchecked or [_ARRAYS]}; every member must have one.")
     members = {}
     for name, digest in checksums.items():
-        if name not in (_ARRAYS, _WEIGHTS):
+        if name not in (_ARRAYS, _WEIGHTS, _OPTIMIZER):
             raise ModelFileError(f"{path}: checksum of unknown member {name!r}.")
         members[name], actual = archive.read(name)
         if actual != digest:
@@ -318,6 +318,21 @@ def _read_arrays(path, data):
         raise ModelFileError(f"{path}: arrays.npz is not a numpy archive ({exc}).") from None
     except _READ_ERRORS as exc:
         raise ModelFileError(f"{path}: arrays.npz is not a numpy archive ({exc}).") from None
+
+
+def _read_optimizer(path, data):
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(f"{path}: {_OPTIMIZER} holds more than tensors; refused "
+                             f"({exc}).") from None
+    except (*_READ_ERRORS, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{path}: {_OPTIMIZER} is not an optimiser state ({exc}).") \
+            from None
+    if not (isinstance(state, dict) and isinstance(state.get("state"), dict)
+            and isinstance(state.get("param_groups"), list)):
+        raise ModelFileError(f"{path}: {_OPTIMIZER} is not an optimiser state dict.")
+    return state
 
 
 def _read_weights(path, data):
@@ -420,6 +435,10 @@ def load(path, device="cpu", allowed_modules=()):
                 if _WEIGHTS not in members:
                     raise ModelFileError(f"{path}: part {_WEIGHTS} is missing.")
                 state = _read_weights(path, members[_WEIGHTS])
+            elif kind == "optimizer":
+                if _OPTIMIZER not in members:
+                    raise ModelFileError(f"{path}: part {_OPTIMIZER} is missing.")
+                setattr(estimator, attribute, _read_optimizer(path, members[_OPTIMIZER]))
             elif kind == "interactions":
                 setattr(estimator, attribute, _decode_interactions(arrays, spec["spec"]))
             elif kind == "index":

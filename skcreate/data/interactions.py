@@ -258,6 +258,16 @@ def _factorize_sorted(values):
     return position[codes], uniques.take(order)
 
 
+def _grown(ids, more):
+    """``ids`` followed by the ids of ``more`` it lacks, in ``more``'s order."""
+    new = more[ids.get_indexer(more) < 0]
+    if len(new) == 0:
+        return ids
+    # appending categoricals of other categories (or ints to strs) gives an object index,
+    # whose lookups compare by equality as every id map's do
+    return ids.append(new)
+
+
 @dataclass
 class Interactions:
     """Encoded, time-ordered interactions: a CSR-like layout of per-user sequences.
@@ -383,6 +393,35 @@ class Interactions:
         src = np.repeat(ends - lengths, lengths) + back
         out[row_of, col] = self.items[src] + FIRST_ITEM_ROW
         return out
+
+    def append(self, other):
+        """These interactions followed by ``other``'s, on grown id maps.
+
+        Users and items first seen in ``other`` get the next codes (in ``other``'s order,
+        which sorts its ids), so every existing code keeps its user or item. Within a user,
+        events stay ordered by time, an event of ``self`` before one of ``other`` at equal
+        times.
+
+        Parameters
+        ----------
+        other : Interactions
+            Encoded on its own id maps; its timestamps must compare with these.
+
+        Returns
+        -------
+        Interactions
+        """
+        user_ids = _grown(self.user_ids, other.user_ids)
+        item_ids = _grown(self.item_ids, other.item_ids)
+        users = np.concatenate([self.row_users,
+                                user_ids.get_indexer(other.user_ids)[other.row_users]])
+        items = np.concatenate([self.items, item_ids.get_indexer(other.item_ids)[other.items]])
+        times = np.concatenate([self.times, other.times])
+        order = time_order(users, times)
+        counts = np.bincount(users, minlength=len(user_ids))
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return Interactions(user_ids, item_ids, indptr, items[order].astype(np.int64),
+                            times[order])
 
     def recent(self, last_n=None, last_frac=None):
         """Each user's most recent events only: the last ``last_n``, or the last

@@ -9,8 +9,9 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..data.interactions import Interactions, check_column_roles, check_interactions
-from ..data.metrics import check_k, make_scorer
+from ..data.interactions import (Interactions, check_column_roles, check_interactions,
+                                 check_k)
+from ..data.metrics import make_scorer
 
 __all__ = ["BaseRecommender"]
 
@@ -136,6 +137,107 @@ class BaseRecommender(BaseEstimator):
             raise
         return self
 
+    def partial_fit(self, X, y=None, epochs=None):
+        """Update the fitted model with new interactions.
+
+        The new events extend the fitted interactions (``interactions_``): users and items
+        first seen get new codes after the existing ones, whose ids, rows and codes never
+        change, and become recommendable. Each model then learns from them in the way that
+        suits it (see its ``_partial_fit``): the neural ones continue training from their
+        fitted weights, optimiser state included, on the histories the new events extend;
+        ALS re-solves the factors of the users and items they touch, BPR continues its SGD on
+        those users; PureSVD and the baselines recompute from all interactions. On an
+        unfitted estimator ``partial_fit`` is ``fit``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The new interactions, with the fitted columns and times of the fitted kind. They
+            are added to the fitted ones as they are: an event passed again counts twice.
+        y : None
+            Ignored.
+        epochs : int, optional
+            Epochs (ALS sweeps, BPR iterations) of the update; by default the model's
+            ``epochs`` (``iterations``).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If a parameter that defines the fitted model (a width, a part, a graph rule)
+            changed since ``fit``, the times are of another kind, or ``X`` is invalid: the
+            model is then left as it was.
+        """
+        return self._update(X, epochs)
+
+    def _update(self, X, epochs, **options):
+        """partial_fit, with a model's own ``options`` of ``_partial_fit``."""
+        if not hasattr(self, "interactions_"):
+            return self.fit(X)
+        if epochs is not None:
+            epochs = check_k(epochs, "epochs")
+        self._check_column_roles()
+        self._check_unchanged_params()
+        frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
+        self._check_time_kind(frame[self.time_col])
+        new, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
+        data = self.interactions_.append(new)
+        touched = data.user_ids.get_indexer(new.user_ids)
+        self._partial_fit(data, np.sort(touched), epochs, **options)
+        self.interactions_ = data
+        self.item_ids_ = data.item_ids
+        self.n_items_ = data.n_items
+        self.item_popularity_ = np.bincount(data.items, minlength=data.n_items)
+        return self
+
+    #: parameters that may change between fit and partial_fit: how training runs, not what
+    #: the fitted model is
+    _free_params = frozenset({"filter_seen", "random_state", "user_col", "item_col",
+                              "time_col"})
+
+    def _fitted_params(self):
+        """What partial_fit compares: every parameter that defines the model, as its repr."""
+        params = self.get_params(deep=True)
+        for name, shortcuts in self._parts.items():
+            # a part by its class: its options are compared one by one, and a name
+            # ("lightgcn") equals the instance it stands for
+            part = shortcuts.resolve(params[name]) if shortcuts.is_name(params[name]) \
+                and params[name] in shortcuts.defaults else params[name]
+            params[name] = type(part).__name__ if part is not None else None
+        return {name: repr(value) for name, value in params.items()
+                if name.split("__")[0] not in self._free_params}
+
+    def _check_unchanged_params(self):
+        fitted = getattr(self, "fit_params_", None)
+        if fitted is None:  # a model file from before partial_fit
+            return
+        now = self._fitted_params()
+        changed = sorted(name for name in fitted.keys() | now.keys()
+                         if fitted.get(name) != now.get(name))
+        if changed:
+            detail = ", ".join(f"{name} {fitted.get(name)} at fit, now {now.get(name)}"
+                               for name in changed[:3])
+            raise ValueError(f"partial_fit continues the fitted model, whose parameters "
+                             f"changed since fit ({detail}); set them back or refit with fit.")
+
+    def _check_time_kind(self, times):
+        fitted = getattr(self, "time_dtype_", None)
+        kind = "datetime" if pd.api.types.is_datetime64_any_dtype(times) else "numeric"
+        if fitted is None:
+            return
+        fitted_kind = "datetime" if fitted.startswith("datetime") else "numeric"
+        if kind != fitted_kind or (kind == "datetime" and str(times.dtype) != fitted):
+            raise ValueError(f"X[{self.time_col!r}] holds times of dtype {times.dtype}, the "
+                             f"fitted ones were {fitted}: convert them to {fitted} first.")
+
+    def _partial_fit(self, data, touched, epochs):
+        """Learn from ``data`` (the fitted interactions and the new ones, grown id maps), the
+        users ``touched`` having new events (subclasses; the base attributes are set after)."""
+        raise NotImplementedError
+
     def _remove_fitted_attributes(self):
         # fitted attributes end with "_" (scikit-learn's convention); dunders are Python's
         for name in [name for name in vars(self)
@@ -151,6 +253,8 @@ class BaseRecommender(BaseEstimator):
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         data, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
         self.filter_seen_ = bool(self.filter_seen)
+        self.fit_params_ = self._fitted_params()
+        self.time_dtype_ = str(frame[self.time_col].dtype)
         self.interactions_ = data
         self.item_ids_ = data.item_ids
         self.n_items_ = data.n_items

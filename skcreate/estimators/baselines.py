@@ -55,6 +55,9 @@ class PopularRecommender(BaseRecommender):
     def _fit(self, data):
         pass
 
+    def _partial_fit(self, data, touched, epochs):
+        pass  # the popularity is recomputed from all interactions
+
     def _score(self, data, rows):
         return torch.as_tensor(self.item_popularity_, dtype=torch.float32).repeat(len(rows), 1)
 
@@ -67,6 +70,9 @@ class _SeededRecommender(BaseRecommender):
 
     def _fit(self, data):
         self.seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _partial_fit(self, data, touched, epochs):
+        pass  # the draws cover the grown catalogue with the fitted seed
 
     def _serving_scorer(self):
         raise TypeError(f"{type(self).__name__} cannot be exported: its scores are random draws, "
@@ -227,3 +233,7 @@ class PureSVDRecommender(BaseRecommender):
 
     def _serving_scorer(self):
         return EmbeddingScorer(self.item_factors_, fold="sum"), None
+
+    def _partial_fit(self, data, touched, epochs):
+        # a truncated SVD costs about one pass over the interactions: recompute it on all
+        self._fit(data)

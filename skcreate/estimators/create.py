@@ -285,6 +285,38 @@ default="barlow"
         super()._fit(data)
         self.warmup_epochs_ = self.epoch_stages_.count("warmup")
 
+    _free_params = SASRecRecommender._free_params | {"warmup_epochs", "graph_batch_size"}
+
+    def partial_fit(self, X, y=None, epochs=None, warmup_epochs=0):
+        """Update the fitted model with new interactions.
+
+        As :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`: the graph is rebuilt
+        from all interactions (the ``graph_last_*`` rule applied to the updated histories),
+        the item table and the graph's user table grow by the new items and users, and
+        training continues from the fitted weights and optimiser state on the histories and
+        edges of the users with new events.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The new interactions.
+        y : None
+            Ignored.
+        epochs : int, optional
+            Joint epochs of the update; by default ``epochs``.
+        warmup_epochs : int, default=0
+            Graph-only epochs before them, which give the new rows graph embeddings before
+            the alignment reads them.
+
+        Returns
+        -------
+        self
+        """
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, Integral) \
+                or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}.")
+        return self._update(X, epochs, warmup_epochs=int(warmup_epochs))
+
     @property
     def _network(self):
         return self.module_.sequence

@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -20,6 +21,12 @@ from .base import BaseRecommender
 from ..nn.scoring import EmbeddingScorer, LeastSquaresScorer
 
 __all__ = ["ALSRecommender", "BPRRecommender"]
+
+
+def _grow(factors, n_rows, new):
+    """``factors`` followed by ``new((n_rows - len(factors), width), dtype)`` rows."""
+    shape = (n_rows - len(factors), factors.shape[1])
+    return np.ascontiguousarray(np.concatenate([factors, new(shape, dtype=factors.dtype)]))
 
 
 class _ImplicitRecommender(BaseRecommender):
@@ -59,6 +66,22 @@ class _ImplicitRecommender(BaseRecommender):
         model.user_factors = self.user_factors_
         model.item_factors = self.item_factors_
         self.model_ = model
+
+    def _partial_fit(self, data, touched, epochs):
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        users, items = self._grown_factors(data.n_users, data.n_items, seed)
+        with threadpool_limits(1, "blas"):
+            model = self._make_model(seed)
+            model.user_factors, model.item_factors = users, items
+            self._sweep(model, data.to_csr(), touched, epochs or self.iterations)
+        self.model_ = model
+        self.user_factors_ = np.asarray(model.user_factors)
+        self.item_factors_ = np.asarray(model.item_factors)
+
+    def _grown_factors(self, n_users, n_items, seed):
+        """The fitted factors with rows for new users and items (subclasses initialise
+        them)."""
+        raise NotImplementedError
 
     def _score(self, data, rows):
         users = self._user_factors(data, rows)
@@ -134,6 +157,25 @@ class ALSRecommender(_ImplicitRecommender):
         return AlternatingLeastSquares(
             factors=self.n_factors, regularization=self.regularization, alpha=self.alpha,
             iterations=self.iterations, num_threads=self.num_threads, random_state=seed)
+
+    _free_params = _ImplicitRecommender._free_params | {"iterations", "num_threads"}
+
+    def _grown_factors(self, n_users, n_items, seed):
+        # new rows start at zero: a zero item adds nothing to a user's solve until its own
+        # factors are solved from its users
+        return (_grow(self.user_factors_, n_users, np.zeros),
+                _grow(self.item_factors_, n_items, np.zeros))
+
+    def _sweep(self, model, user_items, touched, sweeps):
+        """ALS sweeps over the touched users and their items only (``implicit``'s
+        ``partial_fit_users`` / ``partial_fit_items``)."""
+        items = np.unique(user_items[touched].indices)
+        item_users = user_items.T.tocsr()[items]
+        for _ in range(sweeps):
+            model.partial_fit_users(touched, user_items[touched])
+            model.partial_fit_items(items, item_users)
+        # the users' last solve sees their items' final factors
+        model.partial_fit_users(touched, user_items[touched])
 
     def _serving_scorer(self):
         # the fitted model's values: set_params after fit changes nothing it serves
@@ -217,6 +259,29 @@ class BPRRecommender(_ImplicitRecommender):
             factors=self.n_factors, learning_rate=self.learning_rate,
             regularization=self.regularization, iterations=self.iterations,
             num_threads=self.num_threads, random_state=seed)
+
+    _free_params = _ImplicitRecommender._free_params | {"iterations", "num_threads",
+                                                        "learning_rate"}
+
+    def _grown_factors(self, n_users, n_items, seed):
+        # implicit's initialisation for the new rows: uniform / n_factors, item bias 0 and the
+        # users' bias column 1
+        rng = np.random.default_rng(seed)
+
+        def init(shape, bias):
+            rows = ((rng.random(shape) - 0.5) / self.n_factors).astype(np.float32)
+            rows[:, -1] = bias
+            return rows
+
+        return (_grow(self.user_factors_, n_users, lambda shape, dtype: init(shape, 1.0)),
+                _grow(self.item_factors_, n_items, lambda shape, dtype: init(shape, 0.0)))
+
+    def _sweep(self, model, user_items, touched, iterations):
+        """SGD epochs over the touched users' interactions (new and old)."""
+        keep = np.zeros(user_items.shape[0], dtype=np.float32)
+        keep[touched] = 1.0
+        model.iterations = iterations
+        model.fit(sp.diags(keep) @ user_items, show_progress=False)
 
     def _serving_scorer(self):
         return (EmbeddingScorer(self.item_factors_, self.user_factors_, bias_column=True),

@@ -71,12 +71,29 @@ class NeuralRecommender(BaseRecommender):
         self.n_epochs_ = result.n_epochs
         self.interrupted_ = result.interrupted
         self.resumed_epochs_ = result.resumed_epochs
+        self.optimizer_state_ = result.optimizer_state
         if result.interrupted and trainer.on_interrupt == "raise":
             # re-raising stops whatever called fit (a search, a script); BaseRecommender.fit
             # then leaves the estimator unfitted, as after any failed fit
             raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted after "
                                     f"{len(self.loss_curve_)} epoch(s); the estimator is left "
                                     "unfitted (on_interrupt='stop' keeps the weights so far).")
+
+    #: run settings: an update may use others than the fit
+    _free_params = BaseRecommender._free_params | {"learning_rate", "batch_size", "epochs",
+                                                   "weight_decay", "trainer"}
+
+    def _partial_fit(self, data, touched, epochs, warmup_epochs=0):
+        result = self._trainer.partial_fit(self, data, touched, epochs or self.epochs,
+                                           warmup_epochs)
+        for name in ("loss_curve", "epoch_seconds", "epoch_stages"):
+            getattr(self, f"{name}_").extend(getattr(result, name))
+        if self.validation_scores_:  # aligned with the loss curve: the update's are not scored
+            self.validation_scores_.extend([float("nan")] * len(result.loss_curve))
+        for name, values in result.loss_terms.items():
+            self.loss_terms_.setdefault(name, []).extend(values)
+        self.optimizer_state_ = result.optimizer_state
+        self.interrupted_ = result.interrupted
 
     def _restore(self, state_dict):
         # the network is rebuilt exactly as at fit (same data and parameters), then given the

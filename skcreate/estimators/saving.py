@@ -11,7 +11,9 @@ A model file is a zip archive of these members, each stored once:
 - ``arrays.npz``: fitted arrays and id mappings, written and read with ``allow_pickle=False``;
   string ids are stored as their UTF-8 bytes and offsets, so that any str round-trips exactly;
 - ``weights.pt`` (neural estimators): the torch ``state_dict``, read with
-  ``torch.load(weights_only=True)``.
+  ``torch.load(weights_only=True)``;
+- ``optimizer.pt`` (neural estimators, format version 3 on): the optimiser's ``state_dict``,
+  from which ``partial_fit`` continues, read the same way.
 
 ``save`` writes a temporary file next to the target, fsyncs it and renames it over the target,
 so a reader sees either the previous file or the new one, never a partial one. Reading is
@@ -40,11 +42,12 @@ from ..data.interactions import Interactions
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save"]
 
-# version 2: manifest.sha256 and UTF-8 string ids; version 1 files still load
-FORMAT_VERSION = 2
-_MANIFEST, _MANIFEST_SUM, _ARRAYS, _WEIGHTS = ("manifest.json", "manifest.sha256",
-                                               "arrays.npz", "weights.pt")
-_MEMBERS = (_MANIFEST, _MANIFEST_SUM, _ARRAYS, _WEIGHTS)
+# version 2: manifest.sha256 and UTF-8 string ids; version 3: optimizer.pt; versions 1 and 2
+# still load
+FORMAT_VERSION = 3
+_MANIFEST, _MANIFEST_SUM, _ARRAYS, _WEIGHTS, _OPTIMIZER = (
+    "manifest.json", "manifest.sha256", "arrays.npz", "weights.pt", "optimizer.pt")
+_MEMBERS = (_MANIFEST, _MANIFEST_SUM, _ARRAYS, _WEIGHTS, _OPTIMIZER)
 # The fitted attributes each estimator's fit sets: (needed to serve, training record). A file
 # may only name these (a subset of the record, for files from before an attribute existed);
 # save refuses an attribute missing here, so the table cannot fall behind fit unnoticed.
@@ -54,18 +57,22 @@ _NEURAL = _SERVING | {"device_", "module_", "train_user_ids_"}
 _TRAINING_RECORD = frozenset({"best_epoch_", "epoch_seconds_", "epoch_stages_", "interrupted_",
                               "loss_curve_", "loss_terms_", "n_epochs_", "resumed_epochs_",
                               "validation_scores_", "world_size_"})
+# what partial_fit checks (absent from files written before it)
+_UPDATE = frozenset({"fit_params_", "time_dtype_"})
+# the optimiser's state, which partial_fit continues from
+_NEURAL_RECORD = _TRAINING_RECORD | _UPDATE | {"optimizer_state_"}
 _FITTED = {
-    "PopularRecommender": (_SERVING, frozenset()),
-    "RandomRecommender": (_SERVING | {"seed_"}, frozenset()),
-    "PopRandomRecommender": (_SERVING | {"seed_"}, frozenset()),
-    "PureSVDRecommender": (_SERVING | {"item_factors_"}, frozenset()),
-    "ALSRecommender": (_SERVING | {"item_factors_", "user_factors_"}, frozenset()),
-    "BPRRecommender": (_SERVING | {"item_factors_", "user_factors_"}, frozenset()),
-    "SASRecRecommender": (_NEURAL, _TRAINING_RECORD),
-    "LightGCNRecommender": (_NEURAL, _TRAINING_RECORD),
-    "GraphRecommender": (_NEURAL, _TRAINING_RECORD),
-    "UltraGCNRecommender": (_NEURAL, _TRAINING_RECORD),
-    "CREATERecommender": (_NEURAL, _TRAINING_RECORD | {"warmup_epochs_"}),
+    "PopularRecommender": (_SERVING, _UPDATE),
+    "RandomRecommender": (_SERVING | {"seed_"}, _UPDATE),
+    "PopRandomRecommender": (_SERVING | {"seed_"}, _UPDATE),
+    "PureSVDRecommender": (_SERVING | {"item_factors_"}, _UPDATE),
+    "ALSRecommender": (_SERVING | {"item_factors_", "user_factors_"}, _UPDATE),
+    "BPRRecommender": (_SERVING | {"item_factors_", "user_factors_"}, _UPDATE),
+    "SASRecRecommender": (_NEURAL, _NEURAL_RECORD),
+    "LightGCNRecommender": (_NEURAL, _NEURAL_RECORD),
+    "GraphRecommender": (_NEURAL, _NEURAL_RECORD),
+    "UltraGCNRecommender": (_NEURAL, _NEURAL_RECORD),
+    "CREATERecommender": (_NEURAL, _NEURAL_RECORD | {"warmup_epochs_"}),
 }
 
 
@@ -305,7 +312,7 @@ def save(estimator, path, metadata=None):
         raise TypeError(f"save supports skcreate's estimators, got {cls.__name__}.")
     check_is_fitted(estimator, "interactions_")
     required, record = _FITTED[type(estimator).__name__]
-    arrays, fitted, weights = _Arrays(), {}, None
+    arrays, fitted, weights, members = _Arrays(), {}, None, {}
     for name, value in _fitted_attributes(estimator).items():
         if name in getattr(estimator, "_restored_attributes", ()):
             continue
@@ -313,7 +320,11 @@ def save(estimator, path, metadata=None):
             raise ValueError(f"fitted attribute {name} of {type(estimator).__name__} is not "
                              "declared in skcreate.estimators.saving._FITTED, so load would refuse "
                              "the file; declare it there.")
-        if isinstance(value, torch.nn.Module):
+        if name == "optimizer_state_":
+            buffer = io.BytesIO()
+            torch.save(value, buffer)
+            members[_OPTIMIZER], fitted[name] = buffer.getvalue(), {"kind": "optimizer"}
+        elif isinstance(value, torch.nn.Module):
             buffer = io.BytesIO()
             torch.save({k: v.detach().cpu() for k, v in value.state_dict().items()}, buffer)
             weights, fitted[name] = buffer.getvalue(), {"kind": "module"}
@@ -333,7 +344,7 @@ def save(estimator, path, metadata=None):
                              "saved without pickle.")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays.arrays)
-    members = {_ARRAYS: buffer.getvalue()}
+    members[_ARRAYS] = buffer.getvalue()
     if weights is not None:
         members[_WEIGHTS] = weights
 

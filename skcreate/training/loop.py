@@ -135,6 +135,10 @@ class TrainingResult:
     initial_loss : float or None
         Weighted total loss of the first step, at the initial weights: the scale the
         exploding-loss rule compares epochs with (see :func:`train`).
+    optimizer_state : dict or None
+        The optimiser's ``state_dict`` at the end of training, on CPU (the last epoch's, also
+        when the best epoch's weights are restored), for :func:`train`'s
+        ``optimizer_state`` of a later run.
     """
 
     loss_curve: list = field(default_factory=list)
@@ -147,6 +151,7 @@ class TrainingResult:
     interrupted: bool = False
     resumed_epochs: int = 0
     initial_loss: float = None
+    optimizer_state: dict = None
 
 
 # an epoch whose mean loss is this many times the loss at the initial weights has exploded:
@@ -270,7 +275,7 @@ def _data_parallel(module, stages, device):
 
 def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience=None,
           callbacks=(), verbose=False, description="training", device=None, checkpoint=None,
-          distributed=False, precision="fp32"):
+          distributed=False, precision="fp32", optimizer_state=None):
     """Train ``module`` through ``stages`` with one optimiser.
 
     Parameters
@@ -316,6 +321,10 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     precision : {"fp32", "bf16"}
         ``"bf16"`` runs the forward pass (the loss terms) under bfloat16 autocast; weights,
         gradients and the optimiser stay float32.
+    optimizer_state : dict, optional
+        A ``state_dict`` of the same optimiser class over parameters of the same shapes (a
+        former run's ``TrainingResult.optimizer_state``): training continues with its
+        moments and step counts, under this run's learning rate and penalties.
 
     Returns
     -------
@@ -333,6 +342,13 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     if optimizer is None:
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
     optimiser = optimizer(module.parameters())
+    if optimizer_state is not None:
+        # the moments carry over; the step size and penalties are this run's
+        settings = [{k: v for k, v in group.items() if k != "params"}
+                    for group in optimiser.param_groups]
+        optimiser.load_state_dict(optimizer_state)
+        for group, own in zip(optimiser.param_groups, settings):
+            group.update(own)
     device = _device_of(module) if device is None else torch.device(device)
     autocast = _AUTOCAST[precision]
     distributed = distributed and dist.is_distributed()
@@ -434,4 +450,16 @@ def train(module, stages, optimizer=None, clip_norm=1.0, validate=None, patience
     if run.best_state is not None:
         module.load_state_dict(run.best_state)
     module.eval()
+    run.result.optimizer_state = _to_cpu(optimiser.state_dict())
     return run.result
+
+
+def _to_cpu(value):
+    """A copy of a nested state (dicts, lists, tensors) with its tensors on CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value

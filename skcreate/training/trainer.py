@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from . import distributed as dist
 from .._version import __version__
 from .checkpoint import Checkpoint
+from .growth import grow_into, grow_optimizer_state
 from ..data.interactions import Interactions
 from ..data.metrics import ndcg_at_k
 from ..data.model_selection import split_history_target, temporal_validation_split
@@ -255,6 +256,40 @@ class Trainer(BaseEstimator):
                 description=type(estimator).__name__, checkpoint=checkpoint,
                 distributed=distributed, precision=self.precision)
 
+    def partial_fit(self, estimator, data, touched, epochs, warmup_epochs=0):
+        """Continue training ``estimator``'s fitted network on grown ``data``; returns the
+        :class:`~skcreate.training.TrainingResult` of the update.
+
+        The network is built for ``data`` (the fitted interactions and the new ones; its
+        graph from all of them), given the fitted weights and optimiser state
+        (:mod:`skcreate.training.growth`), and trained on the histories of the users
+        ``touched`` by new events: ``epochs`` of each validated stage, ``warmup_epochs`` of
+        each other one (CREATE's graph warm-up). Early stopping, checkpoints and data
+        parallelism are fit's: an update runs on this process's device, without them.
+        """
+        seed = int(check_random_state(estimator.random_state).randint(2**31 - 1))
+        user_rows = estimator.train_user_ids_.get_indexer(data.user_ids)
+        fitted = estimator.module_
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            rng = np.random.default_rng(seed)
+            module, _ = estimator._build(data, rng)
+            _, stages = estimator._build(_only_users(data, touched), rng)
+            stages = [dataclasses.replace(stage, epochs=epochs if stage.validate
+                                          else warmup_epochs) for stage in stages]
+            maps = grow_into(module, fitted, user_rows)
+            state = getattr(estimator, "optimizer_state_", None)
+            if state is not None:
+                state = grow_optimizer_state(state, module, maps)
+            module = module.to(estimator.device_)
+            result = train(module, stages, estimator._optimizer(),
+                           callbacks=self.callbacks or (), verbose=self.verbose,
+                           description=type(estimator).__name__, precision=self.precision,
+                           optimizer_state=state)
+        estimator.module_ = module
+        estimator.train_user_ids_ = data.user_ids
+        return result
+
     def validation_split(self, data):
         """Inner train data and the validation (history, target codes) of encoded ``data``."""
         frame = pd.DataFrame({
@@ -307,6 +342,16 @@ def _user_subset(data, rows):
     """The interactions of users ``rows`` of ``data`` (same catalogue)."""
     positions, indptr = data._gather(rows)
     return Interactions(data.user_ids[rows], data.item_ids, indptr, data.items[positions],
+                        data.times[positions])
+
+
+def _only_users(data, rows):
+    """``data`` with the events of users ``rows`` (sorted) only; codes unchanged."""
+    positions, _ = data._gather(rows)
+    lengths = np.zeros(data.n_users, dtype=np.int64)
+    lengths[rows] = data.lengths[rows]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return Interactions(data.user_ids, data.item_ids, indptr, data.items[positions],
                         data.times[positions])
 
 

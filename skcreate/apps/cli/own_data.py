@@ -56,6 +56,23 @@ def add_parsers(sub):
     add_column_options(rec, remembered=True)
     rec.set_defaults(run=run_recommend)
 
+    up = sub.add_parser(
+        "update", help="update a model file with new interactions (partial_fit)",
+        description="Continue the model of MODEL with the events of NEW (the model's columns, "
+        "times of the fitted kind): new users and items are added, and the model learns from "
+        "the new events as its partial_fit does. The updated model is written to --out.")
+    up.add_argument("model", help="model file written by `skcreate fit` or `update`")
+    up.add_argument("data", help="new interactions file (.csv, .csv.gz or .parquet)")
+    up.add_argument("--out", required=True, help="model file to write (may be MODEL)")
+    up.add_argument("--epochs", type=positive_int, default=None,
+                    help="epochs of the update (ALS sweeps, BPR iterations); default: the "
+                    "model's")
+    up.add_argument("--warmup-epochs", type=int, default=None,
+                    help="CREATE only: graph-only epochs before the joint ones (default: 0)")
+    up.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
+                    help="as in `skcreate recommend`")
+    up.set_defaults(run=run_update)
+
     exp = sub.add_parser(
         "export", help="write a model file as an ONNX graph served without torch",
         description="Write the model of MODEL as an ONNX graph (histories in, top-k items out) "
@@ -159,6 +176,29 @@ def run_recommend(args):
     if args.out != "-":
         log(f"{len(recs):,} recommendations for {recs[model.user_col].nunique():,} users "
             f"written to {args.out}")
+    return 0
+
+
+def run_update(args):
+    check_writable(args.out)
+    model, time_kind = load_model(args.model, args.allow_module)
+    columns = [model.get_params()[param] for param in _COLUMN_PARAMS]
+    X = _read(args.data, columns)
+    kind = _time_kind(X[model.time_col])
+    if time_kind is not None and kind != time_kind:
+        raise CommandError(f"{args.data}: time column {model.time_col!r} holds {kind} times, "
+                           f"but the model was fitted on {time_kind} times.")
+    options = {}
+    if args.warmup_epochs is not None:
+        if "warmup_epochs" not in model.get_params():
+            raise CommandError(f"--warmup-epochs: {type(model).__name__} has no warm-up.")
+        options["warmup_epochs"] = args.warmup_epochs
+    start = time.perf_counter()
+    n_items = model.n_items_
+    model.partial_fit(X, epochs=args.epochs, **options)
+    save_model(model, args.out, time_kind or kind)
+    log(f"{type(model).__name__} updated in {time.perf_counter() - start:.1f} s "
+        f"({model.n_items_ - n_items:,} new items); saved to {args.out}")
     return 0
 
 

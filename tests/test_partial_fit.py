@@ -1,0 +1,271 @@
+"""partial_fit: updating fitted models with new interactions, new users and items included."""
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import skcreate
+from skcreate.apps.cli import main
+from skcreate.data.datasets import make_interactions
+from skcreate.data.interactions import Interactions
+from skcreate.training import train
+from skcreate.training.growth import grow_into, grow_optimizer_state
+from skcreate.training.trainer import _only_users
+
+DATA = make_interactions(n_users=150, n_items=60, random_state=0)
+CUT = DATA.timestamp.quantile(0.85)
+OLD = DATA[DATA.timestamp <= CUT]
+# the rest, and a new user with two new items (one also seen by an existing user)
+NEW = pd.concat([DATA[DATA.timestamp > CUT], pd.DataFrame({
+    "user_id": [9000, 9000, 3], "item_id": [7000, 7001, 7000],
+    "timestamp": [DATA.timestamp.max() + 1, DATA.timestamp.max() + 2, DATA.timestamp.max() + 1]})],
+    ignore_index=True)
+KNOWN = DATA[(DATA.timestamp > CUT) & DATA.user_id.isin(OLD.user_id) & DATA.item_id.isin(OLD.item_id)]
+
+MODELS = {
+    "popular": lambda: skcreate.PopularRecommender(),
+    "random": lambda: skcreate.RandomRecommender(random_state=0),
+    "puresvd": lambda: skcreate.PureSVDRecommender(n_factors=6, random_state=0),
+    "als": lambda: skcreate.ALSRecommender(n_factors=8, iterations=3, random_state=0),
+    "bpr": lambda: skcreate.BPRRecommender(n_factors=8, iterations=5, random_state=0),
+    "sasrec": lambda: skcreate.SASRecRecommender(n_factors=16, epochs=2, random_state=0),
+    "lightgcn": lambda: skcreate.LightGCNRecommender(n_factors=16, epochs=2, random_state=0),
+    "ultragcn": lambda: skcreate.UltraGCNRecommender(n_factors=16, epochs=2, random_state=0),
+    "create": lambda: skcreate.CREATERecommender(n_factors=16, epochs=2, warmup_epochs=1,
+                                                 random_state=0),
+    "bert4rec": lambda: skcreate.CREATERecommender(
+        n_factors=16, epochs=1, warmup_epochs=1, sequence_encoder="bert4rec", random_state=0),
+}
+
+
+def _copy(est):
+    # a deep copy; torch's sparse CSR adjacency pickles, but does not deepcopy
+    return pickle.loads(pickle.dumps(est))
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return {name: make().fit(OLD) for name, make in MODELS.items()}
+
+
+def test_append_keeps_codes_and_orders_by_time():
+    old, _ = Interactions.from_frame(OLD, "user_id", "item_id", "timestamp")
+    new, _ = Interactions.from_frame(NEW, "user_id", "item_id", "timestamp")
+    both = old.append(new)
+    assert both.user_ids[:old.n_users].equals(old.user_ids)
+    assert both.item_ids[:old.n_items].equals(old.item_ids)
+    assert both.item_ids[old.n_items:].tolist() == [7000, 7001]
+    assert both.user_ids[old.n_users:].tolist() == sorted(set(NEW.user_id) - set(OLD.user_id))
+    # the same events as encoding everything at once, each user's in time order
+    whole, _ = Interactions.from_frame(pd.concat([OLD, NEW]), "user_id", "item_id", "timestamp")
+    for data in (both, whole):
+        frame = pd.DataFrame({"user": data.user_ids.take(data.row_users),
+                              "item": data.item_ids.take(data.items), "time": data.times})
+        assert frame.groupby("user")["time"].apply(lambda t: t.is_monotonic_increasing).all()
+    as_set = lambda d: sorted(zip(d.user_ids.take(d.row_users), d.item_ids.take(d.items),
+                                  d.times))
+    assert as_set(both) == as_set(whole)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(0, 3)),
+                min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 6), st.integers(0, 7), st.integers(0, 3)),
+                min_size=1, max_size=12))
+def test_append_puts_old_events_first_at_equal_times(first, second):
+    frames = [pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+              for rows in (first, second)]
+    old, _ = Interactions.from_frame(frames[0], "user_id", "item_id", "timestamp")
+    new, _ = Interactions.from_frame(frames[1], "user_id", "item_id", "timestamp")
+    both = old.append(new)
+    for user in both.user_ids:
+        row = both.user_ids.get_loc(user)
+        got = list(zip(both.times[both.indptr[row]:both.indptr[row + 1]],
+                       both.item_ids.take(both.items[both.indptr[row]:both.indptr[row + 1]])))
+        expected = []
+        for frame in frames:
+            mine = frame[frame.user_id == user]
+            expected += list(zip(mine.timestamp, mine.item_id))
+        # a stable sort by time of old events followed by new ones
+        assert got == sorted(expected, key=lambda event: event[0])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_new_items_and_users_are_served(fitted, name):
+    est = _copy(fitted[name])
+    before = est.item_ids_.copy()
+    assert not est.recommend(k=est.n_items_)["item_id"].isin([7000, 7001]).any()
+    est.partial_fit(NEW, epochs=1)
+    assert est.item_ids_[:len(before)].equals(before)
+    assert est.n_items_ == len(before) + 2 and len(est.item_popularity_) == est.n_items_
+    recs = est.recommend(k=est.n_items_)
+    # every item, the new ones included, can be recommended; the new user is served
+    assert recs["item_id"].isin([7000, 7001]).any()
+    new_user = recs[recs.user_id == 9000]
+    assert len(new_user) == est.n_items_ - 2 and not new_user.item_id.isin([7000, 7001]).any()
+    history = pd.DataFrame({"user_id": ["x", "x"], "item_id": [7001, 5], "timestamp": [0, 1]})
+    assert len(est.recommend(history, k=3)) == 3
+
+
+@pytest.mark.parametrize("name", ["sasrec", "create", "bert4rec", "lightgcn", "ultragcn"])
+def test_growth_keeps_fitted_rows_exactly(fitted, name):
+    est = fitted[name]
+    data = est.interactions_.append(
+        Interactions.from_frame(NEW, "user_id", "item_id", "timestamp")[0])
+    with torch.random.fork_rng(devices=[]):
+        module, _ = est._build(data, np.random.default_rng(1))
+    fresh = copy.deepcopy(module.state_dict())
+    maps = grow_into(module, est.module_, est.train_user_ids_.get_indexer(data.user_ids))
+    n_old = est.n_items_
+    for name_, value in module.state_dict().items():
+        old = est.module_.state_dict()[name_]
+        rows = maps.get(name_)
+        if rows is None:
+            if name_ in dict(module.named_parameters()):
+                assert torch.equal(value, old), name_
+            continue
+        kept = rows >= 0
+        assert torch.equal(value[torch.as_tensor(kept)], old[torch.as_tensor(rows[kept])])
+        assert torch.equal(value[torch.as_tensor(~kept)], fresh[name_][torch.as_tensor(~kept)])
+        if name_.endswith("item_table.embedding.weight"):
+            # the catalogue rows of the new items are after the fitted ones; tokens follow
+            assert (rows[n_old + 1:n_old + 3] == -1).all()
+    state = grow_optimizer_state(est.optimizer_state_, module, maps)
+    assert state["state"].keys() == est.optimizer_state_["state"].keys()
+
+
+def test_no_growth_is_the_identity(fitted):
+    est = fitted["create"]
+    data = est.interactions_
+    with torch.random.fork_rng(devices=[]):
+        module, _ = est._build(data, np.random.default_rng(1))
+    maps = grow_into(module, est.module_, np.arange(data.n_users))
+    for name, value in module.named_parameters():
+        assert torch.equal(value, dict(est.module_.named_parameters())[name])
+    state = grow_optimizer_state(est.optimizer_state_, module, maps)
+    for index, entry in est.optimizer_state_["state"].items():
+        for key, value in entry.items():
+            assert torch.equal(torch.as_tensor(state["state"][index][key]),
+                               torch.as_tensor(value))
+
+
+def test_known_ids_continue_the_fitted_training(fitted):
+    """Without new ids, partial_fit is training continued from the fitted weights and
+    optimiser state on the touched users' histories, nothing else."""
+    est = _copy(fitted["sasrec"])
+    reference = _copy(est)
+    est.partial_fit(KNOWN, epochs=2)
+    data = reference.interactions_.append(
+        Interactions.from_frame(KNOWN, "user_id", "item_id", "timestamp")[0])
+    assert data.n_items == reference.n_items_ and data.n_users == len(reference.train_user_ids_)
+    touched = np.sort(data.user_ids.get_indexer(KNOWN.user_id.unique()))
+    seed = int(np.random.RandomState(0).randint(2**31 - 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        reference._build(data, rng)  # the update builds the grown network first
+        _, stages = reference._build(_only_users(data, touched), rng)
+        stages[0].epochs = 2
+        module = reference.module_
+        result = train(module, stages, reference._optimizer(),
+                       optimizer_state=reference.optimizer_state_)
+    for name, value in module.state_dict().items():
+        torch.testing.assert_close(est.module_.state_dict()[name], value, rtol=0, atol=0)
+    assert est.loss_curve_[-2:] == result.loss_curve
+    steps = [entry["step"] for entry in est.optimizer_state_["state"].values()]
+    fitted_steps = [entry["step"] for entry in fitted["sasrec"].optimizer_state_["state"].values()]
+    assert all(after > before for after, before in zip(steps, fitted_steps))
+
+
+@pytest.mark.parametrize("name", ["als", "bpr", "puresvd", "sasrec", "create", "lightgcn"])
+def test_partial_fit_after_load_equals_one_without(fitted, name, tmp_path):
+    est = _copy(fitted[name])
+    est.save(tmp_path / "m.skc")
+    loaded = skcreate.load(tmp_path / "m.skc")
+    est.partial_fit(NEW, epochs=1)
+    loaded.partial_fit(NEW, epochs=1)
+    pd.testing.assert_frame_equal(est.recommend(k=10), loaded.recommend(k=10))
+    # and the updated model saves and loads, optimiser state included
+    loaded.save(tmp_path / "m2.skc")
+    again = skcreate.load(tmp_path / "m2.skc")
+    pd.testing.assert_frame_equal(again.recommend(k=10), est.recommend(k=10))
+
+
+def test_unfitted_partial_fit_is_fit():
+    a = MODELS["sasrec"]().partial_fit(OLD)
+    b = MODELS["sasrec"]().fit(OLD)
+    pd.testing.assert_frame_equal(a.recommend(k=5), b.recommend(k=5))
+
+
+@pytest.mark.parametrize("name", ["als", "sasrec", "create"])
+def test_refusals_leave_the_model_as_it_was(fitted, name):
+    est = _copy(fitted[name])
+    before = est.recommend(k=5)
+    bad = [
+        (NEW.drop(columns="item_id"), {}, ValueError, "'item_id'"),
+        (NEW.assign(timestamp=pd.to_datetime(NEW.timestamp, unit="s")), {}, ValueError,
+         "times of dtype datetime64"),
+        (NEW, {"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
+    ]
+    for X, options, error, message in bad:
+        with pytest.raises(error, match=message):
+            est.partial_fit(X, **options)
+    est.set_params(n_factors=4)
+    with pytest.raises(ValueError, match=r"changed since fit \(n_factors 8|16 at fit, now 4"):
+        est.partial_fit(NEW)
+    pd.testing.assert_frame_equal(est.recommend(k=5), before)
+
+
+def test_run_settings_may_change_but_parts_may_not(fitted):
+    est = _copy(fitted["create"])
+    est.set_params(learning_rate=1e-4, epochs=1, trainer__verbose=False)
+    est.partial_fit(NEW)
+    est.set_params(graph_encoder__n_layers=2)
+    with pytest.raises(ValueError, match="graph_encoder__n_layers"):
+        est.partial_fit(NEW)
+    est.set_params(graph_encoder="ultragcn")
+    with pytest.raises(ValueError, match="graph_encoder"):
+        est.partial_fit(NEW)
+    with pytest.raises(ValueError, match="warmup_epochs must be an integer >= 0"):
+        fitted["create"].partial_fit(NEW, warmup_epochs=-1)
+
+
+def test_create_rebuilds_its_graph_and_warms_up(fitted):
+    est = _copy(fitted["create"])
+    est.partial_fit(NEW, epochs=1, warmup_epochs=2)
+    assert est.epoch_stages_[-3:] == ["warmup", "warmup", "joint"]
+    encoder = est.module_.graph.encoder
+    expected, _ = est.interactions_.graph(est.graph_last_n, est.graph_last_frac)
+    assert encoder.n_users == est.interactions_.n_users
+    assert expected.shape == (est.interactions_.n_users, est.n_items_)
+    assert len(est.train_user_ids_) == est.interactions_.n_users
+
+
+def test_cli_update(tmp_path, capsys):
+    OLD.to_csv(tmp_path / "old.csv", index=False)
+    NEW.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["fit", str(tmp_path / "old.csv"), "--model", "ALS", "--set", "n_factors=4",
+                 "--set", "iterations=2", "--quiet", "--out", str(tmp_path / "m.skc")]) == 0
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"), "--epochs", "1",
+                 "--out", str(tmp_path / "m2.skc")]) == 0
+    assert "2 new items" in capsys.readouterr().err
+    updated = skcreate.load(tmp_path / "m2.skc")
+    expected = skcreate.load(tmp_path / "m.skc").partial_fit(NEW, epochs=1)
+    pd.testing.assert_frame_equal(updated.recommend(k=5), expected.recommend(k=5))
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"),
+                 "--warmup-epochs", "1", "--out", str(tmp_path / "m3.skc")]) == 1
+    assert "has no warm-up" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        NEW.assign(timestamp=pd.to_datetime(NEW.timestamp, unit="s")).to_csv(
+            tmp_path / "dates.csv", index=False)
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "dates.csv"),
+                 "--out", str(tmp_path / "m3.skc")]) == 1
+    assert "fitted on numeric times" in capsys.readouterr().err
