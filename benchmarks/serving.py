@@ -45,6 +45,8 @@ KINDS = {
     "ALS": skcreate.ALSRecommender,
     "BPR": skcreate.BPRRecommender,
     "PureSVD": skcreate.PureSVDRecommender,
+    "CREATE-BERT4Rec": lambda random_state: skcreate.CREATERecommender(
+        sequence_encoder="bert4rec", random_state=random_state),
 }
 TOL = 1e-4
 

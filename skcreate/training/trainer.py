@@ -267,6 +267,8 @@ class Trainer(BaseEstimator):
         each other one (CREATE's graph warm-up). Early stopping, checkpoints and data
         parallelism are fit's: an update runs on this process's device, without them.
         """
+        # where the trainer says, as in fit (a loaded model's device_ is where it was loaded)
+        estimator.device_ = resolve_device(self.device)
         seed = int(check_random_state(estimator.random_state).randint(2**31 - 1))
         user_rows = estimator.train_user_ids_.get_indexer(data.user_ids)
         fitted = estimator.module_
