@@ -70,9 +70,13 @@ MODELS = {
     "CREATE-warmup": ("CREATE", {}),
     "CREATE-warmup-full": ("CREATE", {"graph_encoder": LightGCNEncoder(
         n_layers=1, propagation="full")}),
+    # row-sparse gradients and row-wise Adam (issue 29)
+    "LightGCN-sparse": ("LightGCN", {"row_sparse": True}),
+    "CREATE-warmup-sparse": ("CREATE", {"graph_encoder": LightGCNEncoder(
+        n_layers=1, row_sparse=True)}),
 }
 # models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
-WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full"}
+WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse"}
 # the models of the Amazon Beauty epoch-time comparison (``--beauty``)
 BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table
@@ -172,7 +176,9 @@ def slopes(results, low=100_000):
 
 
 def speedups(results, pairs=(("LightGCN", "LightGCN-full"),
-                             ("CREATE-warmup", "CREATE-warmup-full"))):
+                             ("CREATE-warmup", "CREATE-warmup-full"),
+                             ("LightGCN-sparse", "LightGCN"),
+                             ("CREATE-warmup-sparse", "CREATE-warmup"))):
     """Seconds per epoch of each (new, old) model pair at every size both ran, and the ratio."""
     rows = []
     for new, old in pairs:

@@ -1,5 +1,6 @@
 """Graph estimators: LightGCN and UltraGCN over the user-item graph."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,6 +12,7 @@ from .neural import NeuralRecommender, seeded_generator
 from ..nn.graph_encoder import GraphEncoder
 from ..nn.graph_model import GraphModel
 from ..nn.lightgcn import LightGCNEncoder
+from ..nn.optim import LazyAdam
 from ..nn.registry import Shortcuts
 from ..nn.scoring import EmbeddingScorer
 from ..nn.sparse import sparse_tensor
@@ -48,6 +50,12 @@ class _GraphRecommender(NeuralRecommender):
         params = self.get_params(deep=False)
         return self._encoder_class(**{name: params[name] for name in
                                       self._encoder_class._get_param_names()})
+
+    def _optimizer(self):
+        if not getattr(self._make_encoder(), "row_sparse", False):
+            return super()._optimizer()
+        return functools.partial(LazyAdam, lr=self.learning_rate,
+                                 weight_decay=self.weight_decay)
 
     def _build(self, data, rng):
         user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)
@@ -105,6 +113,10 @@ class LightGCNRecommender(_GraphRecommender):
         ("subgraph", same loss and gradients as "full", which propagates the whole graph), or
         "auto": the neighbourhood where it is the smaller part of the graph (see
         :class:`~skcreate.nn.LightGCNEncoder`).
+    row_sparse : bool, default=False
+        Row-sparse gradients of the rows a step reads and row-wise Adam updates
+        (:class:`~skcreate.nn.LazyAdam`), so that a step's cost follows its neighbourhood, not
+        the table sizes (see :class:`~skcreate.nn.LightGCNEncoder`).
     regularization : float, default=1e-4
         L2 on the layer-0 embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
@@ -151,15 +163,16 @@ class LightGCNRecommender(_GraphRecommender):
     _encoder_class = LightGCNEncoder
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", regularization=1e-4, graph_last_n=None, graph_last_frac=None,
-                 learning_rate=5e-3, batch_size=2048, epochs=20, weight_decay=0.0,
-                 filter_seen=True, random_state=None, trainer=None, user_col="user_id",
-                 item_col="item_id", time_col="timestamp"):
+                 propagation="auto", row_sparse=False, regularization=1e-4, graph_last_n=None,
+                 graph_last_frac=None, learning_rate=5e-3, batch_size=2048, epochs=20,
+                 weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
+                 user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
         self.edge_dropout = edge_dropout
         self.propagation = propagation
+        self.row_sparse = row_sparse
         self.regularization = regularization
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac
@@ -203,6 +216,8 @@ class UltraGCNRecommender(_GraphRecommender):
         Negatives sampled per positive.
     negative_weight : float, default=10.0
         Weight of the negative terms.
+    row_sparse : bool, default=False
+        Row-sparse gradients and row-wise Adam updates, as in :class:`LightGCNRecommender`.
     regularization : float, default=1e-4
         L2 on the embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
@@ -235,9 +250,9 @@ class UltraGCNRecommender(_GraphRecommender):
     _encoder_class = UltraGCNEncoder
 
     def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
-                 n_negatives=10, negative_weight=10.0, regularization=1e-4, graph_last_n=None,
-                 graph_last_frac=None, learning_rate=1e-2, batch_size=1024, epochs=20,
-                 weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
+                 n_negatives=10, negative_weight=10.0, row_sparse=False, regularization=1e-4,
+                 graph_last_n=None, graph_last_frac=None, learning_rate=1e-2, batch_size=1024,
+                 epochs=20, weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
@@ -245,6 +260,7 @@ class UltraGCNRecommender(_GraphRecommender):
         self.n_neighbours = n_neighbours
         self.n_negatives = n_negatives
         self.negative_weight = negative_weight
+        self.row_sparse = row_sparse
         self.regularization = regularization
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac

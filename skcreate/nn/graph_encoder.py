@@ -103,11 +103,22 @@ class GraphEncoder(Component):
         if width is None:
             raise ValueError(f"{type(self).__name__} needs n_factors when no item table is "
                              "shared.")
-        self.user_embedding = nn.Embedding(n_users, width)
+        sparse = self._row_sparse
+        self.user_embedding = nn.Embedding(n_users, width, sparse=sparse)
         nn.init.normal_(self.user_embedding.weight, std=self.init_std)
         if item_table is None:
-            item_table = ItemTable(n_items, width, std=self.init_std)
+            item_table = ItemTable(n_items, width, std=self.init_std, sparse=sparse)
         self.item_table = item_table
+
+    @property
+    def _row_sparse(self):
+        # an encoder of your own without the option keeps dense gradients
+        return bool(getattr(self, "row_sparse", False))
+
+    def _item_rows(self, codes):
+        """Catalogue rows of item codes with a row-sparse gradient (``row_sparse``), also of a
+        shared table whose other reads are dense."""
+        return F.embedding(ItemTable.rows(codes), self.item_table.weight, sparse=True)
 
     def propagate(self, generator=None):
         """(users, items) embeddings for one step, shapes (n_users, d) and (n_items, d).
@@ -149,5 +160,6 @@ class GraphEncoder(Component):
 
     def penalty(self, users, positives, negatives):
         """Sum of squares of the layer-0 rows the batch touches (users and positives)."""
-        return (self.user_embedding(users).pow(2).sum()
-                + lookup(self.item_table.catalogue, positives).pow(2).sum())
+        items = self._item_rows(positives) if self._row_sparse \
+            else lookup(self.item_table.catalogue, positives)
+        return self.user_embedding(users).pow(2).sum() + items.pow(2).sum()

@@ -44,6 +44,12 @@ class LightGCNEncoder(GraphEncoder):
         few hops, where a full product is cheaper than gathering). On a GPU "auto" propagates
         in full: gathering a neighbourhood reads its size back to the host at every hop,
         which stalls the device, while full sparse products are fast there.
+    row_sparse : bool, default=False
+        The step's reads of layer-0 rows give row-sparse gradients, which the estimator
+        updates row by row (:class:`~skcreate.nn.LazyAdam`): a step costs the rows of its
+        neighbourhood rather than the whole tables. Reads of whole tables (full propagation)
+        stay dense. Rows a step does not read keep their weights and moments, unlike under
+        dense Adam.
 
     Attributes
     ----------
@@ -75,16 +81,18 @@ class LightGCNEncoder(GraphEncoder):
         "normalize_layers": ["boolean"],
         "edge_dropout": [Interval(Real, 0, 1, closed="left")],
         "propagation": [StrOptions(set(PROPAGATIONS))],
+        "row_sparse": ["boolean"],
     }
 
     def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto"):
+                 propagation="auto", row_sparse=False):
         super().__init__()
         self.n_factors = n_factors
         self.n_layers = n_layers
         self.normalize_layers = normalize_layers
         self.edge_dropout = edge_dropout
         self.propagation = propagation
+        self.row_sparse = row_sparse
         self.adjacency = None
 
     def build(self, user_items, item_table=None):
@@ -108,6 +116,9 @@ class LightGCNEncoder(GraphEncoder):
     def _layer0_rows(self, nodes):
         """Layer-0 rows of sorted node indices (users before items)."""
         n_users = int(torch.searchsorted(nodes, self.n_users))
+        if self.row_sparse:
+            return torch.cat([self.user_embedding(nodes[:n_users]),
+                              self._item_rows(nodes[n_users:] - self.n_users)])
         # index_select on the whole weights: each backward is one index_add into the table's
         # gradient, without the copies that indexing a slice of the table costs
         items = ItemTable.rows(nodes[n_users:] - self.n_users)
@@ -206,6 +217,9 @@ class LightGCNEncoder(GraphEncoder):
 
     def penalty(self, users, positives, negatives):
         """Sum of squares of the batch's layer-0 user, positive and negative rows."""
+        if self.row_sparse:
+            items = self._item_rows(torch.cat([positives, negatives.reshape(-1)]))
+            return self.user_embedding(users).pow(2).sum() + items.pow(2).sum()
         items = ItemTable.rows(torch.cat([positives, negatives.reshape(-1)]))
         return (self.user_embedding.weight.index_select(0, users).pow(2).sum()
                 + self.item_table.weight.index_select(0, items).pow(2).sum())

@@ -1,5 +1,6 @@
 """UltraGCN (Mao et al., 2021): graph convolution approximated by constraint losses."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -66,6 +67,9 @@ class UltraGCNEncoder(GraphEncoder):
         Negatives sampled per positive.
     negative_weight : float, default=10.0
         Weight of the negative terms.
+    row_sparse : bool, default=False
+        Row-sparse gradients of the rows a step reads, updated row by row, as in
+        :class:`~skcreate.nn.LightGCNEncoder`.
 
     Examples
     --------
@@ -86,11 +90,13 @@ class UltraGCNEncoder(GraphEncoder):
         "n_neighbours": [Interval(Integral, 1, None, closed="left")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "negative_weight": [Interval(Real, 0, None, closed="left")],
+        "row_sparse": ["boolean"],
     }
 
     def __init__(self, n_factors=None, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
-                 n_negatives=10, negative_weight=10.0):
+                 n_negatives=10, negative_weight=10.0, row_sparse=False):
         super().__init__()
+        self.row_sparse = row_sparse
         self.n_factors = n_factors
         self.constraint_weight = constraint_weight
         self.item_weight = item_weight
@@ -121,16 +127,18 @@ class UltraGCNEncoder(GraphEncoder):
 
     def loss(self, embeddings, users, positives, negatives):
         u = self.user_embedding(users)
-        items = self.item_table.catalogue
-        pos = (u * lookup(items, positives)).sum(-1)
-        neg = torch.einsum("bd,bnd->bn", u, lookup(items, negatives))
+        # the rows a step reads, or the whole catalogue (a dense gradient)
+        rows = self._item_rows if self.row_sparse else functools.partial(
+            lookup, self.item_table.catalogue)
+        pos = (u * rows(positives)).sum(-1)
+        neg = torch.einsum("bd,bnd->bn", u, rows(negatives))
         pos_w = 1 + self.constraint_weight * self.beta(users, positives)
         neg_w = 1 + self.constraint_weight * self.beta(users.unsqueeze(1), negatives)
         loss = -(pos_w * F.logsigmoid(pos)).sum() \
             - self.negative_weight * (neg_w * F.logsigmoid(-neg)).mean(1).sum()
         if self.item_weight > 0:
             nbr = self.neighbours[positives]
-            nbr_logits = torch.einsum("bd,bkd->bk", u, lookup(items, nbr))
+            nbr_logits = torch.einsum("bd,bkd->bk", u, rows(nbr))
             loss = loss - self.item_weight * (self.neighbour_weights[positives]
                                               * F.logsigmoid(nbr_logits)).sum()
         return loss / len(users)

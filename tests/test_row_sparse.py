@@ -1,0 +1,114 @@
+"""row_sparse graph encoders: the same loss and gradients as the dense path, row-wise updates."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+
+import skcreate
+from skcreate.data.datasets import make_interactions
+from skcreate.nn import GraphModel, LightGCNEncoder, UltraGCNEncoder
+from skcreate.nn.item_table import ItemTable
+from skcreate.nn.optim import LazyAdam
+from skcreate.training.batches import EdgeBatch
+
+rng = np.random.default_rng(0)
+# a sparse graph of 300 users and 200 items: a batch's neighbourhood is a small part of it
+GRAPH = sp.random(300, 200, density=0.01, format="csr", random_state=0, dtype=np.float32)
+GRAPH.data[:] = 1.0
+
+
+def _encoders(make, shared_table=False):
+    """The same encoder built twice, dense and row-sparse, with the same weights."""
+    built = []
+    for row_sparse in (False, True):
+        torch.manual_seed(0)
+        table = ItemTable(200, 8) if shared_table else None
+        built.append(make(row_sparse).build(GRAPH, table))
+    return built
+
+
+def _batch(n_negatives):
+    users, items = GRAPH[:40].nonzero()
+    return EdgeBatch(torch.as_tensor(users, dtype=torch.int64),
+                     torch.as_tensor(items, dtype=torch.int64),
+                     torch.as_tensor(rng.integers(0, 200, (len(users), n_negatives))))
+
+
+def _gradients(module):
+    return {name: (p.grad.to_dense() if p.grad.is_sparse else p.grad)
+            for name, p in module.named_parameters() if p.grad is not None}
+
+
+MAKERS = {
+    "lightgcn-subgraph": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=2,
+                                                        propagation="subgraph",
+                                                        row_sparse=sparse),
+    "lightgcn-full": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=1, propagation="full",
+                                                    row_sparse=sparse),
+    "ultragcn": lambda sparse: UltraGCNEncoder(n_factors=8, n_negatives=3, n_neighbours=2,
+                                               row_sparse=sparse),
+}
+
+
+@pytest.mark.parametrize("name", MAKERS)
+@pytest.mark.parametrize("shared_table", [False, True])
+def test_sparse_path_has_the_dense_loss_and_gradients(name, shared_table):
+    dense, sparse = _encoders(MAKERS[name], shared_table)
+    batch = _batch(dense.n_negatives)
+    losses = []
+    for encoder in (dense, sparse):
+        model = GraphModel(encoder, regularization=0.1)
+        loss = model(batch)["global"]
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[1], losses[0])
+    expected, got = _gradients(dense), _gradients(sparse)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-7)
+    if name == "lightgcn-full":
+        return  # a whole-table read: dense gradients, as documented
+    # the user rows' gradient is row-sparse: it holds the rows the step read, not the table
+    assert sparse.user_embedding.weight.grad.is_sparse
+    assert len(sparse.user_embedding.weight.grad.coalesce().indices()[0]) < GRAPH.shape[0]
+
+
+def test_lazy_updates_leave_unread_rows_alone():
+    _, sparse = _encoders(MAKERS["lightgcn-subgraph"])
+    model = GraphModel(sparse, regularization=0.1)
+    optimizer = LazyAdam(model.parameters(), lr=0.1)
+    before = sparse.user_embedding.weight.detach().clone()
+    read = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        model(_batch(1))["global"].backward()
+        read.append(sparse.user_embedding.weight.grad.coalesce().indices()[0])
+        optimizer.step()
+    read = torch.cat(read).unique()
+    unread = np.setdiff1d(np.arange(300), read.numpy())
+    assert len(unread) > 0
+    assert torch.equal(sparse.user_embedding.weight[unread], before[unread])
+    assert not torch.equal(sparse.user_embedding.weight[read], before[read])
+
+
+X = make_interactions(n_users=200, n_items=80, random_state=0)
+
+
+@pytest.mark.parametrize("est", [
+    skcreate.LightGCNRecommender(n_factors=8, n_layers=1, batch_size=64, epochs=2,
+                                 random_state=0, row_sparse=True),
+    skcreate.UltraGCNRecommender(n_factors=8, n_negatives=2, batch_size=64, epochs=2,
+                                 random_state=0, row_sparse=True),
+    skcreate.CREATERecommender(n_factors=8, epochs=1, warmup_epochs=1, graph_batch_size=64,
+                               random_state=0).set_params(graph_encoder__row_sparse=True),
+], ids=["lightgcn", "ultragcn", "create"])
+def test_estimators_train_row_sparse(est):
+    fitted = clone(est).fit(X)
+    again = clone(est).fit(X)
+    assert np.isfinite(fitted.loss_curve_).all()
+    np.testing.assert_array_equal(fitted.loss_curve_, again.loss_curve_)
+    assert fitted.recommend(k=5).equals(again.recommend(k=5))
+    encoder = getattr(fitted.module_, "encoder", None) or fitted.module_.graph.encoder
+    assert encoder.user_embedding.sparse
