@@ -83,7 +83,7 @@ CHANGES = {
     "warmup_epochs": 0, "graph_batch_size": 32, "graph_weight": 0.1, "alignment": "contrastive",
     "alignment_weight": 0.5, "barlow_lambda": 0.5, "temperature": 0.05, "projector_dim": 4,
     "positions": "all", "graph_view": "layer0", "stop_gradient": "graph",
-    "alignment_batch_size": 64, "row_sparse": True,
+    "alignment_batch_size": 64, "row_sparse": True, "fanout": 1,
 }
 
 #: (estimator, part parameter) -> the names of the other built-in parts whose options are

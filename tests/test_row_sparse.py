@@ -112,3 +112,46 @@ def test_estimators_train_row_sparse(est):
     assert fitted.recommend(k=5).equals(again.recommend(k=5))
     encoder = getattr(fitted.module_, "encoder", None) or fitted.module_.graph.encoder
     assert encoder.user_embedding.sparse
+
+
+def _loss_and_gradients(encoder, batch, generator):
+    encoder.zero_grad()
+    loss = GraphModel(encoder, regularization=0.1, generator=generator)(batch)["global"]
+    loss.backward()
+    return loss.detach(), _gradients(encoder)
+
+
+def test_fanout_covering_every_neighbour_is_exact():
+    batch = _batch(1)
+    max_degree = int(max(np.diff(GRAPH.indptr).max(), np.diff(GRAPH.tocsc().indptr).max()))
+    results = []
+    for fanout in (None, max_degree):
+        torch.manual_seed(0)
+        encoder = LightGCNEncoder(n_factors=8, n_layers=2, propagation="subgraph",
+                                  fanout=fanout).build(GRAPH)
+        results.append(_loss_and_gradients(encoder, batch, torch.Generator().manual_seed(1)))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=0)
+    for key, value in results[0][1].items():
+        torch.testing.assert_close(results[1][1][key], value, rtol=0, atol=0)
+
+
+def test_sampled_neighbourhoods_are_unbiased_and_seeded():
+    """Each step samples (the same for the same generator state); the mean of the sampled
+    step losses approaches the exact one."""
+    batch = _batch(1)
+    torch.manual_seed(0)
+    exact_encoder = LightGCNEncoder(n_factors=8, n_layers=1, propagation="subgraph").build(GRAPH)
+    exact = _loss_and_gradients(exact_encoder, batch, None)[0]
+    torch.manual_seed(0)
+    encoder = LightGCNEncoder(n_factors=8, n_layers=1, propagation="subgraph",
+                              fanout=1).build(GRAPH)
+    generator = torch.Generator().manual_seed(1)
+    losses = torch.stack([_loss_and_gradients(encoder, batch, generator)[0]
+                          for _ in range(200)])
+    assert len(losses.unique()) > 1
+    assert abs(float(losses.mean() - exact)) < 0.01 * abs(float(exact))
+    again = _loss_and_gradients(encoder, batch, torch.Generator().manual_seed(1))[0]
+    assert torch.equal(again, losses[0])
+    # serving propagates exactly
+    encoder.eval()
+    torch.testing.assert_close(encoder.propagate()[0], exact_encoder.propagate()[0])

@@ -117,6 +117,10 @@ class LightGCNRecommender(_GraphRecommender):
         Row-sparse gradients of the rows a step reads and row-wise Adam updates
         (:class:`~skcreate.nn.LazyAdam`), so that a step's cost follows its neighbourhood, not
         the table sizes (see :class:`~skcreate.nn.LightGCNEncoder`).
+    fanout : int, optional
+        Neighbours each node aggregates per hop in a training step, sampled (unbiased), which
+        bounds a step's neighbourhood whatever the graph's size; None takes all (exact).
+        Serving propagates exactly.
     regularization : float, default=1e-4
         L2 on the layer-0 embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
@@ -163,9 +167,9 @@ class LightGCNRecommender(_GraphRecommender):
     _encoder_class = LightGCNEncoder
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", row_sparse=False, regularization=1e-4, graph_last_n=None,
-                 graph_last_frac=None, learning_rate=5e-3, batch_size=2048, epochs=20,
-                 weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
+                 propagation="auto", row_sparse=False, fanout=None, regularization=1e-4,
+                 graph_last_n=None, graph_last_frac=None, learning_rate=5e-3, batch_size=2048,
+                 epochs=20, weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -173,6 +177,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.edge_dropout = edge_dropout
         self.propagation = propagation
         self.row_sparse = row_sparse
+        self.fanout = fanout
         self.regularization = regularization
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac

@@ -50,6 +50,13 @@ class LightGCNEncoder(GraphEncoder):
         neighbourhood rather than the whole tables. Reads of whole tables (full propagation)
         stay dense. Rows a step does not read keep their weights and moments, unlike under
         dense Adam.
+    fanout : int, optional
+        In a training step's subgraph propagation, each node aggregates at most this many
+        neighbours per hop, drawn uniformly and reweighted to keep the aggregate unbiased
+        (:func:`~skcreate.nn.sparse.row_block`), so that a step's cost is bounded by
+        ``batch x (1 + fanout) ** n_layers`` rows whatever the graph's size. None (all
+        neighbours) is exact, as is a fanout above the largest degree. Serving propagates
+        exactly.
 
     Attributes
     ----------
@@ -82,10 +89,11 @@ class LightGCNEncoder(GraphEncoder):
         "edge_dropout": [Interval(Real, 0, 1, closed="left")],
         "propagation": [StrOptions(set(PROPAGATIONS))],
         "row_sparse": ["boolean"],
+        "fanout": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", row_sparse=False):
+                 propagation="auto", row_sparse=False, fanout=None):
         super().__init__()
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -93,6 +101,7 @@ class LightGCNEncoder(GraphEncoder):
         self.edge_dropout = edge_dropout
         self.propagation = propagation
         self.row_sparse = row_sparse
+        self.fanout = fanout
         self.adjacency = None
 
     def build(self, user_items, item_table=None):
@@ -168,6 +177,8 @@ class LightGCNEncoder(GraphEncoder):
             return self._propagate(seed)
         size = adjacency.shape[0]
         dropout = self.edge_dropout if seed is not None else 0.0
+        # neighbours are sampled in training steps only: serving propagates exactly
+        fanout = self.fanout if self.training else None
         budget = self.full_share * adjacency.values().numel() \
             if self.propagation == "auto" else float("inf")
         mask = torch.zeros(size, dtype=torch.bool, device=users.device)
@@ -181,9 +192,12 @@ class LightGCNEncoder(GraphEncoder):
         crow = adjacency.crow_indices()
         while len(blocks) < self.n_layers:
             # the next block's size is known from the degrees before gathering it
-            if (crow[sets[-1] + 1] - crow[sets[-1]]).sum() > budget:
+            degrees = crow[sets[-1] + 1] - crow[sets[-1]]
+            if fanout is not None:
+                degrees = degrees.clamp(max=fanout)
+            if degrees.sum() > budget:
                 break
-            block = row_block(adjacency, sets[-1], dropout, seed)
+            block = row_block(adjacency, sets[-1], dropout, seed, fanout, generator)
             blocks.append(block)
             mask[block.cols] = True
             sets.append(mask.nonzero().squeeze(1))

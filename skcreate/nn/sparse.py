@@ -169,8 +169,9 @@ class RowBlock:
         return len(self.cols)
 
 
-def row_block(adjacency, rows, dropout=0.0, seed=None):
-    """The CSR rows ``rows`` of ``adjacency``, optionally with edge dropout.
+def row_block(adjacency, rows, dropout=0.0, seed=None, fanout=None, generator=None):
+    """The CSR rows ``rows`` of ``adjacency``, optionally with edge dropout and sampled
+    neighbours.
 
     Vectorised: the entries of every row are gathered at once from the CSR arrays.
 
@@ -185,6 +186,14 @@ def row_block(adjacency, rows, dropout=0.0, seed=None):
         that ``drop_edges(adjacency, dropout, seed=seed)`` keeps.
     seed : torch.Tensor, optional
         :func:`dropout_seed`, required when ``dropout > 0``.
+    fanout : int, optional
+        Keep at most this many entries of each row, drawn uniformly without replacement and
+        scaled by ``degree / fanout``, so that the block's product with any matrix is an
+        unbiased estimate of the whole rows' (after dropout). Rows of at most ``fanout``
+        entries are kept whole: a fanout as large as the largest degree gives the exact
+        block.
+    generator : torch.Generator, optional
+        Source of the sampling.
 
     Returns
     -------
@@ -202,7 +211,27 @@ def row_block(adjacency, rows, dropout=0.0, seed=None):
         keep = edge_keep(torch.repeat_interleave(rows, counts), cols, dropout, seed)
         indptr = torch.cat([indptr.new_zeros(1), keep.cumsum(0)])[indptr]
         cols, values = cols[keep], values[keep] / (1 - dropout)
+    if fanout is not None:
+        indptr, cols, values = _sample_rows(indptr, cols, values, fanout, generator)
     return RowBlock(rows, indptr, cols, values)
+
+
+def _sample_rows(indptr, cols, values, fanout, generator):
+    """At most ``fanout`` entries of each CSR row, uniformly, scaled to stay unbiased."""
+    counts = indptr[1:] - indptr[:-1]
+    if not bool((counts > fanout).any()):
+        return indptr, cols, values
+    row_of = torch.repeat_interleave(torch.arange(len(counts), device=cols.device), counts)
+    # a random order within each row (rows stay in order): the first fanout are kept
+    noise = torch.rand(len(cols), generator=generator, dtype=torch.float64).to(cols.device)
+    order = torch.argsort(row_of.to(torch.float64) + noise)
+    rank = torch.arange(len(cols), device=cols.device) - indptr[:-1][row_of]
+    chosen = order[rank < fanout].sort().values
+    kept = counts.clamp(max=fanout)
+    scale = (counts.to(values.dtype) / kept.clamp(min=1).to(values.dtype))
+    values = values[chosen] * torch.repeat_interleave(scale, kept)
+    indptr = torch.cat([indptr.new_zeros(1), kept.cumsum(0)])
+    return indptr, cols[chosen], values
 
 
 class _BlockSpMM(torch.autograd.Function):
