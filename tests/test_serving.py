@@ -184,6 +184,9 @@ def test_damaged_or_mismatched_export_refused(exported, tmp_path):
     os.remove(sidecar_path(target))
     with pytest.raises(FileNotFoundError, match="has no sidecar"):
         load(target)
+    exported["puresvd"][0].save(tmp_path / "model.skc")
+    with pytest.raises(ExportError, match="is a zip archive"):
+        load(tmp_path / "model.skc")
 
 
 def test_refusals(tmp_path):

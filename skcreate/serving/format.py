@@ -103,8 +103,11 @@ def read_sidecar(onnx_path):
         describes another ONNX file (checksum).
     """
     path = sidecar_path(onnx_path)
-    with open(onnx_path, "rb"):
-        pass
+    with open(onnx_path, "rb") as file:
+        if file.read(4) == b"PK\x03\x04":
+            raise ExportError(f"{onnx_path} is a zip archive, such as a skcreate model file, "
+                              "not an ONNX export: load a model file with skcreate.load, and "
+                              "write an export with the model's export().")
     try:
         with open(path, encoding="utf-8") as file:
             sidecar = json.load(file)
