@@ -55,6 +55,23 @@ def test_size_sweep_times_graph_paths_side_by_side(tmp_path, load_benchmark):
     assert markdown.count("| CREATE-warmup / CREATE-warmup-full |") == 2
 
 
+def test_size_sweep_times_the_row_sparse_paths(tmp_path, load_benchmark):
+    size_sweep = load_benchmark("size_sweep")
+    out = tmp_path / "sparse"
+    size_sweep.main(["--sizes", "2000:200", "--models",
+                     "LightGCN,LightGCN-sparse,CREATE-warmup,CREATE-warmup-sparse",
+                     "--recommend-users", "20", "--set", "LightGCN.n_factors=8",
+                     "--set", "LightGCN-sparse.n_factors=8", "--set", "CREATE-warmup.n_factors=8",
+                     "--set", "CREATE-warmup-sparse.n_factors=8", "--out", str(out)])
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert "error" not in table and len(table) == 4
+    assert table.loc[table["model"].str.endswith("-sparse"), "params"].str.contains(
+        "row_sparse").all()
+    markdown = out.with_suffix(".md").read_text()
+    assert markdown.count("| LightGCN-sparse / LightGCN |") == 1
+    assert markdown.count("| CREATE-warmup-sparse / CREATE-warmup |") == 1
+
+
 def test_slopes_and_speedups_from_a_known_table(load_benchmark):
     size_sweep = load_benchmark("size_sweep")
     sizes = [100_000, 1_000_000, 3_000_000]
