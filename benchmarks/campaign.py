@@ -10,9 +10,9 @@ The plan is a JSON file::
               "none": {"alignment": "none"},
               "sasrec": {"model": "SASRec"}}}
 
-Each run is a model (``"model"``: ``CREATE``, the default, or ``SASRec``) and its parameters
-(the estimator's defaults for the rest, ``random_state`` set to the seed; a part's options as
-``alignment__temperature``, as in ``set_params``). ``"split"`` picks
+Each run is a model (``"model"``: ``CREATE``, the default, ``SASRec`` or ``LightGCN``) and its
+parameters (the estimator's defaults for the rest, ``random_state`` set to the seed; a part's
+options as ``alignment__temperature``, as in ``set_params``). ``"split"`` picks
 the protocol of :func:`~skcreate.data.model_selection.global_temporal_split` (quantile 0.8, then
 0.9): ``"validation"`` fits on the inner train and scores the validation users, never reading
 the test split (use it to choose); ``"test"`` fits on the outer train and scores the test users
@@ -39,14 +39,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skcreate import CREATERecommender, SASRecRecommender
+from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
 from skcreate.apps.comparison import evaluate_model
 from skcreate.apps.migration import respell
 from skcreate.data.model_selection import GlobalTemporalSplit, global_temporal_split
 
 from _common import git_commit, load_data, pyplot
 
-MODELS = {"CREATE": CREATERecommender, "SASRec": SASRecRecommender}
+MODELS = {"CREATE": CREATERecommender, "SASRec": SASRecRecommender,
+          "LightGCN": LightGCNRecommender}
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100")
 COLUMNS = ["run", "seed", "model", "params", "dataset", "split",
            *METRICS, "epochs", "fit_s", "command", "commit", "machine", "load", "finished"]
