@@ -12,7 +12,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skcreate import (CREATERecommender, LightGCNRecommender, PopularRecommender,
-                      SASRecRecommender)
+                      SASRecRecommender, UltraGCNRecommender)
 from skcreate.data.datasets import make_interactions
 from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import LightGCNEncoder, SASRecEncoder, ScalableCrossEntropy
@@ -326,7 +326,16 @@ class _HostReads(TorchDispatchMode):
     functools.partial(CREATERecommender, warmup_epochs=0, graph_batch_size=32,
                       graph_encoder=LightGCNEncoder(n_layers=1, propagation="full"),
                       **SMALL_CREATE),
-], ids=["SASRec", "SASRec-SCE", "LightGCN", "CREATE"])
+    # row-sparse gradients and their lazy updates
+    functools.partial(LightGCNRecommender, n_factors=8, epochs=1, random_state=0,
+                      propagation="full", row_sparse=True),
+    functools.partial(UltraGCNRecommender, n_factors=8, epochs=1, random_state=0,
+                      row_sparse=True),
+    functools.partial(CREATERecommender, warmup_epochs=0, graph_batch_size=32,
+                      graph_encoder=LightGCNEncoder(n_layers=1, propagation="full",
+                                                    row_sparse=True), **SMALL_CREATE),
+], ids=["SASRec", "SASRec-SCE", "LightGCN", "CREATE", "LightGCN-row-sparse",
+        "UltraGCN-row-sparse", "CREATE-row-sparse"])
 def test_training_step_reads_no_value_back_to_the_host(X, make):
     model = make()
     model._check_params()
