@@ -18,6 +18,7 @@ by narrow ones.
 """
 
 import argparse
+import functools
 import platform
 import sys
 import warnings
@@ -38,7 +39,10 @@ from _common import fit_and_time, load_data, machine
 
 K = 100
 MODELS = {"SASRec": SASRecRecommender, "LightGCN": LightGCNRecommender,
-          "CREATE": CREATERecommender}
+          "CREATE": CREATERecommender,
+          # row-sparse gradients and lazy updates of the graph tables (issue 29)
+          "LightGCN-sparse": functools.partial(LightGCNRecommender, row_sparse=True),
+          "CREATE-sparse": CREATERecommender}
 TINY = {"n_factors": 8, "batch_size": 32}
 TINY_ENCODER = {"n_blocks": 1, "max_len": 8}
 
@@ -62,16 +66,20 @@ def datasets(args):
 def make_model(name, args):
     params = {"trainer": Trainer(device=args.device, precision=args.precision),
               "random_state": 0, "epochs": args.epochs}
-    if name == "CREATE":
+    create = name.startswith("CREATE")
+    if create:
         params["warmup_epochs"] = 1
     if args.tiny:
         params.update(TINY)
         if name == "SASRec":
             params.update(TINY_ENCODER)
-        elif name == "CREATE":
+        elif create:
             # CREATE's transformer options live on its sequence encoder
             params.update(sequence_encoder=SASRecEncoder(**TINY_ENCODER), graph_batch_size=64)
-    return MODELS[name](**params)
+    model = MODELS[name](**params)
+    if name == "CREATE-sparse":
+        model.set_params(graph_encoder__row_sparse=True)
+    return model
 
 
 def run(model, X, histories, cuda):
