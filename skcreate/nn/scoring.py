@@ -14,14 +14,16 @@ from torch.nn import functional as F
 from .item_table import ItemTable
 
 __all__ = ["ServingNetwork", "SequenceScorer", "EmbeddingScorer", "LeastSquaresScorer",
-           "PopularityScorer", "multi_hot", "solve_spd"]
+           "PopularityScorer", "distinct_weights", "solve_spd"]
 
 
-def multi_hot(history, n_items):
-    """Float (B, n_items): 1 where a row's history holds the item, repeated events once."""
-    hot = torch.zeros(history.shape[0], n_items + 1, dtype=torch.float32,
-                      device=history.device)
-    return hot.scatter(1, history, 1.0)[:, 1:]
+def distinct_weights(history, n_items):
+    """Float (B, L): 1 / (the item's count in its row) at every position, 0 at padding, so
+    that a weighted sum over positions counts each distinct item once."""
+    counts = torch.zeros(history.shape[0], n_items + 1, dtype=torch.float32,
+                         device=history.device)
+    counts = counts.scatter_add(1, history, torch.ones_like(history, dtype=torch.float32))
+    return (history != ItemTable.padding).float() / torch.gather(counts, 1, history)
 
 
 def solve_spd(matrix, rhs):
@@ -99,23 +101,26 @@ class EmbeddingScorer(nn.Module):
 
     def __init__(self, item_vectors, user_vectors=None, fold="mean", bias_column=False):
         super().__init__()
-        self.register_buffer("item_vectors", torch.as_tensor(item_vectors).float())
+        # row 0 pads, as in the item table: history rows index it directly
+        self.register_buffer("table", F.pad(torch.as_tensor(item_vectors).float(),
+                                            (0, 0, 1, 0)))
         self.register_buffer("user_vectors", None if user_vectors is None
                              else torch.as_tensor(user_vectors).float())
         self.fold = fold
         self.bias_column = bias_column
 
     def forward(self, history, users):
-        hot = multi_hot(history, self.item_vectors.shape[0])
-        state = hot @ self.item_vectors
+        # the history's distinct rows gathered, not a (B, n_items) product
+        weight = distinct_weights(history, self.table.shape[0] - 1)
+        state = (self.table[history] * weight.unsqueeze(-1)).sum(1)
         if self.fold == "mean":
-            state = state / hot.sum(1, keepdim=True).clamp(min=1)
+            state = state / weight.sum(1, keepdim=True).clamp(min=1)
         if self.bias_column:
             state = torch.cat([state[:, :-1], torch.ones_like(state[:, -1:])], dim=1)
         if self.user_vectors is not None:
             fitted = self.user_vectors[users.clamp(min=0)]
             state = torch.where((users >= 0).unsqueeze(1), fitted, state)
-        return state @ self.item_vectors.T
+        return state @ self.table[1:].T
 
 
 class LeastSquaresScorer(nn.Module):
@@ -141,12 +146,8 @@ class LeastSquaresScorer(nn.Module):
         self.alpha = float(alpha)
 
     def forward(self, history, users):
-        n_rows = self.table.shape[0]
         # each distinct item once: a repeated event weighs 1 / its count in the row
-        counts = torch.zeros(history.shape[0], n_rows, dtype=torch.float32,
-                             device=history.device)
-        counts = counts.scatter_add(1, history, torch.ones_like(history, dtype=torch.float32))
-        weight = (history != ItemTable.padding).float() / torch.gather(counts, 1, history)
+        weight = distinct_weights(history, self.table.shape[0] - 1)
         vectors = self.table[history]
         weighted = vectors * weight.unsqueeze(-1)
         matrix = self.gram + (self.alpha - 1.0) * (weighted.transpose(1, 2) @ vectors)
