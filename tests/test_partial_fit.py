@@ -269,3 +269,19 @@ def test_cli_update(tmp_path, capsys):
     assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "dates.csv"),
                  "--out", str(tmp_path / "m3.skc")]) == 1
     assert "fitted on numeric times" in capsys.readouterr().err
+
+
+def test_replay_trains_users_without_new_events_too(fitted):
+    untouched = sorted(set(OLD.user_id) - set(NEW.user_id))
+    rows = fitted["als"].interactions_.user_ids.get_indexer(untouched)
+    before = fitted["als"].user_factors_[rows]
+    alone = _copy(fitted["als"]).partial_fit(NEW, epochs=1)
+    np.testing.assert_array_equal(alone.user_factors_[rows], before)
+    every = _copy(fitted["als"]).partial_fit(NEW, epochs=1, replay=1.0)
+    assert not np.isclose(every.user_factors_[rows], before).all(axis=1).any()
+    some = _copy(fitted["als"]).partial_fit(NEW, epochs=1, replay=0.5)
+    changed = ~np.isclose(some.user_factors_[rows], before).all(axis=1)
+    assert changed.sum() == round(0.5 * len(rows))
+    for bad in (-0.1, 1.5, True, "all"):
+        with pytest.raises(ValueError, match="replay must be a share in"):
+            _copy(fitted["sasrec"]).partial_fit(NEW, replay=bad)

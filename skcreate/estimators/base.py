@@ -1,5 +1,6 @@
 """The fit / recommend / score contract shared by every recommender."""
 
+import numbers
 import warnings
 from collections.abc import Hashable
 
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.interactions import (Interactions, check_column_roles, check_interactions,
@@ -137,7 +139,7 @@ class BaseRecommender(BaseEstimator):
             raise
         return self
 
-    def partial_fit(self, X, y=None, epochs=None):
+    def partial_fit(self, X, y=None, epochs=None, replay=0.0):
         """Update the fitted model with new interactions.
 
         The new events extend the fitted interactions (``interactions_``): users and items
@@ -159,6 +161,12 @@ class BaseRecommender(BaseEstimator):
         epochs : int, optional
             Epochs (ALS sweeps, BPR iterations) of the update; by default the model's
             ``epochs`` (``iterations``).
+        replay : float, default=0.0
+            Share of the users without new events whose histories join the update too (a
+            sample drawn from ``random_state``): training on the new events alone shifts a
+            model towards the users who have them and forgets the others; replaying some of
+            the others counters it, at a cost in proportion. 1.0 trains on every user.
+            Models that recompute from all interactions ignore it.
 
         Returns
         -------
@@ -171,22 +179,30 @@ class BaseRecommender(BaseEstimator):
             changed since ``fit``, the times are of another kind, or ``X`` is invalid: the
             model is then left as it was.
         """
-        return self._update(X, epochs)
+        return self._update(X, epochs, replay)
 
-    def _update(self, X, epochs, **options):
+    def _update(self, X, epochs, replay, **options):
         """partial_fit, with a model's own ``options`` of ``_partial_fit``."""
         if not hasattr(self, "interactions_"):
             return self.fit(X)
         if epochs is not None:
             epochs = check_k(epochs, "epochs")
+        if isinstance(replay, bool) or not isinstance(replay, numbers.Real) \
+                or not 0 <= replay <= 1:
+            raise ValueError(f"replay must be a share in [0, 1], got {replay!r}.")
         self._check_column_roles()
         self._check_unchanged_params()
         frame = check_interactions(X, self.user_col, self.item_col, self.time_col)
         self._check_time_kind(frame[self.time_col])
         new, _ = Interactions.from_frame(frame, self.user_col, self.item_col, self.time_col)
         data = self.interactions_.append(new)
-        touched = data.user_ids.get_indexer(new.user_ids)
-        self._partial_fit(data, np.sort(touched), epochs, **options)
+        touched = np.unique(data.user_ids.get_indexer(new.user_ids))
+        if replay > 0:
+            others = np.setdiff1d(np.arange(data.n_users), touched)
+            rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+            drawn = rng.choice(others, int(round(replay * len(others))), replace=False)
+            touched = np.union1d(touched, drawn)
+        self._partial_fit(data, touched, epochs, **options)
         self.interactions_ = data
         self.item_ids_ = data.item_ids
         self.n_items_ = data.n_items

@@ -297,7 +297,7 @@ default="barlow"
 
     _free_params = SASRecRecommender._free_params | {"warmup_epochs", "graph_batch_size"}
 
-    def partial_fit(self, X, y=None, epochs=None, warmup_epochs=0):
+    def partial_fit(self, X, y=None, epochs=None, replay=0.0, warmup_epochs=0):
         """Update the fitted model with new interactions.
 
         As :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`: the graph is rebuilt
@@ -314,6 +314,9 @@ default="barlow"
             Ignored.
         epochs : int, optional
             Joint epochs of the update; by default ``epochs``.
+        replay : float, default=0.0
+            Share of the users without new events whose histories and edges join the update
+            (see :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`).
         warmup_epochs : int, default=0
             Graph-only epochs before them, which give the new rows graph embeddings before
             the alignment reads them.
@@ -325,7 +328,7 @@ default="barlow"
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, Integral) \
                 or warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}.")
-        return self._update(X, epochs, warmup_epochs=int(warmup_epochs))
+        return self._update(X, epochs, replay, warmup_epochs=int(warmup_epochs))
 
     @property
     def _network(self):
