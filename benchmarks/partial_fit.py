@@ -1,22 +1,31 @@
 r"""partial_fit against a full refit, on the Table 2 protocol's train part.
 
 The train part (global temporal split at 0.8) is split again by time at its 0.9 quantile: a
-model is fitted on the first 90 % and updated with ``partial_fit`` on the last 10 %; the
-full refit is fitted on the whole train part. Both are scored on the test users (NDCG@10,
-Recall@10, %). Also counted: the items that appear only in the last 10 %, how many of them
-are recommended to some test user (top 10) after the update, and before it (never: they are
-not in the catalogue).
+model is fitted on the first 90 % (the base) and updated with ``partial_fit`` on the last
+10 %, once per update configuration (``--updates EPOCHS:REPLAY ...``, "default" for the
+model's epochs); the full refit is fitted on the whole train part. All are scored on the test
+users (NDCG@10, Recall@10, Coverage@10, %). Also counted: the items that appear only in the
+last 10 %, and how many of them are recommended to some user (top 10) after the update.
+
+``--split validation`` runs the same protocol inside the train part, for choosing the update
+configuration honestly: the inner train (``global_temporal_split`` at 0.8 then 0.9) plays
+the train part and the validation users are scored; the test split is never read.
 
 Resumable: one row per (model, seed, variant) in ``<out>.csv``, appended as it finishes;
-rows already there are skipped.
+rows already there are skipped (the base model is refitted when an update of it is missing).
 
+    python benchmarks/partial_fit.py --data-home ../shared/data --split validation \
+        --out benchmarks/results/partial-fit-beauty-validation --models SASRec --seeds 0 \
+        --updates default:0 5:0 5:0.3 10:0.3 5:1
     python benchmarks/partial_fit.py --data-home ../shared/data \
-        --out benchmarks/results/partial-fit-beauty --models SASRec CREATE --seeds 0 1 2
+        --out benchmarks/results/partial-fit-beauty --models SASRec --seeds 0 1 2 \
+        --updates 5:0.3
 """
 
 import argparse
 import json
 import os
+import pickle
 import platform
 import sys
 import time
@@ -31,11 +40,12 @@ from _common import load_data  # noqa: E402
 
 import skcreate  # noqa: E402
 from skcreate.data.metrics import evaluate  # noqa: E402
-from skcreate.data.model_selection import GlobalTemporalSplit, split_history_target  # noqa: E402
+from skcreate.data.model_selection import (GlobalTemporalSplit, global_temporal_split,  # noqa: E402
+                                           split_history_target)
 
-COLUMNS = ["model", "seed", "variant", "ndcg@10", "recall@10", "coverage@10", "seconds",
-           "base_seconds", "new_items", "new_items_recommended",
-           "new_items_recommended_before", "machine", "params", "command"]
+COLUMNS = ["model", "seed", "variant", "split", "ndcg@10", "recall@10", "coverage@10",
+           "seconds", "base_seconds", "new_items", "new_items_recommended", "machine", "params",
+           "command"]
 MODELS = {"SASRec": skcreate.SASRecRecommender, "CREATE": skcreate.CREATERecommender,
           "ALS": skcreate.ALSRecommender, "LightGCN": skcreate.LightGCNRecommender}
 
@@ -49,10 +59,13 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["SASRec", "CREATE"],
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--update-epochs", type=int, default=None,
-                        help="epochs of the update (default: the model's epochs)")
+    parser.add_argument("--updates", nargs="+", default=["default:0"],
+                        metavar="EPOCHS:REPLAY",
+                        help="update configurations: epochs (or 'default') and replay share")
+    parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--quantile", type=float, default=0.9)
     args = parser.parse_args(argv)
+    updates = [parse_update(text) for text in args.updates]
     warnings.filterwarnings("ignore", message=".*(unseen at fit|served by popularity).*")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -63,9 +76,12 @@ def main(argv=None):
     command = " ".join(["python", "benchmarks/partial_fit.py"] +
                        list(sys.argv[1:] if argv is None else argv))
     X = load_data(args.dataset, args.data_home)
-    train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
-    train = X.iloc[train_idx]
-    history, targets = split_history_target(X.iloc[test_idx])
+    if args.split == "test":
+        train_idx, test_idx = next(GlobalTemporalSplit(0.8).split(X))
+        train, evaluation = X.iloc[train_idx], X.iloc[test_idx]
+    else:
+        train, evaluation, _ = global_temporal_split(X, 0.8, 0.9)
+    history, targets = split_history_target(evaluation)
     cut = train["timestamp"].quantile(args.quantile)
     first, last = train[train["timestamp"] <= cut], train[train["timestamp"] > cut]
     new_items = set(last["item_id"]) - set(first["item_id"])
@@ -77,52 +93,74 @@ def main(argv=None):
         return ({name: round(100 * value, 4) for name, value in metrics.items()},
                 int(recs["item_id"].isin(new_items).groupby(recs["item_id"]).any().sum()))
 
+    def record(row, model):
+        metrics, recommended = score(model)
+        row.update(metrics, split=args.split, new_items=len(new_items),
+                   new_items_recommended=recommended,
+                   machine=f"{platform.machine()}, {torch.get_num_threads()} torch "
+                           f"threads, load {os.getloadavg()[0]:.1f}",
+                   params=json.dumps({"quantile": args.quantile}), command=command)
+        frame = pd.DataFrame([row]).reindex(columns=COLUMNS)
+        frame.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+        print(frame.drop(columns=["command", "machine", "params"]).to_string(index=False),
+              flush=True)
+
     for seed in args.seeds:
         for name in args.models:
-            for variant in ("refit", "update"):
-                if (name, seed, variant) in finished:
-                    continue
+            if (name, seed, "refit") not in finished:
                 model = MODELS[name](random_state=seed)
-                row = {"model": name, "seed": seed, "variant": variant}
                 start = time.perf_counter()
-                if variant == "refit":
-                    model.fit(train)
-                    row["seconds"] = round(time.perf_counter() - start, 1)
-                else:
-                    model.fit(first)
-                    row["base_seconds"] = round(time.perf_counter() - start, 1)
-                    row["new_items_recommended_before"] = score(model)[1]
-                    start = time.perf_counter()
-                    model.partial_fit(last, epochs=args.update_epochs)
-                    row["seconds"] = round(time.perf_counter() - start, 1)
-                metrics, recommended = score(model)
-                row.update(metrics, new_items=len(new_items),
-                           new_items_recommended=recommended,
-                           machine=f"{platform.machine()}, {torch.get_num_threads()} torch "
-                                   f"threads, load {os.getloadavg()[0]:.1f}",
-                           params=json.dumps({"update_epochs": args.update_epochs,
-                                              "quantile": args.quantile}),
-                           command=command)
-                frame = pd.DataFrame([row]).reindex(columns=COLUMNS)
-                frame.to_csv(csv, mode="a", header=not csv.exists(), index=False)
-                print(frame.drop(columns=["command", "machine", "params"]).to_string(
-                    index=False), flush=True)
+                model.fit(train)
+                record({"model": name, "seed": seed, "variant": "refit",
+                        "seconds": round(time.perf_counter() - start, 1)}, model)
+            todo = [(variant_name(e, r), e, r) for e, r in updates
+                    if (name, seed, variant_name(e, r)) not in finished]
+            if not todo:
+                continue
+            base = MODELS[name](random_state=seed)
+            start = time.perf_counter()
+            base.fit(first)
+            base_seconds = round(time.perf_counter() - start, 1)
+            if (name, seed, "base") not in finished:
+                record({"model": name, "seed": seed, "variant": "base",
+                        "seconds": base_seconds}, base)
+            state = pickle.dumps(base)
+            for variant, epochs, replay in todo:
+                model = pickle.loads(state)
+                start = time.perf_counter()
+                model.partial_fit(last, epochs=epochs, replay=replay)
+                record({"model": name, "seed": seed, "variant": variant,
+                        "seconds": round(time.perf_counter() - start, 1),
+                        "base_seconds": base_seconds}, model)
     write_table(pd.read_csv(csv), out.with_name(out.name + ".md"))
 
 
+def parse_update(text):
+    epochs, _, replay = text.partition(":")
+    return (None if epochs == "default" else int(epochs)), float(replay or 0)
+
+
+def variant_name(epochs, replay):
+    return f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
+
+
 def write_table(results, path):
+    split = results["split"].iloc[-1]
+    users = "test users" if split == "test" else "validation users (inside the train part)"
     lines = ["# partial_fit against a full refit", "",
-             "Fit on the first 90 % of the train part and partial_fit on the last 10 % "
-             "(update), or fit on all of it (refit); test users, metrics in %, mean ± std "
-             "over seeds; seconds of the refit and of the update alone.", "",
-             "| model | variant | seeds | NDCG@10 | Recall@10 | seconds | new items "
-             "recommended |", "|---|---|---|---|---|---|---|"]
+             "The base is fitted on the first 90 % of the train part; an update is the base "
+             "with partial_fit on the last 10 % (`update-<epochs>e-replay<share>`); the refit "
+             f"is fitted on all of it. Scored on the {users}; metrics in %, mean ± std over "
+             "seeds; seconds of the fit, or of the update alone.", "",
+             "| model | variant | seeds | NDCG@10 | Recall@10 | Coverage@10 | seconds | new "
+             "items recommended |", "|---|---|---|---|---|---|---|---|"]
     for (model, variant), rows in results.groupby(["model", "variant"], sort=False):
         def spread(column):
             values = rows[column].astype(float)
             return f"{values.mean():.2f} ± {values.std(ddof=0):.2f}"
         lines.append(f"| {model} | {variant} | {len(rows)} | {spread('ndcg@10')} | "
-                     f"{spread('recall@10')} | {rows['seconds'].mean():.0f} | "
+                     f"{spread('recall@10')} | {spread('coverage@10')} | "
+                     f"{rows['seconds'].mean():.0f} | "
                      f"{rows['new_items_recommended'].mean():.0f} of "
                      f"{rows['new_items'].iloc[0]} |")
     lines += ["", f"Machine: {results.machine.iloc[-1]}.", "",
