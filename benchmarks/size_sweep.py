@@ -74,9 +74,14 @@ MODELS = {
     "LightGCN-sparse": ("LightGCN", {"row_sparse": True}),
     "CREATE-warmup-sparse": ("CREATE", {"graph_encoder": LightGCNEncoder(
         n_layers=1, row_sparse=True)}),
+    # and sampled neighbourhoods: at most 10 neighbours per node and hop
+    "LightGCN-fanout": ("LightGCN", {"row_sparse": True, "fanout": 10}),
+    "CREATE-warmup-fanout": ("CREATE", {"graph_encoder": LightGCNEncoder(
+        n_layers=1, row_sparse=True, fanout=10)}),
 }
 # models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
-WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse"}
+WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse",
+               "CREATE-warmup-fanout"}
 # the models of the Amazon Beauty epoch-time comparison (``--beauty``)
 BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table
@@ -178,7 +183,9 @@ def slopes(results, low=100_000):
 def speedups(results, pairs=(("LightGCN", "LightGCN-full"),
                              ("CREATE-warmup", "CREATE-warmup-full"),
                              ("LightGCN-sparse", "LightGCN"),
-                             ("CREATE-warmup-sparse", "CREATE-warmup"))):
+                             ("CREATE-warmup-sparse", "CREATE-warmup"),
+                             ("LightGCN-fanout", "LightGCN"),
+                             ("CREATE-warmup-fanout", "CREATE-warmup"))):
     """Seconds per epoch of each (new, old) model pair at every size both ran, and the ratio."""
     rows = []
     for new, old in pairs:

@@ -159,8 +159,8 @@ class BaseRecommender(BaseEstimator):
         y : None
             Ignored.
         epochs : int, optional
-            Epochs (ALS sweeps, BPR iterations) of the update; by default the model's
-            ``epochs`` (``iterations``).
+            Epochs (ALS sweeps, BPR iterations) of the update; by default a third of the
+            neural models' ``epochs`` (at least 1), ALS's and BPR's ``iterations``.
         replay : float, default=0.0
             Share of the users without new events whose histories join the update too (a
             sample drawn from ``random_state``): training on the new events alone shifts a

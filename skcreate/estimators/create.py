@@ -313,7 +313,7 @@ default="barlow"
         y : None
             Ignored.
         epochs : int, optional
-            Joint epochs of the update; by default ``epochs``.
+            Joint epochs of the update; by default a third of ``epochs`` (at least 1).
         replay : float, default=0.0
             Share of the users without new events whose histories and edges join the update
             (see :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`).

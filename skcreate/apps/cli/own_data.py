@@ -65,8 +65,8 @@ def add_parsers(sub):
     up.add_argument("data", help="new interactions file (.csv, .csv.gz or .parquet)")
     up.add_argument("--out", required=True, help="model file to write (may be MODEL)")
     up.add_argument("--epochs", type=positive_int, default=None,
-                    help="epochs of the update (ALS sweeps, BPR iterations); default: the "
-                    "model's")
+                    help="epochs of the update (ALS sweeps, BPR iterations); default: a "
+                    "third of a neural model's epochs, ALS's and BPR's iterations")
     up.add_argument("--warmup-epochs", type=int, default=None,
                     help="CREATE only: graph-only epochs before the joint ones (default: 0)")
     up.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
