@@ -40,8 +40,8 @@ from _common import load_data  # noqa: E402
 
 import skcreate  # noqa: E402
 from skcreate.data.metrics import evaluate  # noqa: E402
-from skcreate.data.model_selection import (GlobalTemporalSplit, global_temporal_split,  # noqa: E402
-                                           split_history_target)
+from skcreate.data.model_selection import (  # noqa: E402
+    GlobalTemporalSplit, global_temporal_split, split_history_target)
 
 COLUMNS = ["model", "seed", "variant", "split", "ndcg@10", "recall@10", "coverage@10",
            "seconds", "base_seconds", "new_items", "new_items_recommended", "machine", "params",
