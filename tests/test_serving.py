@@ -196,6 +196,8 @@ def test_refusals(tmp_path):
     with pytest.raises(TypeError, match="random draws"):
         est.export(tmp_path / "m.onnx")
     est = skcreate.PopularRecommender().fit(TRAIN)
+    with pytest.raises(FileNotFoundError, match="the folder .* does not exist"):
+        est.export(tmp_path / "nowhere" / "m.onnx")
     with pytest.raises(ValueError, match="format must be one of"):
         est.export(tmp_path / "m.onnx", format="pmml")
     est = skcreate.PopularRecommender(user_col=("a", "b")).fit(

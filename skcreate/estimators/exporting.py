@@ -43,6 +43,10 @@ def export(estimator, path, format="onnx"):
     except ImportError:
         raise ImportError("export needs onnx, onnxscript and onnxruntime: pip install "
                           "'skcreate[serving]'.") from None
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot export to {os.fspath(path)!r}: the folder {folder!r} "
+                                "does not exist.")
     columns = {"user": estimator.user_col, "item": estimator.item_col,
                "time": estimator.time_col}
     for role, name in columns.items():
