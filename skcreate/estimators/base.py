@@ -475,7 +475,11 @@ class BaseRecommender(BaseEstimator):
         >>> from skcreate.estimators.baselines import PureSVDRecommender
         >>> df = make_interactions(n_users=80, n_items=40, random_state=0)
         >>> est = PureSVDRecommender(n_factors=8, random_state=0).fit(df)
-        >>> est.export("puresvd.onnx")  # doctest: +SKIP
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "puresvd.onnx")
+        >>> est.export(path)
+        >>> sorted(os.listdir(os.path.dirname(path)))
+        ['puresvd.onnx', 'puresvd.onnx.json']
         """
         from .exporting import export
 

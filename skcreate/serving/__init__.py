@@ -7,9 +7,18 @@ An estimator's :meth:`~skcreate.estimators.base.BaseRecommender.export` writes a
 
 Examples
 --------
->>> from skcreate.serving import load  # doctest: +SKIP
->>> model = load("beauty.onnx")  # doctest: +SKIP
->>> model.recommend(histories, k=10)  # doctest: +SKIP
+>>> import os, tempfile
+>>> from skcreate.data.datasets import make_interactions
+>>> from skcreate.estimators.baselines import PureSVDRecommender
+>>> df = make_interactions(n_users=80, n_items=40, random_state=0)
+>>> path = os.path.join(tempfile.mkdtemp(), "puresvd.onnx")
+>>> PureSVDRecommender(n_factors=8, random_state=0).fit(df).export(path)
+
+In the serving process:
+
+>>> from skcreate.serving import load
+>>> load(path).recommend(df[df.user_id == 0], k=3)["rank"].tolist()
+[1, 2, 3]
 """
 
 from .format import ExportError
