@@ -320,15 +320,19 @@ def _read_arrays(path, data):
         raise ModelFileError(f"{path}: arrays.npz is not a numpy archive ({exc}).") from None
 
 
-def _read_optimizer(path, data):
+def _torch_load(path, member, data, what):
+    """A member saved with ``torch.save``, read with ``weights_only=True``."""
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ModelFileError(f"{path}: {_OPTIMIZER} holds more than tensors; refused "
+        raise ModelFileError(f"{path}: {member} holds more than tensors; refused "
                              f"({exc}).") from None
     except (*_READ_ERRORS, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise ModelFileError(f"{path}: {_OPTIMIZER} is not an optimiser state ({exc}).") \
-            from None
+        raise ModelFileError(f"{path}: {member} is not {what} ({exc}).") from None
+
+
+def _read_optimizer(path, data):
+    state = _torch_load(path, _OPTIMIZER, data, "an optimiser state")
     if not (isinstance(state, dict) and isinstance(state.get("state"), dict)
             and isinstance(state.get("param_groups"), list)):
         raise ModelFileError(f"{path}: {_OPTIMIZER} is not an optimiser state dict.")
@@ -336,13 +340,7 @@ def _read_optimizer(path, data):
 
 
 def _read_weights(path, data):
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelFileError(f"{path}: weights.pt holds more than tensors; refused "
-                             f"({exc}).") from None
-    except (*_READ_ERRORS, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise ModelFileError(f"{path}: weights.pt is not a torch state dict ({exc}).") from None
+    state = _torch_load(path, _WEIGHTS, data, "a torch state dict")
     if not _is_str_dict(state, torch.Tensor):
         raise ModelFileError(f"{path}: weights.pt is not a state dict of named tensors.")
     return state

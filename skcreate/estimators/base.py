@@ -1,7 +1,6 @@
 """The fit / recommend / score contract shared by every recommender."""
 
 import numbers
-import warnings
 from collections.abc import Hashable
 
 import numpy as np
@@ -14,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..data.interactions import (Interactions, check_column_roles, check_interactions,
                                  check_k)
 from ..data.metrics import make_scorer
+from ..data.recommendations import encode_histories, top_k_frames
 
 __all__ = ["BaseRecommender"]
 
@@ -280,15 +280,8 @@ class BaseRecommender(BaseEstimator):
     def _encode_histories(self, histories):
         if histories is None:
             return self.interactions_
-        frame = check_interactions(histories, self.user_col, self.item_col, self.time_col,
-                                   name="histories")
-        data, n_unknown = Interactions.from_frame(frame, self.user_col, self.item_col,
-                                                  self.time_col, item_ids=self.item_ids_)
-        if n_unknown:
-            warnings.warn(
-                f"{n_unknown} interaction(s) in histories have items unseen at fit; they were "
-                "ignored as context and cannot be recommended.", UserWarning, stacklevel=3)
-        return data
+        return encode_histories(histories, self.user_col, self.item_col, self.time_col,
+                                self.item_ids_, stacklevel=5)
 
     def recommend(self, histories=None, k=10):
         """Top-k recommendations for users given their histories.
@@ -344,23 +337,8 @@ class BaseRecommender(BaseEstimator):
         chunk_size = (self._recommend_chunk_size if chunk_size is None
                       else check_k(chunk_size, "chunk_size"))
         data = self._encode_histories(histories)
-        empty = data.lengths == 0
-        if empty.any():
-            warnings.warn(
-                f"{int(empty.sum())} user(s) have no history item from the fitted catalogue; "
-                "they are served by popularity.", UserWarning, stacklevel=2)
-        ranks = np.arange(1, k + 1)
-        offset = 0
-        for rows, codes, values in self._iter_top_k(data, k, chunk_size):
-            keep = np.isfinite(values).ravel()
-            n_rows = int(keep.sum())
-            yield pd.DataFrame({
-                self.user_col: data.user_ids.take(np.repeat(rows, k)[keep]),
-                self.item_col: self.item_ids_.take(codes.ravel()[keep]),
-                "score": values.ravel()[keep],
-                "rank": np.tile(ranks, len(rows))[keep],
-            }, index=pd.RangeIndex(offset, offset + n_rows))
-            offset += n_rows
+        yield from top_k_frames(self._iter_top_k(data, k, chunk_size), data.user_ids,
+                                self.item_ids_, k, self.user_col, self.item_col)
 
     def _top_k(self, data, k):
         """Top-k item codes and scores, shape (n_users, k) each; -inf marks no item."""

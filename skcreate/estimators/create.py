@@ -1,6 +1,5 @@
 """CREATERecommender: joint sequence + graph training with cross-view alignment."""
 
-import functools
 from numbers import Integral, Real
 
 import torch
@@ -14,7 +13,6 @@ from ..nn.create_model import CREATEModel
 from ..nn.graph_encoder import GraphEncoder
 from ..nn.graph_model import GraphModel
 from ..nn.lightgcn import LightGCNEncoder
-from ..nn.optim import LazyAdam
 from ..nn.projected_barlow import ProjectedBarlowTwins
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import BERT4RecEncoder, SASRecEncoder
@@ -238,13 +236,11 @@ default="barlow"
     # the graph branch reads the whole item table every step: dense gradients
     _sparse_table = False
 
-    def _optimizer(self):
+    @property
+    def _lazy_updates(self):
         # the graph encoder's row_sparse: its user rows (and the item rows its steps read)
-        # get row-sparse gradients, which only LazyAdam updates row by row
-        if not getattr(GRAPH_ENCODERS.resolve(self.graph_encoder), "row_sparse", False):
-            return super()._optimizer()
-        return functools.partial(LazyAdam, lr=self.learning_rate,
-                                 weight_decay=self.weight_decay)
+        # get row-sparse gradients
+        return bool(getattr(GRAPH_ENCODERS.resolve(self.graph_encoder), "row_sparse", False))
 
     @property
     def _auto_warmup(self):

@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import os
-import secrets
 import warnings
 
 import torch
@@ -20,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._version import __version__
 from ..nn.scoring import ServingNetwork
 from ..serving.format import FORMAT, FORMAT_VERSION, encode_ids, file_sha256, sidecar_path
-from .saving import _encode_params
+from .saving import _encode_params, replace_file
 
 __all__ = ["export"]
 
@@ -66,9 +65,9 @@ def export(estimator, path, format="onnx"):
     model = _with_top_k(onnx, _to_onnx(network, sidecar["context"]))
     sidecar["inputs"] = [node.name for node in model.graph.input]
     path = os.fspath(path)
-    _replace(path, model.SerializeToString())
+    replace_file(path, lambda file: file.write(model.SerializeToString()))
     sidecar["onnx_sha256"] = file_sha256(path)
-    _replace(sidecar_path(path), json.dumps(sidecar).encode())
+    replace_file(sidecar_path(path), lambda file: file.write(json.dumps(sidecar).encode()))
 
 
 def _params(estimator):
@@ -122,18 +121,3 @@ def _with_top_k(onnx, model):
         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", "k"])])
     onnx.checker.check_model(model)
     return model
-
-
-def _replace(path, payload):
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-

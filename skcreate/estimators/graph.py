@@ -1,6 +1,5 @@
 """Graph estimators: LightGCN and UltraGCN over the user-item graph."""
 
-import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +11,6 @@ from .neural import NeuralRecommender, seeded_generator
 from ..nn.graph_encoder import GraphEncoder
 from ..nn.graph_model import GraphModel
 from ..nn.lightgcn import LightGCNEncoder
-from ..nn.optim import LazyAdam
 from ..nn.registry import Shortcuts
 from ..nn.scoring import EmbeddingScorer
 from ..nn.sparse import sparse_tensor
@@ -51,11 +49,9 @@ class _GraphRecommender(NeuralRecommender):
         return self._encoder_class(**{name: params[name] for name in
                                       self._encoder_class._get_param_names()})
 
-    def _optimizer(self):
-        if not getattr(self._make_encoder(), "row_sparse", False):
-            return super()._optimizer()
-        return functools.partial(LazyAdam, lr=self.learning_rate,
-                                 weight_decay=self.weight_decay)
+    @property
+    def _lazy_updates(self):
+        return bool(getattr(self._make_encoder(), "row_sparse", False))
 
     def _build(self, data, rng):
         user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)

@@ -13,6 +13,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from .base import BaseRecommender
+from ..nn.optim import LazyAdam
 from ..nn.registry import Shortcuts
 from ..training import Trainer
 
@@ -53,8 +54,13 @@ class NeuralRecommender(BaseRecommender):
     def _trainer(self):
         return TRAINERS.resolve(self.trainer)
 
+    #: whether the network's steps give row-sparse gradients (subclasses): LazyAdam then
+    #: updates only the rows a step read
+    _lazy_updates = False
+
     def _optimizer(self):
-        return functools.partial(torch.optim.Adam, lr=self.learning_rate,
+        optimizer = LazyAdam if self._lazy_updates else torch.optim.Adam
+        return functools.partial(optimizer, lr=self.learning_rate,
                                  weight_decay=self.weight_decay)
 
     def _fit(self, data):

@@ -245,7 +245,17 @@ def _sha256(payload):
 
 
 def _write_atomically(path, members):
-    """Write the zip of ``members`` to ``path`` through a temporary file in its folder: on any
+    """Write the zip of ``members`` to ``path`` (see :func:`replace_file`)."""
+    def write(file):
+        with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
+
+    replace_file(path, write)
+
+
+def replace_file(path, write):
+    """Write ``path`` with ``write(file)`` through a temporary file in its folder: on any
     error (or a kill) the previous file at ``path`` is untouched."""
     # a symlink stays a link: the file it points to is replaced
     target = os.path.realpath(path)
@@ -256,9 +266,7 @@ def _write_atomically(path, members):
     handle = os.open(temporary, flags, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
-            with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
-                for member, data in members.items():
-                    archive.writestr(member, data)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         with contextlib.suppress(FileNotFoundError):

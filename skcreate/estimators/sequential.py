@@ -1,6 +1,5 @@
 """SASRecRecommender: next-item prediction with a causal transformer."""
 
-import functools
 from numbers import Integral
 
 import numpy as np
@@ -10,7 +9,6 @@ from sklearn.utils._param_validation import Interval
 from ..training.batches import MaskedSequenceBatches, SequenceBatches, trim_padding
 from .neural import NeuralRecommender, copy_to_cpu, seeded_generator
 from ..nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
-from ..nn.optim import LazyAdam
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import SASRecEncoder
 from ..nn.scoring import SequenceScorer
@@ -175,11 +173,9 @@ class SASRecRecommender(NeuralRecommender):
         # updates keep the step's cost off the catalogue size
         return LOSSES.resolve(self.loss).row_sparse
 
-    def _optimizer(self):
-        if not self._sparse_table:
-            return super()._optimizer()
-        return functools.partial(LazyAdam, lr=self.learning_rate,
-                                 weight_decay=self.weight_decay)
+    @property
+    def _lazy_updates(self):
+        return self._sparse_table
 
     def _build(self, data, rng):
         model, batches = self._sequence_model(data, rng)

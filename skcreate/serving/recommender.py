@@ -1,12 +1,11 @@
 """A recommender that serves an export on onnxruntime, without torch, scikit-learn or
 implicit."""
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
-from ..data.interactions import Interactions, check_column_roles, check_interactions, check_k
+from ..data.interactions import check_column_roles, check_k
+from ..data.recommendations import encode_histories, top_k_frames
 from .format import ExportError, decode_ids, read_sidecar
 
 __all__ = ["ExportedRecommender", "load"]
@@ -124,37 +123,13 @@ class ExportedRecommender:
         k = min(check_k(k), self.n_items_)
         chunk_size = self.chunk_size if chunk_size is None else check_k(chunk_size,
                                                                          "chunk_size")
-        data = self._encode(histories)
-        empty = data.lengths == 0
-        if empty.any():
-            warnings.warn(
-                f"{int(empty.sum())} user(s) have no history item from the fitted catalogue; "
-                "they are served by popularity.", UserWarning, stacklevel=2)
-        ranks = np.arange(1, k + 1)
-        offset = 0
-        for start in range(0, data.n_users, chunk_size):
-            rows = np.arange(start, min(start + chunk_size, data.n_users))
-            codes, values = self._top_k(data, rows, k)
-            keep = np.isfinite(values).ravel()
-            n_rows = int(keep.sum())
-            yield pd.DataFrame({
-                self.user_col: data.user_ids.take(np.repeat(rows, k)[keep]),
-                self.item_col: self.item_ids_.take(codes.ravel()[keep]),
-                "score": values.ravel()[keep],
-                "rank": np.tile(ranks, len(rows))[keep],
-            }, index=pd.RangeIndex(offset, offset + n_rows))
-            offset += n_rows
-
-    def _encode(self, histories):
-        frame = check_interactions(histories, self.user_col, self.item_col, self.time_col,
-                                   name="histories")
-        data, n_unknown = Interactions.from_frame(frame, self.user_col, self.item_col,
-                                                  self.time_col, item_ids=self.item_ids_)
-        if n_unknown:
-            warnings.warn(
-                f"{n_unknown} interaction(s) in histories have items unseen at fit; they were "
-                "ignored as context and cannot be recommended.", UserWarning, stacklevel=4)
-        return data
+        data = encode_histories(histories, self.user_col, self.item_col, self.time_col,
+                                self.item_ids_, stacklevel=4)
+        chunks = ((rows, *self._top_k(data, rows, k)) for rows in
+                  np.array_split(np.arange(data.n_users),
+                                 range(chunk_size, data.n_users, chunk_size)))
+        yield from top_k_frames(chunks, data.user_ids, self.item_ids_, k, self.user_col,
+                                self.item_col)
 
     def _top_k(self, data, rows, k):
         """Top-k codes and scores of ``rows``, in batches of similar history lengths."""

@@ -70,9 +70,16 @@ def grow_into(new, old, user_rows):
                                      "for the grown data, and it is no item or user table.")
                 param.copy_(before)
             else:
-                keep = torch.as_tensor(rows >= 0, device=param.device)
-                param[keep] = before[torch.as_tensor(rows[rows >= 0], device=param.device)]
+                _move_rows(before, rows, param)
     return maps
+
+
+def _move_rows(value, rows, out):
+    """``out`` with row ``i`` set to ``value[rows[i]]`` wherever ``rows[i] >= 0``."""
+    keep = rows >= 0
+    out[torch.as_tensor(keep, device=out.device)] = \
+        value[torch.as_tensor(rows[keep], device=value.device)].to(out.device, out.dtype)
+    return out
 
 
 def grow_optimizer_state(state, new, maps):
@@ -87,9 +94,6 @@ def grow_optimizer_state(state, new, maps):
         for key, value in entry.items():
             if rows is not None and isinstance(value, torch.Tensor) and value.dim() > 0 \
                     and value.shape[1:] == param.shape[1:]:
-                moved = torch.zeros(param.shape, dtype=value.dtype)
-                keep = torch.as_tensor(rows >= 0)
-                moved[keep] = value[torch.as_tensor(rows[rows >= 0])]
-                value = moved
+                value = _move_rows(value, rows, torch.zeros(param.shape, dtype=value.dtype))
             grown[index][key] = value
     return {"state": grown, "param_groups": state["param_groups"]}
