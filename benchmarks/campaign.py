@@ -205,14 +205,13 @@ def write_table(results, path):
     path.write_text("\n".join(lines) + "\n")
 
 
-if __name__ == "__main__":
-    main()
-
-
 def sweep_points(results, param):
     """``{value: NDCG@10 values over seeds}`` of the CREATE runs that set ``param`` alone; the
-    defaults' run (no parameter set) stands at the default value."""
-    default = CREATERecommender().get_params()[param]
+    defaults' run (no parameter set) stands at the default value, ``warmup_epochs="auto"`` at
+    the epochs it resolves to."""
+    defaults = CREATERecommender()
+    default = (defaults._warmup_epochs if param == "warmup_epochs"
+               else defaults.get_params()[param])
     points = {}
     for params, part in results[results.model == "CREATE"].groupby("params", sort=False):
         params = json.loads(params)
@@ -251,3 +250,7 @@ def plot_sweeps(results, params, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

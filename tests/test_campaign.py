@@ -290,4 +290,4 @@ def test_figure_plots_each_parameter_over_the_runs_that_change_it_alone(campaign
     assert default == "0.05" and sorted(points, key=module._value_order) == ["0.05", "0.1", "1.0"]
     assert all(len(values) == 2 for values in points.values())
     points, default = module.sweep_points(results, "warmup_epochs")
-    assert default == "auto" and sorted(points, key=module._value_order) == ["0", "auto"]
+    assert default == "60" and sorted(points, key=module._value_order) == ["0", "60"]
