@@ -27,7 +27,8 @@ RUN_ONLY = {
     "device": "where the fit runs",
     "distributed": "data-parallel fits train like one process (tests/test_distributed.py)",
     "num_threads": "implicit's threads (its results do not depend on them)",
-    "propagation": "LightGCN's propagation strategy: the same embeddings, computed otherwise",
+    "propagation": "LightGCN's propagation strategy: the same embeddings computed otherwise "
+                   "(historical: the same rows after each refresh; test_propagation.py)",
     "graph_encoder__propagation": "as propagation",
     "verbose": "progress output", "callbacks": "hooks", "on_interrupt": "Ctrl-C handling",
     "checkpoint_path": "resumable fits end as uninterrupted ones (tests/test_checkpoint.py)",

@@ -132,3 +132,55 @@ def test_unknown_propagation_is_rejected():
     with pytest.raises(ValueError, match="'propagation' parameter of LightGCNEncoder must be a str "
                                          "among"):
         LightGCNEncoder(n_factors=2, propagation="sideways").build(random_graph(0))
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+@pytest.mark.parametrize("normalize_layers", [False, True])
+def test_historical_step_has_full_propagation_rows_after_a_refresh(n_layers, normalize_layers):
+    user_items = random_graph(n_layers, density=0.2)
+    batch = edge_batch(user_items, 1)
+    params = dict(n_layers=n_layers, normalize_layers=normalize_layers)
+    full_loss, full_grads = loss_and_grads(user_items, batch, "full", **params)
+    loss, grads = loss_and_grads(user_items, batch, "historical", **params)
+    torch.testing.assert_close(loss, full_loss)
+    if n_layers == 1:
+        # one hop is the whole propagation: the gradients are exact too
+        for grad, full_grad in zip(grads, full_grads):
+            torch.testing.assert_close(grad, full_grad)
+    else:
+        # deeper layers come from the history, without gradient
+        assert not torch.allclose(grads[1], full_grads[1])
+
+
+def test_historical_layers_refresh_when_training_starts_and_gradients_stay_one_hop():
+    user_items = random_graph(6, n_users=60, n_items=80, density=0.03)
+    batch = edge_batch(user_items, 2, size=2)
+    torch.manual_seed(0)
+    encoder = LightGCNEncoder(n_factors=8, n_layers=3, propagation="historical",
+                              row_sparse=True).build(user_items)
+    encoder.train()
+    model = GraphModel(encoder, 1e-2, torch.Generator().manual_seed(0))
+    model(batch)["global"].backward()
+    # the gradient reaches the batch's nodes and their neighbours, not two hops away
+    # (item table row r is item r - 1: row 0 pads sequences)
+    adjacency = normalized_adjacency(user_items).to_dense()
+    nodes = torch.cat([batch.users, batch.positives + 60,
+                       batch.negatives.reshape(-1) + 60]).unique()
+    one_hop = set(nodes.tolist()) | set(adjacency[nodes].nonzero()[:, 1].tolist())
+    touched = set(encoder.user_embedding.weight.grad.coalesce().indices()[0].tolist()) | \
+        {59 + row for row in encoder.item_table.weight.grad.coalesce().indices()[0].tolist()}
+    assert touched and touched <= one_hop
+    two_hops = set(adjacency[list(one_hop)].nonzero()[:, 1].tolist()) - one_hop
+    assert two_hops
+    # changed weights: the history is stale until training (re)starts
+    with torch.no_grad():
+        encoder.user_embedding.weight.mul_(2.0)
+        encoder.item_table.weight.mul_(2.0)
+    users, items = batch.users, batch.positives
+    stale = encoder.embed(users, items)[0][users]
+    encoder.eval()
+    exact = encoder.propagate()[0][users]
+    encoder.train()
+    fresh = encoder.embed(users, items)[0][users]
+    assert not torch.allclose(stale, exact)
+    torch.testing.assert_close(fresh, exact)

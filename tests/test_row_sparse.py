@@ -12,6 +12,7 @@ from skcreate.nn import GraphModel, LightGCNEncoder, UltraGCNEncoder
 from skcreate.nn.item_table import ItemTable
 from skcreate.nn.optim import LazyAdam
 from skcreate.training.batches import EdgeBatch
+from skcreate.nn.sparse import normalized_adjacency, row_block
 
 rng = np.random.default_rng(0)
 # a sparse graph of 300 users and 200 items: a batch's neighbourhood is a small part of it
@@ -45,6 +46,9 @@ MAKERS = {
     "lightgcn-subgraph": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=2,
                                                         propagation="subgraph",
                                                         row_sparse=sparse),
+    "lightgcn-historical": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=3,
+                                                          propagation="historical",
+                                                          row_sparse=sparse),
     "lightgcn-full": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=1, propagation="full",
                                                     row_sparse=sparse),
     "ultragcn": lambda sparse: UltraGCNEncoder(n_factors=8, n_negatives=3, n_neighbours=2,
@@ -103,7 +107,10 @@ X = make_interactions(n_users=200, n_items=80, random_state=0)
                                  random_state=0, row_sparse=True),
     skcreate.CREATERecommender(n_factors=8, epochs=1, warmup_epochs=1, graph_batch_size=64,
                                random_state=0).set_params(graph_encoder__row_sparse=True),
-], ids=["lightgcn", "ultragcn", "create"])
+    skcreate.LightGCNRecommender(n_factors=8, n_layers=3, batch_size=64, epochs=2,
+                                 random_state=0, row_sparse=True, propagation="historical",
+                                 fanout=3),
+], ids=["lightgcn", "ultragcn", "create", "lightgcn-historical"])
 def test_estimators_train_row_sparse(est):
     fitted = clone(est).fit(X)
     again = clone(est).fit(X)
@@ -155,3 +162,22 @@ def test_sampled_neighbourhoods_are_unbiased_and_seeded():
     # serving propagates exactly
     encoder.eval()
     torch.testing.assert_close(encoder.propagate()[0], exact_encoder.propagate()[0])
+
+
+def test_sampled_rows_are_uniform_subsets_scaled_to_the_degree():
+    # rows of degree 5 and 2 (fanout 2 keeps the second whole), read without the others
+    user_items = sp.csr_matrix(np.array([[1, 1, 1, 1, 1], [0, 1, 0, 1, 0]]))
+    adjacency = normalized_adjacency(user_items)
+    dense = adjacency.to_dense()
+    generator = torch.Generator().manual_seed(0)
+    counts = {}
+    for _ in range(600):
+        block = row_block(adjacency, torch.tensor([0, 1]), fanout=2, generator=generator)
+        assert block.indptr.tolist() == [0, 2, 4] and block.cols[2:].tolist() == [3, 5]
+        first = tuple(block.cols[:2].tolist())
+        counts[first] = counts.get(first, 0) + 1
+        torch.testing.assert_close(block.values, torch.cat([dense[0, block.cols[:2]] * 2.5,
+                                                            dense[1, [3, 5]]]))
+    # every pair of the 5 neighbours (nodes 2..6), each about 60 times, in order
+    assert sorted(counts) == [(a, b) for a in range(2, 7) for b in range(a + 1, 7)]
+    assert all(35 < n < 85 for n in counts.values())

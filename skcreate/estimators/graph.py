@@ -104,11 +104,13 @@ class LightGCNRecommender(_GraphRecommender):
         Row-L2-normalise each propagated layer.
     edge_dropout : float, default=0.0
         Share of edges dropped at each training step.
-    propagation : {"auto", "full", "subgraph"}, default="auto"
+    propagation : {"auto", "full", "subgraph", "historical"}, default="auto"
         How a training step propagates: over the K-hop neighbourhood of its batch only
-        ("subgraph", same loss and gradients as "full", which propagates the whole graph), or
-        "auto": the neighbourhood where it is the smaller part of the graph (see
-        :class:`~skcreate.nn.LightGCNEncoder`).
+        ("subgraph", same loss and gradients as "full", which propagates the whole graph),
+        "auto": the neighbourhood where it is the smaller part of the graph, or
+        "historical": one hop, deeper layers read from a propagation refreshed every epoch
+        (LTGNN's design; with ``fanout`` and ``row_sparse``, a step's cost does not grow with
+        the graph). See :class:`~skcreate.nn.LightGCNEncoder`.
     row_sparse : bool, default=False
         Row-sparse gradients of the rows a step reads and row-wise Adam updates
         (:class:`~skcreate.nn.LazyAdam`), so that a step's cost follows its neighbourhood, not

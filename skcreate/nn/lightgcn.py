@@ -14,7 +14,7 @@ from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, 
 
 __all__ = ["LightGCNEncoder"]
 
-PROPAGATIONS = ("auto", "full", "subgraph")
+PROPAGATIONS = ("auto", "full", "subgraph", "historical")
 
 
 class LightGCNEncoder(GraphEncoder):
@@ -35,9 +35,17 @@ class LightGCNEncoder(GraphEncoder):
         Row-L2-normalise each propagated layer before averaging.
     edge_dropout : float, default=0.0
         Share of edges dropped at every training pass.
-    propagation : {"auto", "full", "subgraph"}, default="auto"
+    propagation : {"auto", "full", "subgraph", "historical"}, default="auto"
         How :meth:`embed` computes a step's rows. "full" propagates the whole graph;
-        "subgraph" only the neighbourhood of the step's nodes; "auto" does so for the layers
+        "subgraph" only the neighbourhood of the step's nodes; "historical" one hop only,
+        as LTGNN (Zhang et al., 2024) does: a step's layer 1 comes from its nodes'
+        neighbours' layer-0 rows, layers 2..K from the same neighbours' rows of layers
+        1..K-1, propagated over the whole graph without gradient when a training epoch
+        starts (:meth:`train`), so that a step costs one hop whatever K (and, with a
+        ``fanout``, whatever the graph's size). Its rows equal full propagation's at the
+        weights of the last refresh; gradients reach layer-0 rows of the nodes and their
+        neighbours only. On a GPU, "subgraph" and "historical" read a block's size back to
+        the host at every hop. "auto" propagates the neighbourhood for the layers
         whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
         propagates the lower layers in full, or all of them when the batch's own rows are
         already that large (a small graph or a large batch reaches most of the graph in a
@@ -103,6 +111,8 @@ class LightGCNEncoder(GraphEncoder):
         self.row_sparse = row_sparse
         self.fanout = fanout
         self.adjacency = None
+        # layers 1..K-1 of the whole graph under propagation="historical", None when stale
+        self._history = None
 
     def build(self, user_items, item_table=None):
         self._validate_params()
@@ -116,7 +126,16 @@ class LightGCNEncoder(GraphEncoder):
         super()._apply(fn, *args, **kwargs)
         if self.adjacency is not None:
             self.adjacency = fn(self.adjacency)
+        self._history = None
         return self
+
+    def train(self, mode=True):
+        """Set the training mode; entering it marks the historical layers stale (the training
+        loop enters it at every epoch, so ``propagation="historical"`` refreshes them once an
+        epoch)."""
+        if mode:
+            self._history = None
+        return super().train(mode)
 
     def layer0(self):
         """Concatenated user and item rows of layer 0, shape (n_users + n_items, d)."""
@@ -172,6 +191,8 @@ class LightGCNEncoder(GraphEncoder):
         """
         seed = self._dropout(generator)
         adjacency = self.adjacency
+        if self.propagation == "historical" and self.training and self.n_layers:
+            return self._embed_historical(users, items, seed, generator)
         if self.propagation == "full" or self.n_layers == 0 or \
                 (self.propagation == "auto" and adjacency.device.type != "cpu"):
             return self._propagate(seed)
@@ -223,6 +244,30 @@ class LightGCNEncoder(GraphEncoder):
         out = total / (self.n_layers + 1)
         return (PartialTable(positions[0][:self.n_users], out),
                 PartialTable(positions[0][self.n_users:], out))
+
+    def _embed_historical(self, users, items, seed, generator):
+        """:meth:`embed` under ``propagation="historical"``: one (sampled) hop per layer."""
+        if self._history is None:
+            with torch.no_grad():
+                layer, self._history = self.layer0(), []
+                for _ in range(self.n_layers - 1):
+                    layer = symmetric_spmm(self.adjacency, layer)
+                    self._history.append(layer)
+        nodes = torch.cat([users, items + self.n_users]).unique()
+        dropout = self.edge_dropout if seed is not None else 0.0
+        block = row_block(self.adjacency, nodes, dropout, seed, self.fanout, generator)
+        neighbours, columns = block.cols.unique(return_inverse=True)
+        total = self._layer0_rows(nodes)
+        for layer in [self._layer0_rows(neighbours)] + \
+                [history.index_select(0, neighbours) for history in self._history]:
+            layer = block_spmm(block.indptr, columns, block.values, len(neighbours), layer)
+            total = total + self._layer(layer)
+        # a map from code to row written at the step's nodes only (PartialTable reads no other)
+        positions = torch.empty(self.adjacency.shape[0], dtype=torch.long, device=nodes.device)
+        positions[nodes] = torch.arange(len(nodes), device=nodes.device)
+        out = total / (self.n_layers + 1)
+        return (PartialTable(positions[:self.n_users], out),
+                PartialTable(positions[self.n_users:], out))
 
     def loss(self, embeddings, users, positives, negatives):
         user_emb, item_emb = embeddings

@@ -69,13 +69,14 @@ class LazyAdam(torch.optim.Optimizer):
         grad = param.grad.coalesce()
         rows, values = grad.indices()[0], grad.values()
         beta1, beta2 = group["betas"]
+        # index_select/index_copy_: several times faster than indexing on CPU
         if group["weight_decay"]:
-            values = values.add(param[rows], alpha=group["weight_decay"])
-        exp_avg = state["exp_avg"][rows].lerp_(values, 1 - beta1)
-        exp_avg_sq = state["exp_avg_sq"][rows].mul_(beta2).addcmul_(values, values,
-                                                                    value=1 - beta2)
-        state["exp_avg"][rows] = exp_avg
-        state["exp_avg_sq"][rows] = exp_avg_sq
+            values = values.add(param.index_select(0, rows), alpha=group["weight_decay"])
+        exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1 - beta1)
+        exp_avg_sq = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(
+            values, values, value=1 - beta2)
+        state["exp_avg"].index_copy_(0, rows, exp_avg)
+        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
         denom = exp_avg_sq.sqrt_().div_(root_correction).add_(group["eps"])
         param.index_add_(0, rows, exp_avg.div_(denom), alpha=-size)
 

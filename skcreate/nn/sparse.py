@@ -170,10 +170,13 @@ class RowBlock:
 
 
 def row_block(adjacency, rows, dropout=0.0, seed=None, fanout=None, generator=None):
-    """The CSR rows ``rows`` of ``adjacency``, optionally with edge dropout and sampled
-    neighbours.
+    """The CSR rows ``rows`` of ``adjacency``, optionally with sampled neighbours and edge
+    dropout.
 
-    Vectorised: the entries of every row are gathered at once from the CSR arrays.
+    Vectorised: the entries of every row are gathered at once from the CSR arrays. With a
+    fanout, only the sampled entries are read, so the block costs at most ``fanout`` entries
+    per row however large the degrees (an edge's item is drawn by popularity, and on
+    long-tailed catalogues the expected degree of a batch's items grows with the graph).
 
     Parameters
     ----------
@@ -183,15 +186,16 @@ def row_block(adjacency, rows, dropout=0.0, seed=None, fanout=None, generator=No
         Sorted node indices.
     dropout : float, default=0.0
         Edge-dropout rate; with ``seed``, the block holds exactly the entries of these rows
-        that ``drop_edges(adjacency, dropout, seed=seed)`` keeps.
+        that ``drop_edges(adjacency, dropout, seed=seed)`` keeps (of the sampled entries,
+        with a fanout).
     seed : torch.Tensor, optional
         :func:`dropout_seed`, required when ``dropout > 0``.
     fanout : int, optional
-        Keep at most this many entries of each row, drawn uniformly without replacement and
+        Keep at most this many entries of each row, a uniform draw without replacement
         scaled by ``degree / fanout``, so that the block's product with any matrix is an
-        unbiased estimate of the whole rows' (after dropout). Rows of at most ``fanout``
-        entries are kept whole: a fanout as large as the largest degree gives the exact
-        block.
+        unbiased estimate of the whole rows' (after dropout, which is independent of the
+        draw). Rows of at most ``fanout`` entries are kept whole: a fanout as large as the
+        largest degree gives the exact block.
     generator : torch.Generator, optional
         Source of the sampling.
 
@@ -202,36 +206,52 @@ def row_block(adjacency, rows, dropout=0.0, seed=None, fanout=None, generator=No
     crow = adjacency.crow_indices()
     starts = crow[rows]
     counts = crow[rows + 1] - starts
-    indptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    # entry e of block row r sits at starts[r] + (e - indptr[r]) in the whole matrix
-    positions = torch.repeat_interleave(starts - indptr[:-1], counts) \
-        + torch.arange(int(indptr[-1]), device=crow.device)
-    cols, values = adjacency.col_indices()[positions], adjacency.values()[positions]
+    if fanout is None:
+        kept, scale = counts, None
+        offsets = _row_offsets(counts)
+    else:
+        kept, offsets, scale = _sampled_offsets(counts, fanout, generator)
+    indptr = torch.cat([kept.new_zeros(1), kept.cumsum(0)])
+    positions = torch.repeat_interleave(starts, kept) + offsets
+    cols = adjacency.col_indices().index_select(0, positions)
+    values = adjacency.values().index_select(0, positions)
+    if scale is not None:
+        values = values * torch.repeat_interleave(scale, kept)
     if dropout > 0:
-        keep = edge_keep(torch.repeat_interleave(rows, counts), cols, dropout, seed)
+        keep = edge_keep(torch.repeat_interleave(rows, kept), cols, dropout, seed)
         indptr = torch.cat([indptr.new_zeros(1), keep.cumsum(0)])[indptr]
         cols, values = cols[keep], values[keep] / (1 - dropout)
-    if fanout is not None:
-        indptr, cols, values = _sample_rows(indptr, cols, values, fanout, generator)
     return RowBlock(rows, indptr, cols, values)
 
 
-def _sample_rows(indptr, cols, values, fanout, generator):
-    """At most ``fanout`` entries of each CSR row, uniformly, scaled to stay unbiased."""
-    counts = indptr[1:] - indptr[:-1]
-    if not bool((counts > fanout).any()):
-        return indptr, cols, values
-    row_of = torch.repeat_interleave(torch.arange(len(counts), device=cols.device), counts)
-    # a random order within each row (rows stay in order): the first fanout are kept
-    noise = torch.rand(len(cols), generator=generator, dtype=torch.float64).to(cols.device)
-    order = torch.argsort(row_of.to(torch.float64) + noise)
-    rank = torch.arange(len(cols), device=cols.device) - indptr[:-1][row_of]
-    chosen = order[rank < fanout].sort().values
+def _row_offsets(counts):
+    """``0 .. count - 1`` for each row, concatenated."""
+    ends = counts.cumsum(0)
+    return torch.arange(int(ends[-1]) if len(ends) else 0, device=counts.device) \
+        - torch.repeat_interleave(ends - counts, counts)
+
+
+def _sampled_offsets(counts, fanout, generator):
+    """Offsets of at most ``fanout`` entries of each row, uniform without replacement (sorted
+    within a row), and each row's scale ``count / kept``, None when every row is whole."""
     kept = counts.clamp(max=fanout)
-    scale = (counts.to(values.dtype) / kept.clamp(min=1).to(values.dtype))
-    values = values[chosen] * torch.repeat_interleave(scale, kept)
-    indptr = torch.cat([indptr.new_zeros(1), kept.cumsum(0)])
-    return indptr, cols[chosen], values
+    offsets = _row_offsets(kept)
+    large = (counts > fanout).nonzero().squeeze(1)
+    if not len(large):
+        return kept, offsets, None
+    # Floyd's algorithm, one draw per row at a time: a uniform subset of fanout offsets
+    n = counts[large]
+    chosen = n.new_empty(len(large), fanout)
+    for step in range(fanout):
+        top = n - fanout + step
+        draw = torch.rand(len(large), generator=generator, dtype=torch.float64)
+        draw = (draw.to(n.device) * (top + 1)).long().minimum(top)
+        taken = (chosen[:, :step] == draw[:, None]).any(1)
+        chosen[:, step] = torch.where(taken, top, draw)
+    slots = (kept.cumsum(0) - kept)[large, None] + torch.arange(fanout, device=n.device)
+    offsets[slots] = chosen.sort(1).values
+    scale = counts.to(torch.float32) / kept.clamp(min=1).to(torch.float32)
+    return kept, offsets, scale
 
 
 class _BlockSpMM(torch.autograd.Function):
