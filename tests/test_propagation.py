@@ -136,20 +136,29 @@ def test_unknown_propagation_is_rejected():
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
 @pytest.mark.parametrize("normalize_layers", [False, True])
-def test_historical_step_has_full_propagation_rows_after_a_refresh(n_layers, normalize_layers):
+@pytest.mark.parametrize("fanout", [None, 2])
+def test_historical_step_has_full_propagation_rows_after_a_refresh(n_layers, normalize_layers,
+                                                                   fanout):
     user_items = random_graph(n_layers, density=0.2)
     batch = edge_batch(user_items, 1)
     params = dict(n_layers=n_layers, normalize_layers=normalize_layers)
     full_loss, full_grads = loss_and_grads(user_items, batch, "full", **params)
-    loss, grads = loss_and_grads(user_items, batch, "historical", **params)
+    loss, grads = loss_and_grads(user_items, batch, "historical", fanout=fanout, **params)
+    # the sampled part is the change since the refresh: none yet
     torch.testing.assert_close(loss, full_loss)
-    if n_layers == 1:
+    if n_layers == 1 and fanout is None:
         # one hop is the whole propagation: the gradients are exact too
         for grad, full_grad in zip(grads, full_grads):
             torch.testing.assert_close(grad, full_grad)
-    else:
+    elif n_layers > 1:
         # deeper layers come from the history, without gradient
         assert not torch.allclose(grads[1], full_grads[1])
+
+
+def test_historical_propagation_refuses_edge_dropout():
+    with pytest.raises(ValueError, match="edge_dropout must be 0 with propagation='historical'"):
+        LightGCNEncoder(n_factors=4, propagation="historical", edge_dropout=0.1).build(
+            random_graph(0))
 
 
 def test_historical_layers_refresh_when_training_starts_and_gradients_stay_one_hop():

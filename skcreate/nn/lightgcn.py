@@ -38,13 +38,14 @@ class LightGCNEncoder(GraphEncoder):
     propagation : {"auto", "full", "subgraph", "historical"}, default="auto"
         How :meth:`embed` computes a step's rows. "full" propagates the whole graph;
         "subgraph" only the neighbourhood of the step's nodes; "historical" one hop only,
-        as LTGNN (Zhang et al., 2024) does: a step's layer 1 comes from its nodes'
-        neighbours' layer-0 rows, layers 2..K from the same neighbours' rows of layers
-        1..K-1, propagated over the whole graph without gradient when a training epoch
-        starts (:meth:`train`), so that a step costs one hop whatever K (and, with a
-        ``fanout``, whatever the graph's size). Its rows equal full propagation's at the
-        weights of the last refresh; gradients reach layer-0 rows of the nodes and their
-        neighbours only. On a GPU, "subgraph" and "historical" read a block's size back to
+        as LTGNN (Zhang et al., 2024) does: layers 1..K are propagated over the whole graph
+        without gradient when a training epoch starts (:meth:`train`); a step reads its
+        nodes' rows of them, and adds to layer 1 the change of the neighbours' layer-0 rows
+        since (variance-reduced: sampled with ``fanout``), so that a step costs one hop
+        whatever K (and, with a ``fanout``, whatever the graph's size). Its rows equal full
+        propagation's at the weights of the last refresh, whatever the fanout; gradients
+        reach layer-0 rows of the nodes and their neighbours only. It takes no
+        ``edge_dropout``. On a GPU, "subgraph" and "historical" read a block's size back to
         the host at every hop. "auto" propagates the neighbourhood for the layers
         whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
         propagates the lower layers in full, or all of them when the batch's own rows are
@@ -116,6 +117,10 @@ class LightGCNEncoder(GraphEncoder):
 
     def build(self, user_items, item_table=None):
         self._validate_params()
+        if self.propagation == "historical" and self.edge_dropout > 0:
+            raise ValueError("edge_dropout must be 0 with propagation='historical': its "
+                             "layers come from propagations of the whole graph, got "
+                             f"edge_dropout={self.edge_dropout!r}.")
         n_users, n_items = user_items.shape
         self._init_tables(n_users, n_items, item_table)
         self.n_users = n_users
@@ -192,7 +197,7 @@ class LightGCNEncoder(GraphEncoder):
         seed = self._dropout(generator)
         adjacency = self.adjacency
         if self.propagation == "historical" and self.training and self.n_layers:
-            return self._embed_historical(users, items, seed, generator)
+            return self._embed_historical(users, items, generator)
         if self.propagation == "full" or self.n_layers == 0 or \
                 (self.propagation == "auto" and adjacency.device.type != "cpu"):
             return self._propagate(seed)
@@ -245,22 +250,27 @@ class LightGCNEncoder(GraphEncoder):
         return (PartialTable(positions[0][:self.n_users], out),
                 PartialTable(positions[0][self.n_users:], out))
 
-    def _embed_historical(self, users, items, seed, generator):
-        """:meth:`embed` under ``propagation="historical"``: one (sampled) hop per layer."""
+    def _embed_historical(self, users, items, generator):
+        """:meth:`embed` under ``propagation="historical"``: one (sampled) hop per step."""
         if self._history is None:
             with torch.no_grad():
-                layer, self._history = self.layer0(), []
-                for _ in range(self.n_layers - 1):
+                layer = self.layer0()
+                self._history = [layer]
+                for _ in range(self.n_layers):
                     layer = symmetric_spmm(self.adjacency, layer)
                     self._history.append(layer)
+        history = self._history
         nodes = torch.cat([users, items + self.n_users]).unique()
-        dropout = self.edge_dropout if seed is not None else 0.0
-        block = row_block(self.adjacency, nodes, dropout, seed, self.fanout, generator)
+        block = row_block(self.adjacency, nodes, fanout=self.fanout, generator=generator)
         neighbours, columns = block.cols.unique(return_inverse=True)
+        # layer 1 is the refreshed one plus the (sampled) change of the neighbours' layer-0
+        # rows since: a control variate, exact at the refresh whatever the fanout
+        change = self._layer0_rows(neighbours) - history[0].index_select(0, neighbours)
+        layers = [history[1].index_select(0, nodes)
+                  + block_spmm(block.indptr, columns, block.values, len(neighbours), change)]
+        layers += [layer.index_select(0, nodes) for layer in history[2:]]
         total = self._layer0_rows(nodes)
-        for layer in [self._layer0_rows(neighbours)] + \
-                [history.index_select(0, neighbours) for history in self._history]:
-            layer = block_spmm(block.indptr, columns, block.values, len(neighbours), layer)
+        for layer in layers:
             total = total + self._layer(layer)
         # a map from code to row written at the step's nodes only (PartialTable reads no other)
         positions = torch.empty(self.adjacency.shape[0], dtype=torch.long, device=nodes.device)
