@@ -81,10 +81,16 @@ MODELS = {
     # and one hop per step, deeper layers from a per-epoch refresh (LTGNN)
     "LightGCN-historical": ("LightGCN", {"propagation": "historical", "row_sparse": True,
                                          "fanout": 10}),
+    "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(
+        n_layers=1, propagation="historical", row_sparse=True, fanout=10)}),
+    "CREATE-SCE-historical": ("CREATE", {"warmup_epochs": 1, "loss": "sce",
+                                         "graph_encoder": LightGCNEncoder(
+                                             n_layers=1, propagation="historical",
+                                             row_sparse=True, fanout=10)}),
 }
 # models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
 WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse",
-               "CREATE-warmup-fanout"}
+               "CREATE-warmup-fanout", "CREATE-warmup-historical"}
 # the models of the Amazon Beauty epoch-time comparison (``--beauty``)
 BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table
@@ -189,7 +195,10 @@ def speedups(results, pairs=(("LightGCN", "LightGCN-full"),
                              ("CREATE-warmup-sparse", "CREATE-warmup"),
                              ("LightGCN-fanout", "LightGCN"),
                              ("CREATE-warmup-fanout", "CREATE-warmup"),
-                             ("LightGCN-historical", "LightGCN"))):
+                             ("LightGCN-historical", "LightGCN"),
+                             ("CREATE-warmup-historical", "CREATE-warmup"),
+                             ("CREATE-SCE-historical", "CREATE-SCE"),
+                             ("CREATE-SCE-historical", "SASRec-SCE"))):
     """Seconds per epoch of each (new, old) model pair at every size both ran, and the ratio."""
     rows = []
     for new, old in pairs:
