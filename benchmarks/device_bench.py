@@ -42,7 +42,11 @@ MODELS = {"SASRec": SASRecRecommender, "LightGCN": LightGCNRecommender,
           "CREATE": CREATERecommender,
           # row-sparse gradients and lazy updates of the graph tables (issue 29)
           "LightGCN-sparse": functools.partial(LightGCNRecommender, row_sparse=True),
-          "CREATE-sparse": CREATERecommender}
+          "CREATE-sparse": CREATERecommender,
+          # and one-hop steps over sampled neighbours, deeper layers refreshed per epoch
+          "LightGCN-historical": functools.partial(LightGCNRecommender, row_sparse=True,
+                                                   propagation="historical", fanout=10),
+          "CREATE-historical": CREATERecommender}
 TINY = {"n_factors": 8, "batch_size": 32}
 TINY_ENCODER = {"n_blocks": 1, "max_len": 8}
 
@@ -77,8 +81,10 @@ def make_model(name, args):
             # CREATE's transformer options live on its sequence encoder
             params.update(sequence_encoder=SASRecEncoder(**TINY_ENCODER), graph_batch_size=64)
     model = MODELS[name](**params)
-    if name == "CREATE-sparse":
+    if name in ("CREATE-sparse", "CREATE-historical"):
         model.set_params(graph_encoder__row_sparse=True)
+    if name == "CREATE-historical":
+        model.set_params(graph_encoder__propagation="historical", graph_encoder__fanout=10)
     return model
 
 

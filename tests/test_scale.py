@@ -355,8 +355,9 @@ def test_training_step_reads_no_value_back_to_the_host(X, make):
 
 def test_device_bench_tiny_runs_and_reports_every_model(load_benchmark):
     rows = load_benchmark("device_bench").main(["--tiny"])
-    assert sorted({row["model"] for row in rows}) == ["CREATE", "CREATE-sparse", "LightGCN",
-                                                     "LightGCN-sparse", "SASRec"]
+    assert sorted({row["model"] for row in rows}) == [
+        "CREATE", "CREATE-historical", "CREATE-sparse", "LightGCN", "LightGCN-historical",
+        "LightGCN-sparse", "SASRec"]
     assert len({row["data"] for row in rows}) == 2
     for row in rows:
         assert row["s/epoch"] > 0 and row["users/s"] > 0
