@@ -361,3 +361,21 @@ def test_device_bench_tiny_runs_and_reports_every_model(load_benchmark):
     assert len({row["data"] for row in rows}) == 2
     for row in rows:
         assert row["s/epoch"] > 0 and row["users/s"] > 0
+
+
+def test_large_fit_reports_each_stage_and_does_not_fit_twice(load_benchmark, tmp_path):
+    module = load_benchmark("large_fit")
+    out = tmp_path / "fit"
+    # a log left by an attempt without checkpoint is not counted
+    (tmp_path / "fit.epochs.jsonl").write_text('{"epoch": 9, "stage": "joint"}\n')
+    argv = ["--model", "CREATE", "--set", "epochs=2", "warmup_epochs=1", "n_factors=8",
+            "--interactions", "2000", "--users", "100", "--items", "200", "--out", str(out)]
+    result = module.main(argv)
+    assert result["epochs"] == {"warmup": 1, "joint": 2}
+    assert result["params"] == {"epochs": 2, "warmup_epochs": 1, "n_factors": 8}
+    assert result["peak_mib"] > 0 and result["users_per_s"] > 0
+    assert not (tmp_path / "fit.ckpt").exists()
+    assert "| joint | 2 |" in (tmp_path / "fit.md").read_text()
+    log = (tmp_path / "fit.epochs.jsonl").read_text()
+    assert module.main(argv) == result
+    assert (tmp_path / "fit.epochs.jsonl").read_text() == log
