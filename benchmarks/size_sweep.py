@@ -81,6 +81,8 @@ MODELS = {
     # and one hop per step, deeper layers from a per-epoch refresh (LTGNN)
     "LightGCN-historical": ("LightGCN", {"propagation": "historical", "row_sparse": True,
                                          "fanout": 10}),
+    "UltraGCN": ("UltraGCN", {}),
+    "UltraGCN-sparse": ("UltraGCN", {"row_sparse": True}),
     "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(
         n_layers=1, propagation="historical", row_sparse=True, fanout=10)}),
     "CREATE-SCE-historical": ("CREATE", {"warmup_epochs": 1, "loss": "sce",
@@ -196,6 +198,7 @@ def speedups(results, pairs=(("LightGCN", "LightGCN-full"),
                              ("LightGCN-fanout", "LightGCN"),
                              ("CREATE-warmup-fanout", "CREATE-warmup"),
                              ("LightGCN-historical", "LightGCN"),
+                             ("UltraGCN-sparse", "UltraGCN"),
                              ("CREATE-warmup-historical", "CREATE-warmup"),
                              ("CREATE-SCE-historical", "CREATE-SCE"),
                              ("CREATE-SCE-historical", "SASRec-SCE"))):

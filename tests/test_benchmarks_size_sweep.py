@@ -84,3 +84,20 @@ def test_slopes_and_speedups_from_a_known_table(load_benchmark):
     assert abs(slopes.loc["LightGCN-full", "endpoint_slope"] - 2.0) < 1e-9
     ratios = size_sweep.speedups(results)
     assert ratios["speedup"].tolist() == [2.0, 20.0]
+
+
+def test_size_sweep_times_the_scalable_graph_paths(tmp_path, load_benchmark):
+    size_sweep = load_benchmark("size_sweep")
+    out = tmp_path / "scale"
+    models = ["LightGCN-historical", "UltraGCN-sparse", "CREATE-warmup-historical",
+              "CREATE-SCE-historical"]
+    size_sweep.main(["--sizes", "2000:200", "--models", ",".join(models),
+                     "--recommend-users", "20", "--out", str(out)]
+                    + [arg for name in models for arg in ("--set", f"{name}.n_factors=8")])
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert "error" not in table and sorted(table["model"]) == sorted(models)
+    historical = table[table["model"].str.endswith("-historical")]
+    assert historical["params"].str.contains("historical").all()
+    # the joint epoch runs after its one warm-up epoch; the warm-up model stops after it
+    create = table.set_index("model")
+    assert create.loc["CREATE-SCE-historical", "warmup_s"] > 0
