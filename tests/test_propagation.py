@@ -11,7 +11,7 @@ from skcreate import LightGCNRecommender
 from skcreate.training.batches import EdgeBatch
 from skcreate.nn import GraphModel, LightGCNEncoder
 from skcreate.nn.sparse import drop_edges, dropout_seed, edge_keep, normalized_adjacency, \
-    row_block
+    random_walks, row_block
 
 
 def random_graph(seed, n_users=30, n_items=40, density=0.1):
@@ -161,7 +161,15 @@ def test_historical_propagation_refuses_edge_dropout():
             random_graph(0))
 
 
-def test_historical_layers_refresh_when_training_starts_and_gradients_stay_one_hop():
+def _hops(adjacency, nodes, k):
+    """Nodes within k hops of ``nodes`` (a dense adjacency)."""
+    reached = set(nodes.tolist())
+    for _ in range(k):
+        reached |= set(adjacency[sorted(reached)].nonzero()[:, 1].tolist())
+    return reached
+
+
+def test_historical_gradients_reach_k_hops_along_walks():
     user_items = random_graph(6, n_users=60, n_items=80, density=0.03)
     batch = edge_batch(user_items, 2, size=2)
     torch.manual_seed(0)
@@ -170,26 +178,51 @@ def test_historical_layers_refresh_when_training_starts_and_gradients_stay_one_h
     encoder.train()
     model = GraphModel(encoder, 1e-2, torch.Generator().manual_seed(0))
     model(batch)["global"].backward()
-    # the gradient reaches the batch's nodes and their neighbours, not two hops away
-    # (item table row r is item r - 1: row 0 pads sequences)
+    # item table row r is item r - 1 (row 0 pads sequences), node 60 + r - 1
     adjacency = normalized_adjacency(user_items).to_dense()
     nodes = torch.cat([batch.users, batch.positives + 60,
                        batch.negatives.reshape(-1) + 60]).unique()
-    one_hop = set(nodes.tolist()) | set(adjacency[nodes].nonzero()[:, 1].tolist())
     touched = set(encoder.user_embedding.weight.grad.coalesce().indices()[0].tolist()) | \
         {59 + row for row in encoder.item_table.weight.grad.coalesce().indices()[0].tolist()}
-    assert touched and touched <= one_hop
-    two_hops = set(adjacency[list(one_hop)].nonzero()[:, 1].tolist()) - one_hop
-    assert two_hops
-    # changed weights: the history is stale until training (re)starts
-    with torch.no_grad():
-        encoder.user_embedding.weight.mul_(2.0)
-        encoder.item_table.weight.mul_(2.0)
-    users, items = batch.users, batch.positives
-    stale = encoder.embed(users, items)[0][users]
-    encoder.eval()
-    exact = encoder.propagate()[0][users]
+    assert touched <= _hops(adjacency, nodes, 3)
+    assert touched - _hops(adjacency, nodes, 1)
+
+
+def test_random_walks_estimate_powers_of_the_adjacency_without_bias():
+    user_items = random_graph(7, n_users=40, n_items=50, density=0.08)
+    adjacency = normalized_adjacency(user_items)
+    dense = adjacency.to_dense().double()
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0)).double()
+    starts = torch.tensor([0, 1, 2, 3, 45])  # user 0 has no edges
+    ends, weights = random_walks(adjacency, starts, 200_000, 3,
+                                 torch.Generator().manual_seed(1))
+    power = torch.eye(90, dtype=torch.float64)
+    for end, weight in zip(ends, weights):
+        power = dense @ power
+        estimate = (weight.double()[:, None] * x[end]).reshape(len(starts), -1, 3).sum(1)
+        torch.testing.assert_close(estimate, (power @ x)[starts], atol=0.01, rtol=0)
+    assert (torch.stack(weights)[:, :200_000] == 0).all()
+
+
+def test_historical_rows_follow_the_weights_between_refreshes():
+    # each node has one neighbour: the walks and the sampled hop are exact, so a step's rows
+    # are full propagation's at the current weights, not at the refresh's
+    user_items = sp.csr_matrix(np.eye(6)[[1, 0, 2, 4, 3, 5]])
+    users, items = torch.tensor([0, 3]), torch.tensor([1, 2, 5])
+    torch.manual_seed(0)
+    encoder = LightGCNEncoder(n_factors=4, n_layers=3, propagation="historical",
+                              fanout=2).build(user_items)
     encoder.train()
-    fresh = encoder.embed(users, items)[0][users]
-    assert not torch.allclose(stale, exact)
-    torch.testing.assert_close(fresh, exact)
+    encoder.embed(users, items)
+    with torch.no_grad():
+        encoder.user_embedding.weight.add_(1.0)
+        encoder.item_table.weight.mul_(-2.0)
+    step = encoder.embed(users, items)
+    encoder.eval()
+    exact = encoder.propagate()
+    torch.testing.assert_close(step[0][users], exact[0][users])
+    torch.testing.assert_close(step[1][items], exact[1][items])
+    # entering training refreshes the history at the next step
+    encoder.train()
+    encoder.embed(users, items)
+    torch.testing.assert_close(encoder._history[0], encoder.layer0())

@@ -9,8 +9,8 @@ from torch.nn import functional as F
 from .graph_encoder import GraphEncoder, PartialTable, lookup
 from .item_table import ItemTable
 from .losses import bpr_loss
-from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, row_block, \
-    symmetric_spmm
+from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, \
+    random_walks, row_block, symmetric_spmm
 
 __all__ = ["LightGCNEncoder"]
 
@@ -37,14 +37,16 @@ class LightGCNEncoder(GraphEncoder):
         Share of edges dropped at every training pass.
     propagation : {"auto", "full", "subgraph", "historical"}, default="auto"
         How :meth:`embed` computes a step's rows. "full" propagates the whole graph;
-        "subgraph" only the neighbourhood of the step's nodes; "historical" one hop only,
-        as LTGNN (Zhang et al., 2024) does: layers 1..K are propagated over the whole graph
-        without gradient when a training epoch starts (:meth:`train`); a step reads its
-        nodes' rows of them, and adds to layer 1 the change of the neighbours' layer-0 rows
-        since (variance-reduced: sampled with ``fanout``), so that a step costs one hop
-        whatever K (and, with a ``fanout``, whatever the graph's size). Its rows equal full
-        propagation's at the weights of the last refresh, whatever the fanout; gradients
-        reach layer-0 rows of the nodes and their neighbours only. It takes no
+        "subgraph" only the neighbourhood of the step's nodes; "historical" without
+        propagating in steps, after LTGNN (Zhang et al., 2024): layers 1..K are propagated
+        over the whole graph without gradient when a training epoch starts (:meth:`train`);
+        a step reads its nodes' rows of them and adds an unbiased estimate of how the
+        layer-0 rows' change since moved them: over the (sampled) neighbours for layer 1,
+        along ``fanout`` (or 10) random walks per node for layers 2..K
+        (:func:`~skcreate.nn.sparse.random_walks`). A step then costs its nodes times the
+        fanout times K rows, whatever the graph's size. Its rows equal full propagation's
+        at the weights of the last refresh, whatever the fanout, and the gradients reach the
+        layer-0 rows of the walks' ends with their expected weights. It takes no
         ``edge_dropout``. On a GPU, "subgraph" and "historical" read a block's size back to
         the host at every hop. "auto" propagates the neighbourhood for the layers
         whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
@@ -87,6 +89,8 @@ class LightGCNEncoder(GraphEncoder):
     True
     """
 
+    # "historical" without a fanout: random walks per node that carry layers 2..K's updates
+    default_walks = 10
     # "auto": a row block holding more than this share of the adjacency's entries costs about
     # as much as a full product (gathering it and multiplying by its transpose cost extra)
     full_share = 0.3
@@ -262,15 +266,22 @@ class LightGCNEncoder(GraphEncoder):
         history = self._history
         nodes = torch.cat([users, items + self.n_users]).unique()
         block = row_block(self.adjacency, nodes, fanout=self.fanout, generator=generator)
-        neighbours, columns = block.cols.unique(return_inverse=True)
-        # layer 1 is the refreshed one plus the (sampled) change of the neighbours' layer-0
-        # rows since: a control variate, exact at the refresh whatever the fanout
-        change = self._layer0_rows(neighbours) - history[0].index_select(0, neighbours)
-        layers = [history[1].index_select(0, nodes)
-                  + block_spmm(block.indptr, columns, block.values, len(neighbours), change)]
-        layers += [layer.index_select(0, nodes) for layer in history[2:]]
+        # layer k is the refreshed one plus an estimate of A^k applied to the change of the
+        # layer-0 rows since (a control variate: exact at the refresh): over the sampled
+        # neighbours for k = 1, along random walks beyond, so gradients reach k hops
+        walks = self.fanout or self.default_walks
+        ends, weights = random_walks(self.adjacency, nodes, walks, self.n_layers - 1,
+                                     generator)
+        read, columns = torch.cat([block.cols, *ends]).unique(return_inverse=True)
+        change = self._layer0_rows(read) - history[0].index_select(0, read)
+        columns = columns.split([len(block.cols)] + [len(end) for end in ends])
+        walk_indptr = torch.arange(0, len(nodes) * walks + 1, walks, device=nodes.device)
+        blocks = [(block.indptr, columns[0], block.values)] + \
+            [(walk_indptr, cols, values) for cols, values in zip(columns[1:], weights)]
         total = self._layer0_rows(nodes)
-        for layer in layers:
+        for layer, (indptr, cols, values) in zip(history[1:], blocks):
+            layer = layer.index_select(0, nodes) + block_spmm(indptr, cols, values, len(read),
+                                                              change)
             total = total + self._layer(layer)
         # a map from code to row written at the step's nodes only (PartialTable reads no other)
         positions = torch.empty(self.adjacency.shape[0], dtype=torch.long, device=nodes.device)

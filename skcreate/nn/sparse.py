@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 __all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "dropout_seed",
-           "edge_keep", "drop_edges", "RowBlock", "row_block", "block_spmm"]
+           "edge_keep", "drop_edges", "RowBlock", "row_block", "random_walks", "block_spmm"]
 
 
 def sparse_tensor(matrix):
@@ -252,6 +252,52 @@ def _sampled_offsets(counts, fanout, generator):
     offsets[slots] = chosen.sort(1).values
     scale = counts.to(torch.float32) / kept.clamp(min=1).to(torch.float32)
     return kept, offsets, scale
+
+
+def random_walks(adjacency, starts, n_walks, n_hops, generator=None):
+    """Uniform random walks over a symmetric-normalised adjacency, as unbiased estimates of its
+    powers: ``(A^k x)[v]`` is the mean over ``v``'s walks of ``weights[k-1] * x[ends[k-1]]``.
+
+    A hop moves to a neighbour drawn uniformly; with ``A = D^-1/2 A D^-1/2`` the importance
+    weight of a k-hop walk telescopes to ``sqrt(degree(start) / degree(end))``. A walk that
+    reaches a node without neighbours stops there with weight 0 (its terms are 0 in ``A^k``).
+
+    Parameters
+    ----------
+    adjacency : torch.Tensor
+        Symmetric-normalised sparse CSR matrix (:func:`normalized_adjacency`).
+    starts : torch.Tensor of int64
+        Start nodes.
+    n_walks, n_hops : int
+        Walks per start; hops per walk.
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    ends : list of torch.Tensor of int64
+        ``ends[k - 1]``, shape (len(starts) * n_walks,): each walk's node after k hops, the
+        walks of ``starts[i]`` at ``i * n_walks .. (i + 1) * n_walks - 1``.
+    weights : list of torch.Tensor of float32
+        The matching weights, divided by ``n_walks`` (sum them per start for the mean).
+    """
+    crow, col = adjacency.crow_indices(), adjacency.col_indices()
+    degree = crow.diff()
+    position = starts.repeat_interleave(n_walks)
+    start_degree = degree[position].to(torch.float32)
+    alive = start_degree > 0
+    ends, weights = [], []
+    for _ in range(n_hops):
+        here = degree[position]
+        alive = alive & (here > 0)
+        draw = torch.rand(len(position), generator=generator, dtype=torch.float64)
+        offset = (draw.to(here.device) * here).long().minimum((here - 1).clamp(min=0))
+        step = col[(crow[position] + offset).clamp(max=max(len(col) - 1, 0))]
+        position = torch.where(alive, step, position)
+        end_degree = degree[position].to(torch.float32).clamp(min=1)
+        ends.append(position)
+        weights.append(torch.where(alive, (start_degree / end_degree).sqrt() / n_walks,
+                                   torch.zeros_like(end_degree)))
+    return ends, weights
 
 
 class _BlockSpMM(torch.autograd.Function):
