@@ -47,6 +47,10 @@ MODELS = {"SASRec": SASRecRecommender, "LightGCN": LightGCNRecommender,
           "LightGCN-historical": functools.partial(LightGCNRecommender, row_sparse=True,
                                                    propagation="historical", fanout=10),
           "CREATE-historical": CREATERecommender}
+# CREATE's variants: options of its graph encoder
+GRAPH_ENCODER = {"CREATE-sparse": {"row_sparse": True},
+                 "CREATE-historical": {"row_sparse": True, "propagation": "historical",
+                                       "fanout": 10}}
 TINY = {"n_factors": 8, "batch_size": 32}
 TINY_ENCODER = {"n_blocks": 1, "max_len": 8}
 
@@ -81,10 +85,8 @@ def make_model(name, args):
             # CREATE's transformer options live on its sequence encoder
             params.update(sequence_encoder=SASRecEncoder(**TINY_ENCODER), graph_batch_size=64)
     model = MODELS[name](**params)
-    if name in ("CREATE-sparse", "CREATE-historical"):
-        model.set_params(graph_encoder__row_sparse=True)
-    if name == "CREATE-historical":
-        model.set_params(graph_encoder__propagation="historical", graph_encoder__fanout=10)
+    model.set_params(**{f"graph_encoder__{key}": value
+                        for key, value in GRAPH_ENCODER.get(name, {}).items()})
     return model
 
 

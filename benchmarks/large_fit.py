@@ -85,7 +85,8 @@ def main(argv=None):
     model.fit(X)
     fit_s = time.perf_counter() - start
     rng = np.random.default_rng(0)
-    users = rng.choice(X["user_id"].unique(), min(SERVED_USERS, args.users), replace=False)
+    pool = X["user_id"].unique()
+    users = rng.choice(pool, min(SERVED_USERS, len(pool)), replace=False)
     histories = X[X["user_id"].isin(users)]
     start = time.perf_counter()
     model.recommend(histories, k=K)

@@ -57,6 +57,8 @@ from _common import (StopAfter, fit_and_time, in_fresh_process, load_data,
 
 DEFAULT_SIZES = "10000:1000,30000:3000,100000:10000,300000:30000,1000000:100000"
 K = 100
+# CREATE's graph encoder in the scalable mode: one hop per step, 10 sampled neighbours
+HISTORICAL = {"n_layers": 1, "propagation": "historical", "row_sparse": True, "fanout": 10}
 # name -> (estimator of skcreate.apps.comparison.default_models, parameters for this sweep)
 MODELS = {
     "SASRec": ("SASRec", {}),
@@ -83,12 +85,9 @@ MODELS = {
                                          "fanout": 10}),
     "UltraGCN": ("UltraGCN", {}),
     "UltraGCN-sparse": ("UltraGCN", {"row_sparse": True}),
-    "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(
-        n_layers=1, propagation="historical", row_sparse=True, fanout=10)}),
+    "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(**HISTORICAL)}),
     "CREATE-SCE-historical": ("CREATE", {"warmup_epochs": 1, "loss": "sce",
-                                         "graph_encoder": LightGCNEncoder(
-                                             n_layers=1, propagation="historical",
-                                             row_sparse=True, fanout=10)}),
+                                         "graph_encoder": LightGCNEncoder(**HISTORICAL)}),
 }
 # models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
 WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse",

@@ -116,7 +116,8 @@ class LightGCNEncoder(GraphEncoder):
         self.row_sparse = row_sparse
         self.fanout = fanout
         self.adjacency = None
-        # layers 1..K-1 of the whole graph under propagation="historical", None when stale
+        # layers 0..K of the whole graph at the last refresh (propagation="historical"), None
+        # when stale
         self._history = None
 
     def build(self, user_items, item_table=None):

@@ -284,11 +284,11 @@ def random_walks(adjacency, starts, n_walks, n_hops, generator=None):
     degree = crow.diff()
     position = starts.repeat_interleave(n_walks)
     start_degree = degree[position].to(torch.float32)
+    # every neighbour has a neighbour: only the walks of isolated starts never move
     alive = start_degree > 0
     ends, weights = [], []
     for _ in range(n_hops):
         here = degree[position]
-        alive = alive & (here > 0)
         draw = torch.rand(len(position), generator=generator, dtype=torch.float64)
         offset = (draw.to(here.device) * here).long().minimum((here - 1).clamp(min=0))
         step = col[(crow[position] + offset).clamp(max=max(len(col) - 1, 0))]
