@@ -9,6 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 import torch
+from sklearn.base import clone
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skcreate import (CREATERecommender, LightGCNRecommender, PopularRecommender,
@@ -152,6 +153,33 @@ def test_create_keeps_dense_item_table_with_sce(X):
     model = CREATERecommender(warmup_epochs=0, graph_batch_size=32, loss="sce",
                               **SMALL_CREATE).fit(X)
     assert not model.module_.item_table.sparse
+
+
+def test_create_sce_with_row_sparse_graph_has_a_row_sparse_item_table(X):
+    # both readers of the shared table read rows: the joint step's table gradient holds the
+    # rows it read, with the dense table's loss and gradient values ("subgraph": "auto"
+    # propagates this small graph whole)
+    model = CREATERecommender(warmup_epochs=0, graph_batch_size=32, loss="sce",
+                              **SMALL_CREATE).set_params(graph_encoder__row_sparse=True,
+                                                         graph_encoder__propagation="subgraph")
+    steps = []
+    for sparse in (True, False):
+        torch.manual_seed(0)
+        module, (_, joint) = model._build(_encoded(X), np.random.default_rng(0))
+        assert module.item_table.sparse
+        module.item_table.sparse = sparse
+        batch = next(iter(joint.batches(0)))
+        terms = module(batch)
+        total = sum(joint.weights.get(name, 1.0) * value for name, value in terms.items())
+        total.backward()
+        steps.append((total.detach(), module.item_table.weight.grad))
+    (loss, grad), (dense_loss, dense_grad) = steps
+    assert grad.is_sparse and not dense_grad.is_sparse
+    assert len(grad.coalesce().indices()[0]) < len(dense_grad)
+    torch.testing.assert_close(loss, dense_loss)
+    torch.testing.assert_close(grad.to_dense(), dense_grad, rtol=1e-5, atol=1e-7)
+    fitted = clone(model).fit(X)
+    assert fitted.module_.item_table.sparse and np.isfinite(fitted.loss_curve_).all()
 
 
 # --- serving --------------------------------------------------------------------------------

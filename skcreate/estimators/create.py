@@ -71,7 +71,11 @@ class CREATERecommender(SASRecRecommender):
         ``LightGCNEncoder(n_layers=1)``: each hop adds a sparse product to every joint step,
         forward and backward, and on Amazon Beauty's validation split one hop scores as well as
         two (NDCG@10 2.16 %) with joint epochs about a quarter shorter; ``"ultragcn"`` for
-        ``UltraGCNEncoder()``.
+        ``UltraGCNEncoder()``. With ``graph_encoder__row_sparse=True`` and ``loss="sce"``
+        every read of the shared item table is a row lookup: its gradient is row-sparse and
+        Adam updates only the rows a step read, as in SASRec with SCE, so a joint step's cost
+        no longer grows with the catalogue; with full CE the table is read whole and its
+        updates stay dense.
     graph_last_n : int, default=None
         Build the graph from each user's last ``graph_last_n`` interactions.
     graph_last_frac : float, default=0.4
@@ -233,8 +237,12 @@ default="barlow"
                              f"batch_size >= 2, got batch_size={self.batch_size}; or set "
                              "alignment='none'.")
 
-    # the graph branch reads the whole item table every step: dense gradients
-    _sparse_table = False
+    @property
+    def _sparse_table(self):
+        # row-sparse only when every reader of the shared table reads rows: SCE and a
+        # row-sparse graph encoder; otherwise a dense gradient of the whole table each step
+        # (and a dense Adam update of every row) costs the catalogue, whatever the batch
+        return bool(LOSSES.resolve(self.loss).row_sparse) and self._lazy_updates
 
     @property
     def _lazy_updates(self):
@@ -265,6 +273,7 @@ default="barlow"
 
     def _build(self, data, rng):
         sequence, sequence_batches = self._sequence_model(data, rng)
+        sequence.item_table.sparse = self._sparse_table
         user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)
         # a side stream for the graph's initialisation leaves the sequence branch's random
         # draws as in plain SASRec, so switching the graph off reproduces SASRec exactly
