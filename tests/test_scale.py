@@ -362,8 +362,12 @@ class _HostReads(TorchDispatchMode):
     functools.partial(CREATERecommender, warmup_epochs=0, graph_batch_size=32,
                       graph_encoder=LightGCNEncoder(n_layers=1, propagation="full",
                                                     row_sparse=True), **SMALL_CREATE),
+    # and SCE: the shared item table's gradient is row-sparse too
+    functools.partial(CREATERecommender, warmup_epochs=0, graph_batch_size=32, loss="sce",
+                      graph_encoder=LightGCNEncoder(n_layers=1, propagation="full",
+                                                    row_sparse=True), **SMALL_CREATE),
 ], ids=["SASRec", "SASRec-SCE", "LightGCN", "CREATE", "LightGCN-row-sparse",
-        "UltraGCN-row-sparse", "CREATE-row-sparse"])
+        "UltraGCN-row-sparse", "CREATE-row-sparse", "CREATE-SCE-row-sparse"])
 def test_training_step_reads_no_value_back_to_the_host(X, make):
     model = make()
     model._check_params()

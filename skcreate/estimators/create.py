@@ -72,10 +72,10 @@ class CREATERecommender(SASRecRecommender):
         forward and backward, and on Amazon Beauty's validation split one hop scores as well as
         two (NDCG@10 2.16 %) with joint epochs about a quarter shorter; ``"ultragcn"`` for
         ``UltraGCNEncoder()``. With ``graph_encoder__row_sparse=True`` and ``loss="sce"``
-        every read of the shared item table is a row lookup: its gradient is row-sparse and
-        Adam updates only the rows a step read, as in SASRec with SCE, so a joint step's cost
-        no longer grows with the catalogue; with full CE the table is read whole and its
-        updates stay dense.
+        a joint step reads rows of the shared item table: its gradient is row-sparse and Adam
+        updates only the rows the step read, as in SASRec with SCE, so the step's cost no
+        longer grows with the catalogue. Full CE, or a step that propagates the whole graph,
+        reads the table whole, and its gradient is dense.
     graph_last_n : int, default=None
         Build the graph from each user's last ``graph_last_n`` interactions.
     graph_last_frac : float, default=0.4
