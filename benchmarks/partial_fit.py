@@ -48,6 +48,8 @@ COLUMNS = ["model", "seed", "variant", "split", "ndcg@10", "recall@10", "coverag
            "command"]
 MODELS = {"SASRec": skcreate.SASRecRecommender, "CREATE": skcreate.CREATERecommender,
           "ALS": skcreate.ALSRecommender, "LightGCN": skcreate.LightGCNRecommender}
+# models whose partial_fit folds new items in (fold_in)
+FOLDING = {"SASRec", "CREATE"}
 
 
 def main(argv=None):
@@ -60,8 +62,9 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", nargs="+", default=["default:0"],
-                        metavar="EPOCHS:REPLAY",
-                        help="update configurations: epochs (or 'default') and replay share")
+                        metavar="EPOCHS:REPLAY[:fold]",
+                        help="update configurations: epochs (or 'default'), replay share, "
+                             "and ':fold' to fold new items in (SASRec, CREATE)")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--quantile", type=float, default=0.9)
     args = parser.parse_args(argv)
@@ -113,8 +116,8 @@ def main(argv=None):
                 model.fit(train)
                 record({"model": name, "seed": seed, "variant": "refit",
                         "seconds": round(time.perf_counter() - start, 1)}, model)
-            todo = [(variant_name(e, r), e, r) for e, r in updates
-                    if (name, seed, variant_name(e, r)) not in finished]
+            todo = [(variant_name(*update), *update) for update in updates
+                    if (name, seed, variant_name(*update)) not in finished]
             if not todo:
                 continue
             base = MODELS[name](random_state=seed)
@@ -125,10 +128,12 @@ def main(argv=None):
                 record({"model": name, "seed": seed, "variant": "base",
                         "seconds": base_seconds}, base)
             state = pickle.dumps(base)
-            for variant, epochs, replay in todo:
+            for variant, epochs, replay, fold in todo:
                 model = pickle.loads(state)
+                # rows named without ":fold" were measured before fold_in existed
+                options = {"fold_in": fold} if name in FOLDING else {}
                 start = time.perf_counter()
-                model.partial_fit(last, epochs=epochs, replay=replay)
+                model.partial_fit(last, epochs=epochs, replay=replay, **options)
                 record({"model": name, "seed": seed, "variant": variant,
                         "seconds": round(time.perf_counter() - start, 1),
                         "base_seconds": base_seconds}, model)
@@ -136,12 +141,15 @@ def main(argv=None):
 
 
 def parse_update(text):
-    epochs, _, replay = text.partition(":")
-    return (None if epochs == "default" else int(epochs)), float(replay or 0)
+    epochs, replay, *fold = text.split(":")
+    if fold not in ([], ["fold"]):
+        raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold].")
+    return (None if epochs == "default" else int(epochs)), float(replay or 0), bool(fold)
 
 
-def variant_name(epochs, replay):
-    return f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
+def variant_name(epochs, replay, fold=False):
+    return (f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
+            + ("-fold" if fold else ""))
 
 
 def write_table(results, path):
@@ -149,7 +157,8 @@ def write_table(results, path):
     users = "test users" if split == "test" else "validation users (inside the train part)"
     lines = ["# partial_fit against a full refit", "",
              "The base is fitted on the first 90 % of the train part; an update is the base "
-             "with partial_fit on the last 10 % (`update-<epochs>e-replay<share>`); the refit "
+             "with partial_fit on the last 10 % (`update-<epochs>e-replay<share>`, `-fold`: new "
+             "items folded in); the refit "
              f"is fitted on all of it. Scored on the {users}; metrics in %, mean ± std over "
              "seeds; seconds of the fit, or of the update alone.", "",
              "| model | variant | seeds | NDCG@10 | Recall@10 | Coverage@10 | seconds | new "

@@ -16,7 +16,7 @@ from skcreate.apps.cli import main
 from skcreate.data.datasets import make_interactions
 from skcreate.data.interactions import Interactions
 from skcreate.training import train
-from skcreate.training.growth import grow_into, grow_optimizer_state
+from skcreate.training.growth import fold_in_items, grow_into, grow_optimizer_state
 from skcreate.training.trainer import _only_users
 
 DATA = make_interactions(n_users=150, n_items=60, random_state=0)
@@ -285,3 +285,61 @@ def test_replay_trains_users_without_new_events_too(fitted):
     for bad in (-0.1, 1.5, True, "all"):
         with pytest.raises(ValueError, match="replay must be a share in"):
             _copy(fitted["sasrec"]).partial_fit(NEW, replay=bad)
+
+
+def _grown(est, frame):
+    data = est.interactions_.append(
+        Interactions.from_frame(frame, "user_id", "item_id", "timestamp")[0])
+    with torch.random.fork_rng(devices=[]):
+        module, _ = est._build(data, np.random.default_rng(1))
+    grow_into(module, est.module_, est.train_user_ids_.get_indexer(data.user_ids))
+    return data, module
+
+
+def test_fold_in_starts_new_rows_from_the_states_before_them(fitted):
+    est = fitted["sasrec"]
+    # item 7002 only ever starts a history: no state precedes it
+    frame = pd.concat([NEW, pd.DataFrame({"user_id": [9001], "item_id": [7002],
+                                          "timestamp": [DATA.timestamp.max() + 3]})])
+    data, module = _grown(est, frame)
+    before = module.item_table.weight.detach().clone()
+    first_new = est.n_items_
+    # by hand, with the rows before the fold-in: one user at a time, every position whose
+    # next item is a new one
+    module.eval()
+    states = {}
+    with torch.no_grad():
+        for user in range(data.n_users):
+            sequence = torch.as_tensor(data.last_items(module.encoder.max_len + 1, [user]))
+            if sequence.shape[1] < 2:
+                continue
+            hidden = module.encoder(sequence[:, :-1])[0]
+            for position, row in enumerate(sequence[0, 1:].tolist()):
+                if row - 1 >= first_new and sequence[0, position] != 0:
+                    states.setdefault(row, []).append(hidden[position])
+    module.train()
+    assert fold_in_items(module.encoder, data, np.arange(data.n_users), first_new) == 2
+    after = module.item_table.weight.detach()
+    assert torch.equal(after[:first_new + 1], before[:first_new + 1])
+    norm = before[1:first_new + 1].norm(dim=1).median()
+    codes = data.item_ids.get_indexer([7000, 7001, 7002])
+    for code in codes[:2]:
+        mean = torch.stack(states[code + 1]).mean(0)
+        torch.testing.assert_close(after[code + 1], mean / mean.norm() * norm)
+    assert codes[2] + 1 not in states
+    assert torch.equal(after[codes[2] + 1], before[codes[2] + 1])
+    assert module.training  # the encoder's mode is given back
+
+
+def test_fold_in_is_an_option_and_leaves_bidirectional_encoders_alone(fitted):
+    est = fitted["bert4rec"]
+    data, module = _grown(est, NEW)
+    before = module.sequence.item_table.weight.detach().clone()
+    est._fold_in_items(module, data, np.arange(data.n_users), est.n_items_)
+    assert torch.equal(module.sequence.item_table.weight, before)
+    for name in ("sasrec", "create"):
+        with pytest.raises(ValueError, match="fold_in must be True or False"):
+            _copy(fitted[name]).partial_fit(NEW, fold_in="no")
+    new_items = set(NEW.item_id) - set(OLD.item_id)
+    folded = _copy(fitted["sasrec"]).partial_fit(NEW, epochs=1)
+    assert folded.recommend(k=10).item_id.isin(new_items).any()

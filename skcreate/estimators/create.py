@@ -17,7 +17,7 @@ from ..nn.projected_barlow import ProjectedBarlowTwins
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import BERT4RecEncoder, SASRecEncoder
 from ..nn.ultragcn import UltraGCNEncoder
-from .sequential import LOSSES, SASRecRecommender
+from .sequential import LOSSES, SASRecRecommender, _check_bool
 from ..training import Stage
 
 __all__ = ["CREATERecommender", "SEQUENCE_ENCODERS", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
@@ -302,7 +302,7 @@ default="barlow"
 
     _free_params = SASRecRecommender._free_params | {"warmup_epochs", "graph_batch_size"}
 
-    def partial_fit(self, X, y=None, epochs=None, replay=0.0, warmup_epochs=0):
+    def partial_fit(self, X, y=None, epochs=None, replay=0.0, warmup_epochs=0, fold_in=True):
         """Update the fitted model with new interactions.
 
         As :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`: the graph is rebuilt
@@ -325,6 +325,11 @@ default="barlow"
         warmup_epochs : int, default=0
             Graph-only epochs before them, which give the new rows graph embeddings before
             the alignment reads them.
+        fold_in : bool, default=True
+            Start each new item's row from the fitted transformer's states before its events
+            (see :meth:`SASRecRecommender.partial_fit
+            <skcreate.estimators.sequential.SASRecRecommender.partial_fit>`); the warm-up
+            then trains from there.
 
         Returns
         -------
@@ -333,8 +338,9 @@ default="barlow"
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, Integral) \
                 or warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}.")
-        return self._update(X, epochs, replay, warmup_epochs=int(warmup_epochs))
+        return self._update(X, epochs, replay, warmup_epochs=int(warmup_epochs),
+                            fold_in=_check_bool(fold_in, "fold_in"))
 
-    @property
-    def _network(self):
-        return self.module_.sequence
+    @staticmethod
+    def _sequence_step(module):
+        return module.sequence

@@ -14,6 +14,7 @@ from ..nn.sasrec import SASRecEncoder
 from ..nn.scoring import SequenceScorer
 from ..nn.sequence_model import SequenceModel
 from ..training import Stage
+from ..training.growth import fold_in_items
 
 __all__ = ["SASRecRecommender", "LOSSES"]
 
@@ -182,10 +183,50 @@ class SASRecRecommender(NeuralRecommender):
         model.item_table.sparse = self._sparse_table
         return model, [Stage("train", self.epochs, batches)]
 
+    @staticmethod
+    def _sequence_step(module):
+        """The sequence step of a network of this estimator (the part that serves)."""
+        return module
+
     @property
     def _network(self):
         """The fitted sequence step that serves recommendations."""
-        return self.module_
+        return self._sequence_step(self.module_)
+
+    def partial_fit(self, X, y=None, epochs=None, replay=0.0, fold_in=True):
+        """Update the fitted model with new interactions.
+
+        As :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`, with the rows of
+        items first seen in ``X`` folded in before training (``fold_in``).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The new interactions.
+        y : None
+            Ignored.
+        epochs : int, optional
+            Epochs of the update; by default a third of ``epochs`` (at least 1).
+        replay : float, default=0.0
+            Share of the users without new events whose histories join the update.
+        fold_in : bool, default=True
+            Start each new item's row from the fitted transformer: the mean of its states
+            just before the item's events, at the fitted rows' median norm
+            (:func:`skcreate.training.growth.fold_in_items`), so that the update refines a
+            row that already scores where histories lead to the item. False starts it from
+            a random draw, as at fit. A bidirectional encoder (BERT4Rec) keeps the random
+            draw: its states are not next-item predictions.
+
+        Returns
+        -------
+        self
+        """
+        return self._update(X, epochs, replay, fold_in=_check_bool(fold_in, "fold_in"))
+
+    def _fold_in_items(self, module, data, rows, first_new):
+        step = self._sequence_step(module)
+        if step.mask_token is None:
+            fold_in_items(step.encoder, data, rows, first_new)
 
     def _score(self, data, rows):
         network = self._network
@@ -203,3 +244,9 @@ class SASRecRecommender(NeuralRecommender):
     def _serving_scorer(self):
         network = copy_to_cpu(self._network)
         return SequenceScorer(network.encoder, network.mask_token), None
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)

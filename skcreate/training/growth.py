@@ -14,7 +14,7 @@ import torch
 from ..nn.graph_encoder import GraphEncoder
 from ..nn.item_table import ItemTable
 
-__all__ = ["row_maps", "grow_into", "grow_optimizer_state"]
+__all__ = ["row_maps", "grow_into", "grow_optimizer_state", "fold_in_items"]
 
 
 def row_maps(new, old, user_rows):
@@ -97,3 +97,54 @@ def grow_optimizer_state(state, new, maps):
                 value = _move_rows(value, rows, torch.zeros(param.shape, dtype=value.dtype))
             grown[index][key] = value
     return {"state": grown, "param_groups": state["param_groups"]}
+
+
+def fold_in_items(encoder, data, rows, first_new, batch_size=1024):
+    """Start the rows of the items with codes ``first_new`` and above from ``encoder``'s states.
+
+    A causal encoder scores an item by the dot product of its state with the item's row, so a
+    new item's row is set to the mean of the states just before its events in the histories
+    of users ``rows`` of ``data`` (the states that should score it), scaled to the median norm
+    of the fitted rows: the item is recommended where histories lead to it before any update
+    step, instead of starting from a random draw. An item whose events all start a history
+    (no state before them) keeps its row.
+
+    Returns
+    -------
+    int
+        The number of items folded in.
+    """
+    table = encoder.item_table
+    weight = table.weight
+    n_new = data.n_items - first_new
+    if n_new <= 0 or first_new == 0:
+        return 0
+    sums = torch.zeros(n_new, weight.shape[1], device=weight.device)
+    counts = torch.zeros(n_new, device=weight.device)
+    training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            sequences = torch.as_tensor(
+                data.last_items(encoder.max_len + 1, rows[start:start + batch_size]),
+                device=weight.device)
+            if sequences.shape[1] < 2:  # histories of one event: nothing precedes one
+                continue
+            inputs, targets = sequences[:, :-1], sequences[:, 1:]
+            new = ItemTable.codes(targets) - first_new
+            # a state over padding alone holds no history
+            hit = (new >= 0) & (inputs != ItemTable.padding)
+            if not hit.any():
+                continue
+            states = encoder(inputs)[hit]
+            sums.index_add_(0, new[hit], states.to(sums.dtype))
+            counts.index_add_(0, new[hit], torch.ones_like(new[hit], dtype=counts.dtype))
+        found = counts > 0
+        means = sums[found] / counts[found].unsqueeze(1)
+        fitted = weight[ItemTable.rows(torch.arange(first_new, device=weight.device))]
+        norm = fitted.norm(dim=1).median()
+        rows_new = ItemTable.rows(first_new + found.nonzero().squeeze(1))
+        weight[rows_new] = (means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                            * norm).to(weight.dtype)
+    encoder.train(training)
+    return int(found.sum())

@@ -256,7 +256,7 @@ class Trainer(BaseEstimator):
                 description=type(estimator).__name__, checkpoint=checkpoint,
                 distributed=distributed, precision=self.precision)
 
-    def partial_fit(self, estimator, data, touched, epochs, warmup_epochs=0):
+    def partial_fit(self, estimator, data, touched, epochs, warmup_epochs=0, fold_in=False):
         """Continue training ``estimator``'s fitted network on grown ``data``; returns the
         :class:`~skcreate.training.TrainingResult` of the update.
 
@@ -264,8 +264,10 @@ class Trainer(BaseEstimator):
         graph from all of them), given the fitted weights and optimiser state
         (:mod:`skcreate.training.growth`), and trained on the histories of the users
         ``touched`` by new events: ``epochs`` of each validated stage, ``warmup_epochs`` of
-        each other one (CREATE's graph warm-up). Early stopping, checkpoints and data
-        parallelism are fit's: an update runs on this process's device, without them.
+        each other one (CREATE's graph warm-up). With ``fold_in`` the new items' rows start
+        from the fitted network (the estimator's ``_fold_in_items``). Early stopping,
+        checkpoints and data parallelism are fit's: an update runs on this process's device,
+        without them.
         """
         # where the trainer says, as in fit (a loaded model's device_ is where it was loaded)
         estimator.device_ = resolve_device(self.device)
@@ -284,6 +286,8 @@ class Trainer(BaseEstimator):
             if state is not None:
                 state = grow_optimizer_state(state, module, maps)
             module = module.to(estimator.device_)
+            if fold_in:
+                estimator._fold_in_items(module, data, touched, estimator.n_items_)
             result = train(module, stages, estimator._optimizer(),
                            callbacks=self.callbacks or (), verbose=self.verbose,
                            description=type(estimator).__name__, precision=self.precision,
