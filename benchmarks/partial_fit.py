@@ -23,6 +23,7 @@ rows already there are skipped (the base model is refitted when an update of it 
 """
 
 import argparse
+import inspect
 import json
 import os
 import pickle
@@ -48,8 +49,6 @@ COLUMNS = ["model", "seed", "variant", "split", "ndcg@10", "recall@10", "coverag
            "command"]
 MODELS = {"SASRec": skcreate.SASRecRecommender, "CREATE": skcreate.CREATERecommender,
           "ALS": skcreate.ALSRecommender, "LightGCN": skcreate.LightGCNRecommender}
-# models whose partial_fit folds new items in (fold_in)
-FOLDING = {"SASRec", "CREATE"}
 
 
 def main(argv=None):
@@ -131,7 +130,8 @@ def main(argv=None):
             for variant, epochs, replay, fold in todo:
                 model = pickle.loads(state)
                 # rows named without ":fold" were measured before fold_in existed
-                options = {"fold_in": fold} if name in FOLDING else {}
+                options = {"fold_in": fold} if "fold_in" in inspect.signature(
+                    model.partial_fit).parameters else {}
                 start = time.perf_counter()
                 model.partial_fit(last, epochs=epochs, replay=replay, **options)
                 record({"model": name, "seed": seed, "variant": variant,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 
-__all__ = ["as_frame", "check_interactions", "check_column_roles", "check_k", "time_values",
+__all__ = ["as_frame", "check_interactions", "check_column_roles", "check_k", "check_bool", "time_values",
            "time_order", "Interactions"]
 
 #: The row layout of item sequences, :class:`~skcreate.nn.ItemTable`'s too: row 0 pads, the
@@ -128,6 +128,13 @@ def check_k(k, name="k"):
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {k!r}.")
     return int(k)
+
+
+def check_bool(value, name):
+    """Validate a switch: True or False (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def _first_rows(mask, index, n=5):

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..data.interactions import check_bool
 from ..training.batches import EdgeBatches, JointBatches, KeyedBatches
 from .graph import GRAPH_SIZE_CONSTRAINTS
 from .neural import NeuralRecommender, seeded_generator
@@ -17,7 +18,7 @@ from ..nn.projected_barlow import ProjectedBarlowTwins
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import BERT4RecEncoder, SASRecEncoder
 from ..nn.ultragcn import UltraGCNEncoder
-from .sequential import LOSSES, SASRecRecommender, _check_bool
+from .sequential import LOSSES, SASRecRecommender
 from ..training import Stage
 
 __all__ = ["CREATERecommender", "SEQUENCE_ENCODERS", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
@@ -339,7 +340,7 @@ default="barlow"
                 or warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}.")
         return self._update(X, epochs, replay, warmup_epochs=int(warmup_epochs),
-                            fold_in=_check_bool(fold_in, "fold_in"))
+                            fold_in=check_bool(fold_in, "fold_in"))
 
     @staticmethod
     def _sequence_step(module):

@@ -14,6 +14,7 @@ from ..nn.sasrec import SASRecEncoder
 from ..nn.scoring import SequenceScorer
 from ..nn.sequence_model import SequenceModel
 from ..training import Stage
+from ..data.interactions import check_bool
 from ..training.growth import fold_in_items
 
 __all__ = ["SASRecRecommender", "LOSSES"]
@@ -221,7 +222,7 @@ class SASRecRecommender(NeuralRecommender):
         -------
         self
         """
-        return self._update(X, epochs, replay, fold_in=_check_bool(fold_in, "fold_in"))
+        return self._update(X, epochs, replay, fold_in=check_bool(fold_in, "fold_in"))
 
     def _fold_in_items(self, module, data, rows, first_new):
         step = self._sequence_step(module)
@@ -244,9 +245,3 @@ class SASRecRecommender(NeuralRecommender):
     def _serving_scorer(self):
         network = copy_to_cpu(self._network)
         return SequenceScorer(network.encoder, network.mask_token), None
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)

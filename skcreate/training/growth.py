@@ -114,8 +114,7 @@ def fold_in_items(encoder, data, rows, first_new, batch_size=1024):
     int
         The number of items folded in.
     """
-    table = encoder.item_table
-    weight = table.weight
+    weight = encoder.item_table.weight
     n_new = data.n_items - first_new
     if n_new <= 0 or first_new == 0:
         return 0
