@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 
-__all__ = ["as_frame", "check_interactions", "check_column_roles", "check_k", "check_bool", "time_values",
-           "time_order", "Interactions"]
+__all__ = ["as_frame", "check_interactions", "check_column_roles", "check_k", "check_bool",
+           "time_values", "time_order", "Interactions"]
 
 #: The row layout of item sequences, :class:`~skcreate.nn.ItemTable`'s too: row 0 pads, the
 #: item of code ``c`` is row ``c + FIRST_ITEM_ROW``
