@@ -273,13 +273,16 @@ class LightGCNEncoder(GraphEncoder):
         walks = self.fanout or self.default_walks
         ends, weights = random_walks(self.adjacency, nodes, walks, self.n_layers - 1,
                                      generator)
-        read, columns = torch.cat([block.cols, *ends]).unique(return_inverse=True)
-        change = self._layer0_rows(read) - history[0].index_select(0, read)
-        columns = columns.split([len(block.cols)] + [len(end) for end in ends])
+        # one read of the layer-0 rows (the step's own and their neighbours'): one row-sparse
+        # gradient per table
+        read, columns = torch.cat([nodes, block.cols, *ends]).unique(return_inverse=True)
+        rows = self._layer0_rows(read)
+        change = rows - history[0].index_select(0, read)
+        own, *columns = columns.split([len(nodes), len(block.cols)] + [len(end) for end in ends])
         walk_indptr = torch.arange(0, len(nodes) * walks + 1, walks, device=nodes.device)
         blocks = [(block.indptr, columns[0], block.values)] + \
             [(walk_indptr, cols, values) for cols, values in zip(columns[1:], weights)]
-        total = self._layer0_rows(nodes)
+        total = lookup(rows, own)
         for layer, (indptr, cols, values) in zip(history[1:], blocks):
             layer = layer.index_select(0, nodes) + block_spmm(indptr, cols, values, len(read),
                                                               change)
