@@ -2,8 +2,9 @@ r"""partial_fit against a full refit, on the Table 2 protocol's train part.
 
 The train part (global temporal split at 0.8) is split again by time at its 0.9 quantile: a
 model is fitted on the first 90 % (the base) and updated with ``partial_fit`` on the last
-10 %, once per update configuration (``--updates EPOCHS:REPLAY ...``, "default" for the
-model's epochs); the full refit is fitted on the whole train part. All are scored on the test
+10 %, once per update configuration (``--updates EPOCHS:REPLAY[:fold][:lrF] ...``, "default"
+for the model's epochs, ``fold`` to fold new items in, ``lrF`` to update at F times the
+fit's learning rate); the full refit is fitted on the whole train part. All are scored on the test
 users (NDCG@10, Recall@10, Coverage@10, %). Also counted: the items that appear only in the
 last 10 %, and how many of them are recommended to some user (top 10) after the update.
 
@@ -61,9 +62,10 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", nargs="+", default=["default:0"],
-                        metavar="EPOCHS:REPLAY[:fold]",
+                        metavar="EPOCHS:REPLAY[:fold][:lrF]",
                         help="update configurations: epochs (or 'default'), replay share, "
-                             "and ':fold' to fold new items in (SASRec, CREATE)")
+                             "':fold' to fold new items in (SASRec, CREATE), ':lrF' to "
+                             "update at F times the fit's learning rate")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--quantile", type=float, default=0.9)
     args = parser.parse_args(argv)
@@ -127,8 +129,10 @@ def main(argv=None):
                 record({"model": name, "seed": seed, "variant": "base",
                         "seconds": base_seconds}, base)
             state = pickle.dumps(base)
-            for variant, epochs, replay, fold in todo:
+            for variant, epochs, replay, fold, factor in todo:
                 model = pickle.loads(state)
+                if factor != 1:
+                    model.set_params(learning_rate=factor * model.learning_rate)
                 # rows named without ":fold" were measured before fold_in existed
                 options = {"fold_in": fold} if "fold_in" in inspect.signature(
                     model.partial_fit).parameters else {}
@@ -141,15 +145,22 @@ def main(argv=None):
 
 
 def parse_update(text):
-    epochs, replay, *fold = text.split(":")
-    if fold not in ([], ["fold"]):
-        raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold].")
-    return (None if epochs == "default" else int(epochs)), float(replay or 0), bool(fold)
+    """``EPOCHS:REPLAY[:fold][:lrF]`` -> (epochs or None, replay, fold, learning-rate factor)."""
+    epochs, replay, *options = text.split(":")
+    fold = "fold" in options
+    rates = [option for option in options if option.startswith("lr")]
+    try:
+        factor = float(rates[0][2:]) if rates else 1.0
+    except ValueError:
+        factor = -1.0
+    if len(options) != fold + len(rates) or len(rates) > 1 or factor <= 0:
+        raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF] (F > 0).")
+    return ((None if epochs == "default" else int(epochs)), float(replay or 0), fold, factor)
 
 
-def variant_name(epochs, replay, fold=False):
+def variant_name(epochs, replay, fold=False, factor=1.0):
     return (f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
-            + ("-fold" if fold else ""))
+            + ("-fold" if fold else "") + ("" if factor == 1 else f"-lr{factor:g}"))
 
 
 def write_table(results, path):
