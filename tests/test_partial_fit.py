@@ -1,7 +1,6 @@
 """partial_fit: updating fitted models with new interactions, new users and items included."""
 
 import copy
-import pickle
 import warnings
 
 import numpy as np
@@ -46,8 +45,7 @@ MODELS = {
 
 
 def _copy(est):
-    # a deep copy; torch's sparse CSR adjacency pickles, but does not deepcopy
-    return pickle.loads(pickle.dumps(est))
+    return copy.deepcopy(est)
 
 
 @pytest.fixture(scope="module")

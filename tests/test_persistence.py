@@ -1,5 +1,6 @@
 """save / load without pickle: exact round trips, safety, versioning, fresh processes."""
 
+import copy
 import hashlib
 import io
 import json
@@ -81,6 +82,28 @@ def test_round_trip_is_exact(estimator, kind, frames, tmp_path):
     for served in (None, histories):
         pd.testing.assert_frame_equal(loaded.recommend(served, k=5), model.recommend(served, k=5))
     assert loaded.score(df) == model.score(df)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_deep_copy_of_a_fitted_model_is_independent_and_serves_the_same(estimator, frames):
+    # also the path of pickling a model trained on a GPU (copied to the CPU first); torch
+    # cannot deep-copy the graph's sparse CSR adjacency by itself
+    df = frames["string ids"]
+    model = clone(estimator).fit(df)
+    copied = copy.deepcopy(model)
+    pd.testing.assert_frame_equal(copied.recommend(df, k=5), model.recommend(df, k=5))
+    network = getattr(model, "module_", None)
+    if network is None:
+        return
+    for (name, mine), theirs in zip(network.state_dict().items(),
+                                    copied.module_.state_dict().values()):
+        assert torch.equal(mine, theirs), name
+        assert mine.data_ptr() != theirs.data_ptr(), name
+    for module, other in zip(network.modules(), copied.module_.modules()):
+        adjacency = getattr(module, "adjacency", None)
+        if adjacency is not None:
+            assert torch.equal(adjacency.to_dense(), other.adjacency.to_dense())
+            assert adjacency.values().data_ptr() != other.adjacency.values().data_ptr()
 
 
 def test_manifest_records_versions_params_and_curves(tmp_path):

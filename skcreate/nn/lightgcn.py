@@ -1,5 +1,6 @@
 """LightGCN (He et al., 2020): parameter-free propagation over the normalised graph, BPR loss."""
 
+import copy
 from numbers import Integral, Real
 
 import torch
@@ -138,6 +139,18 @@ class LightGCNEncoder(GraphEncoder):
             self.adjacency = fn(self.adjacency)
         self._history = None
         return self
+
+    def __deepcopy__(self, memo):
+        # torch cannot deep-copy a sparse CSR tensor (it has no storage): the copy gets a clone
+        # of the adjacency, and the rest of the module is copied as usual
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        for name, value in self.__dict__.items():
+            if name == "adjacency" and value is not None:
+                copied.__dict__[name] = value.clone()
+            else:
+                copied.__dict__[name] = copy.deepcopy(value, memo)
+        return copied
 
     def train(self, mode=True):
         """Set the training mode; entering it marks the historical layers stale (the training
