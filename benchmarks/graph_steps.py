@@ -1,0 +1,96 @@
+r"""Milliseconds per training step of LightGCN's historical mode, and the rows a step reads.
+
+What an epoch's time is made of at one data size: for each ``--fanouts`` value, LightGCN
+(``propagation="historical", row_sparse=True``) is fitted on ``make_interactions`` data and
+stopped after ``--steps`` steps; the report is the mean wall time of the steps after the first
+``--skip`` (past the epoch's refresh and the first steps' allocations) and the mean number of
+distinct layer-0 rows those steps read (the step's own rows and its sampled neighbours' and
+walks' rows: what its gathers, backward and LazyAdam update cost).
+
+    python benchmarks/graph_steps.py --interactions 1000000 --items 100000 --fanouts 1 2 3 10
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine  # noqa: E402
+
+from skcreate import LightGCNRecommender  # noqa: E402
+from skcreate.data.datasets import make_interactions  # noqa: E402
+from skcreate.training import Callback  # noqa: E402
+
+
+class _Stop(Exception):
+    pass
+
+
+class StepTimer(Callback):
+    """Time of every step end; stops training after ``n_steps`` steps."""
+
+    def __init__(self, n_steps):
+        self.n_steps = n_steps
+        self.times = []
+
+    def on_step_end(self, step, terms):
+        self.times.append(time.perf_counter())
+        if len(self.times) == self.n_steps:
+            raise _Stop
+
+
+def time_steps(X, fanout, batch_size, n_steps, skip, seed):
+    """(ms per step, distinct layer-0 rows per step) over steps ``skip..n_steps``."""
+    timer = StepTimer(n_steps)
+    model = LightGCNRecommender(propagation="historical", row_sparse=True, fanout=fanout,
+                                batch_size=batch_size, epochs=1, random_state=seed)
+    model.set_params(trainer__callbacks=[timer])
+    rows = []
+    reads = type(model)._encoder_class._layer0_rows
+
+    def counting_reads(encoder, nodes):
+        rows.append(len(nodes))
+        return reads(encoder, nodes)
+
+    type(model)._encoder_class._layer0_rows = counting_reads
+    try:
+        model.fit(X)
+    except _Stop:
+        pass
+    finally:
+        type(model)._encoder_class._layer0_rows = reads
+    if len(timer.times) <= skip:
+        raise SystemExit(f"an epoch has {len(timer.times)} steps: lower --skip")
+    seconds = (timer.times[-1] - timer.times[skip - 1]) / (len(timer.times) - skip)
+    counted = rows[skip:len(timer.times)]
+    return 1000 * seconds, sum(counted) / len(counted)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--interactions", type=int, default=1_000_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--mean-length", type=float, default=20)
+    parser.add_argument("--fanouts", type=int, nargs="+", default=[1, 3, 10])
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--skip", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not 0 < args.skip < args.steps:
+        parser.error(f"--skip must be in (0, --steps), got {args.skip}")
+    X = make_interactions(n_users=round(args.interactions / args.mean_length),
+                          n_items=args.items, mean_length=args.mean_length,
+                          random_state=args.seed)
+    print(f"`python benchmarks/graph_steps.py {' '.join(sys.argv[1:] if argv is None else argv)}`"
+          f"\n\n{len(X):,} interactions, batch {args.batch_size}; {machine()}\n\n"
+          "| fanout | ms per step | distinct rows per step |\n|---|---|---|", flush=True)
+    for fanout in args.fanouts:
+        ms, rows = time_steps(X, fanout, args.batch_size, args.steps, args.skip, args.seed)
+        print(f"| {fanout} | {ms:.1f} | {rows:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
