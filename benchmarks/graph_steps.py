@@ -14,12 +14,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
 
 from skcreate import LightGCNRecommender  # noqa: E402
 from skcreate.data.datasets import make_interactions  # noqa: E402
+from skcreate.nn import LightGCNEncoder  # noqa: E402
 from skcreate.training import Callback  # noqa: E402
 
 
@@ -47,19 +49,17 @@ def time_steps(X, fanout, batch_size, n_steps, skip, seed):
                                 batch_size=batch_size, epochs=1, random_state=seed)
     model.set_params(trainer__callbacks=[timer])
     rows = []
-    reads = type(model)._encoder_class._layer0_rows
+    reads = LightGCNEncoder._layer0_rows
 
     def counting_reads(encoder, nodes):
         rows.append(len(nodes))
         return reads(encoder, nodes)
 
-    type(model)._encoder_class._layer0_rows = counting_reads
-    try:
-        model.fit(X)
-    except _Stop:
-        pass
-    finally:
-        type(model)._encoder_class._layer0_rows = reads
+    with mock.patch.object(LightGCNEncoder, "_layer0_rows", counting_reads):
+        try:
+            model.fit(X)
+        except _Stop:
+            pass
     if len(timer.times) <= skip:
         raise SystemExit(f"an epoch has {len(timer.times)} steps: lower --skip")
     seconds = (timer.times[-1] - timer.times[skip - 1]) / (len(timer.times) - skip)

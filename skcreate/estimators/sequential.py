@@ -6,16 +6,16 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ..training.batches import MaskedSequenceBatches, SequenceBatches, trim_padding
-from .neural import NeuralRecommender, copy_to_cpu, seeded_generator
+from ..data.interactions import check_bool
 from ..nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import SASRecEncoder
 from ..nn.scoring import SequenceScorer
 from ..nn.sequence_model import SequenceModel
 from ..training import Stage
-from ..data.interactions import check_bool
+from ..training.batches import MaskedSequenceBatches, SequenceBatches, trim_padding
 from ..training.growth import fold_in_items
+from .neural import NeuralRecommender, copy_to_cpu, seeded_generator
 
 __all__ = ["SASRecRecommender", "LOSSES"]
 

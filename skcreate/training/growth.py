@@ -140,8 +140,7 @@ def fold_in_items(encoder, data, rows, first_new, batch_size=1024):
             counts.index_add_(0, new[hit], torch.ones_like(new[hit], dtype=counts.dtype))
         found = counts > 0
         means = sums[found] / counts[found].unsqueeze(1)
-        fitted = weight[ItemTable.rows(torch.arange(first_new, device=weight.device))]
-        norm = fitted.norm(dim=1).median()
+        norm = weight[ItemTable.rows(0):ItemTable.rows(first_new)].norm(dim=1).median()
         rows_new = ItemTable.rows(first_new + found.nonzero().squeeze(1))
         weight[rows_new] = (means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
                             * norm).to(weight.dtype)
