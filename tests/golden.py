@@ -4,7 +4,8 @@ Recorded before a refactoring, checked after it (tests/test_golden.py): a redesi
 change any result. Re-record only for a change meant to alter results, and say so in its
 commit::
 
-    python tests/golden.py        # rewrites tests/golden.json
+    python tests/golden.py              # rewrites tests/golden.json
+    python tests/golden.py CREATE ...   # re-records the cases named, keeps the others
 
 Each case is a constructor call in the spelling of the version that recorded it; the test maps
 it to today's spelling (:func:`skcreate.apps.migration.upgrade_params`), so the record itself
@@ -93,15 +94,29 @@ def outputs(model, X, histories):
     return out
 
 
-def record(path=PATH):
+def construct(cls, params):
+    """The case's estimator: the record keeps the spelling it was made with;
+    :mod:`skcreate.apps.migration` says today's."""
     import skcreate
+    from skcreate.apps.migration import upgrade_params
 
+    cls = getattr(skcreate, cls)
+    return cls(**upgrade_params(cls, params))
+
+
+def record(names=None, path=PATH):
+    """Record the outputs of the cases ``names`` (all by default) into ``path``."""
+    unknown = set(names or ()) - set(CASES)
+    if unknown:
+        raise SystemExit(f"unknown case(s) {sorted(unknown)}; choose from {list(CASES)}")
+    golden = json.loads(path.read_text()) if names and path.exists() else {}
     X, histories = data()
-    golden = {name: {"estimator": cls, "params": params,
-                     "outputs": outputs(getattr(skcreate, cls)(**params), X, histories)}
-              for name, (cls, params) in CASES.items()}
+    for name in names or CASES:
+        cls, params = CASES[name]
+        golden[name] = {"estimator": cls, "params": params,
+                        "outputs": outputs(construct(cls, params), X, histories)}
     path.write_text(json.dumps(golden, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    record(Path(sys.argv[1]) if len(sys.argv) > 1 else PATH)
+    record(sys.argv[1:])

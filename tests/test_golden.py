@@ -10,17 +10,12 @@ import json
 import numpy as np
 import pytest
 
-import skcreate
-from skcreate.apps.migration import upgrade_params
-
-from golden import CASES, PATH, data, outputs
+from golden import CASES, PATH, construct, data, outputs
 
 GOLDEN = json.loads(PATH.read_text())
-
-def construct(cls, params):
-    # the record keeps the spelling it was made with; skcreate.apps.migration says today's
-    cls = getattr(skcreate, cls)
-    return cls(**upgrade_params(cls, params))
+# implicit's ALS solves in float32 through OpenBLAS kernels chosen for the CPU at run time:
+# on another CPU its scores move by up to about 0.5 % (its top-10 lists stay the same)
+SCORE_RTOL = {"ALS": 1e-2}
 
 
 @pytest.fixture(scope="module")
@@ -46,5 +41,5 @@ def test_outputs_match_the_record(name, frames):
     for who in ("known", "new"):
         assert now[who]["user_id"] == expected[who]["user_id"], who
         assert now[who]["item_id"] == expected[who]["item_id"], who
-        np.testing.assert_allclose(now[who]["score"], expected[who]["score"], rtol=1e-5,
-                                   atol=1e-7, err_msg=who)
+        np.testing.assert_allclose(now[who]["score"], expected[who]["score"],
+                                   rtol=SCORE_RTOL.get(name, 1e-5), atol=1e-7, err_msg=who)
