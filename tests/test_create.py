@@ -261,22 +261,3 @@ def test_an_encoder_with_its_own_width_is_refused(synthetic):
         warnings.simplefilter("error")
         CREATERecommender(alignment=InfoNCE(), epochs=1, warmup_epochs=0,
                           **FAST).fit(synthetic)
-
-
-@pytest.mark.parametrize("graph_batch_size, capped", [(4096, False), (8, True)])
-def test_a_joint_epoch_passes_once_over_the_edges(synthetic, graph_batch_size, capped):
-    _, (warmup, joint) = built(synthetic, graph_batch_size=graph_batch_size)
-    n_edges = len(joint.batches.edges.users)
-    batches = list(joint.batches(0))
-    sizes = [len(batch.edges.users) for batch in batches]
-    # the warm-up keeps graph_batch_size edges a step
-    assert len(next(iter(warmup.batches(0))).edges.users) == min(graph_batch_size, n_edges)
-    if capped:
-        assert set(sizes) == {graph_batch_size}
-        return
-    # every edge once, spread evenly over the epoch's user batches
-    per_step = -(-n_edges // len(batches))
-    assert set(sizes[:-1]) == {per_step} and 0 < sizes[-1] <= per_step
-    assert n_edges <= sum(sizes) < n_edges + len(batches)
-    first_pass = joint.batches._order
-    assert len(first_pass) == n_edges and len(set(first_pass.tolist())) == n_edges

@@ -82,10 +82,7 @@ class CREATERecommender(SASRecRecommender):
     graph_last_frac : float, default=0.4
         ... or from the last share of them (the paper's best graph uses ~40 %).
     graph_batch_size : int, default=2048
-        Edges per warm-up step in the graph loss. A joint step takes its share of one pass
-        over the graph's edges (the edges divided by the epoch's user batches, at most
-        ``graph_batch_size``), so that a joint epoch passes once over the users and once over
-        the edges, whatever the users' history lengths.
+        Edges per step in the graph loss.
     regularization : float, default=1e-2
         L2 on the graph batch's layer-0 embeddings. Stronger than LightGCN's usual 1e-4 on
         purpose: with 1e-4 the BPR warm-up inflates the shared item rows (median norm 3.3
@@ -293,13 +290,9 @@ default="barlow"
                        {"global": self.graph_weight}, validate=False)
         extra = 0 if self.alignment_batch_size is None or not self._aligned \
             else self.alignment_batch_size - self.batch_size
-        # a joint epoch passes once over the users and once over the graph's edges: how many
-        # passes over the edges 2,048 a batch made depended on the histories' lengths
-        user_batches = -(-len(sequence_batches.rows) // self.batch_size)
-        edge_batch = min(-(-len(edges.users) // user_batches), self.graph_batch_size)
         joint = Stage("joint", self.epochs,
                       JointBatches(sequence_batches, edges if self.graph_weight > 0 else None,
-                                   alignment_users=extra, edge_batch_size=edge_batch),
+                                   alignment_users=extra),
                       {"local": 1.0, "global": self.graph_weight,
                        "align": self.alignment_weight})
         return model, [warmup, joint]
