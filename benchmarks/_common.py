@@ -91,7 +91,20 @@ def machine():
 
 
 def peak_mib():
-    """Peak resident memory of this process so far (Linux reports KiB)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    On Linux the high-water mark of the process's own memory (``VmHWM``): ``ru_maxrss``
+    keeps the parent's peak across fork and exec, so a run in a fresh spawned process would
+    report the parent's (its data generation, say) whenever that was larger. Elsewhere
+    ``ru_maxrss`` (KiB on Linux and the BSDs).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -2,6 +2,7 @@
 
 import ast
 
+import numpy as np
 import pandas as pd
 
 
@@ -101,3 +102,16 @@ def test_size_sweep_times_the_scalable_graph_paths(tmp_path, load_benchmark):
     # the joint epoch runs after its one warm-up epoch; the warm-up model stops after it
     create = table.set_index("model")
     assert create.loc["CREATE-SCE-historical", "warmup_s"] > 0
+
+
+def test_a_fresh_process_reports_its_own_peak_memory(load_benchmark):
+    load_benchmark("_common")  # puts benchmarks/ on the path for the spawned child
+    import _common
+
+    # the parent's peak passes 2 GiB; a child's ru_maxrss would inherit it across fork and exec
+    block = np.ones(2**28)
+    del block
+    parent = _common.peak_mib()
+    child = _common.in_fresh_process(_common.peak_mib)
+    assert parent > 2048
+    assert child < parent - 1024
