@@ -105,7 +105,7 @@ def test_size_sweep_times_the_scalable_graph_paths(tmp_path, load_benchmark):
 
 
 def test_a_fresh_process_reports_its_own_peak_memory(load_benchmark):
-    load_benchmark("_common")  # puts benchmarks/ on the path for the spawned child
+    # the fixture puts benchmarks/ on the path, where the spawned child imports it too
     import _common
 
     # the parent's peak passes 2 GiB; a child's ru_maxrss would inherit it across fork and exec

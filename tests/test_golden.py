@@ -1,8 +1,9 @@
 """Every estimator still produces its recorded outputs (tests/golden.py, tests/golden.json).
 
 On the machine that recorded them the outputs are bit-exact; elsewhere a different CPU's
-kernels may round differently, so losses and scores are compared to 1e-5 and the lists of
-items exactly (the small data has no near-ties at the top ten).
+kernels may round differently, so losses and scores are compared to 1e-5 (ALS's scores to
+1e-2, ``SCORE_RTOL``) and the lists of items exactly (the small data has no near-ties at the
+top ten).
 """
 
 import json
