@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from skcreate import LightGCNRecommender
 from skcreate.training.batches import EdgeBatch
 from skcreate.nn import GraphModel, LightGCNEncoder
-from skcreate.nn.sparse import drop_edges, dropout_seed, edge_keep, normalized_adjacency, \
-    random_walks, row_block
+from skcreate.nn.sparse import block_spmm, drop_edges, dropout_seed, edge_keep, \
+    normalized_adjacency, random_walks, row_block, sum_blocks, unique_codes
 
 
 def random_graph(seed, n_users=30, n_items=40, density=0.1):
@@ -202,6 +202,67 @@ def test_random_walks_estimate_powers_of_the_adjacency_without_bias():
         estimate = (weight.double()[:, None] * x[end]).reshape(len(starts), -1, 3).sum(1)
         torch.testing.assert_close(estimate, (power @ x)[starts], atol=0.01, rtol=0)
     assert (torch.stack(weights)[:, :200_000] == 0).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_rows=st.integers(1, 6), n_cols=st.integers(1, 7),
+       n_blocks=st.integers(1, 4))
+def test_summed_blocks_multiply_as_the_sum_of_their_products(seed, n_rows, n_cols, n_blocks):
+    rng = np.random.default_rng(seed)
+    # repeated columns within a row (random walks meet) and empty rows included
+    blocks, dense = [], np.zeros((n_rows, n_cols))
+    for _ in range(n_blocks):
+        counts = rng.integers(0, 4, n_rows)
+        cols = rng.integers(0, n_cols, counts.sum())
+        values = rng.standard_normal(counts.sum())
+        np.add.at(dense, (np.repeat(np.arange(n_rows), counts), cols), values)
+        blocks.append((torch.as_tensor(np.concatenate([[0], counts.cumsum()])),
+                       torch.as_tensor(cols), torch.as_tensor(values, dtype=torch.float32)))
+    indptr, cols, values = sum_blocks(blocks)
+    assert indptr.tolist() == np.concatenate(
+        [[0], sum(block[0].diff().numpy() for block in blocks).cumsum()]).tolist()
+    # each row holds every block's entries of that row
+    for row in range(n_rows):
+        held = sorted(zip(cols[indptr[row]:indptr[row + 1]].tolist(),
+                          values[indptr[row]:indptr[row + 1]].tolist()))
+        expected = sorted((c, v) for block in blocks for c, v in zip(
+            block[1][block[0][row]:block[0][row + 1]].tolist(),
+            block[2][block[0][row]:block[0][row + 1]].tolist()))
+        assert held == expected
+    x = torch.randn(n_cols, 2, dtype=torch.float32, requires_grad=True)
+    product = block_spmm(indptr, cols, values, n_cols, x)
+    torch.testing.assert_close(product, torch.as_tensor(dense, dtype=torch.float32) @ x)
+    product.sum().backward()
+    torch.testing.assert_close(x.grad, torch.as_tensor(dense.sum(0), dtype=torch.float32)[:, None]
+                               .expand(n_cols, 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(codes=st.lists(st.integers(0, 49), max_size=30), spare=st.sampled_from([0, 1, 500]))
+def test_unique_codes_equal_torch_unique(codes, spare):
+    # spare codes beyond the largest: small sizes take the mask, large ones the sort
+    codes = torch.tensor(codes, dtype=torch.long)
+    distinct, inverse = unique_codes(codes, 50 + spare)
+    expected, expected_inverse = codes.unique(return_inverse=True)
+    assert torch.equal(distinct, expected) and torch.equal(inverse, expected_inverse)
+
+
+@pytest.mark.parametrize("normalize_layers", [False, True])
+def test_historical_history_holds_what_a_step_reads(normalize_layers):
+    # the layers' sum (the mean is linear in them) or every layer (normalised before the mean)
+    user_items = random_graph(3, density=0.2)
+    encoder = LightGCNEncoder(n_factors=4, n_layers=3, propagation="historical",
+                              normalize_layers=normalize_layers).build(user_items)
+    encoder.train()
+    encoder.embed(torch.tensor([1]), torch.tensor([2]))
+    with torch.no_grad():
+        layers = [encoder.layer0()]
+        for _ in range(3):
+            layers.append(encoder.adjacency @ layers[-1])
+    expected = layers if normalize_layers else [layers[0], sum(layers[1:])]
+    assert len(encoder._history) == len(expected)
+    for held, layer in zip(encoder._history, expected):
+        torch.testing.assert_close(held, layer)
 
 
 def test_historical_rows_follow_the_weights_between_refreshes():

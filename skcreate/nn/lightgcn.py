@@ -11,7 +11,7 @@ from .graph_encoder import GraphEncoder, PartialTable, lookup
 from .item_table import ItemTable
 from .losses import bpr_loss
 from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, \
-    random_walks, row_block, symmetric_spmm
+    random_walks, row_block, sum_blocks, symmetric_spmm, unique_codes
 
 __all__ = ["LightGCNEncoder"]
 
@@ -40,7 +40,8 @@ class LightGCNEncoder(GraphEncoder):
         How :meth:`embed` computes a step's rows. "full" propagates the whole graph;
         "subgraph" only the neighbourhood of the step's nodes; "historical" without
         propagating in steps, after LTGNN (Zhang et al., 2024): layers 1..K are propagated
-        over the whole graph without gradient when a training epoch starts (:meth:`train`);
+        over the whole graph without gradient when a training epoch starts (:meth:`train`;
+        only their sum is kept unless ``normalize_layers``);
         a step reads its nodes' rows of them and adds an unbiased estimate of how the
         layer-0 rows' change since moved them: over the (sampled) neighbours for layer 1,
         along ``fanout`` (or 10) random walks per node for layers 2..K
@@ -274,9 +275,19 @@ class LightGCNEncoder(GraphEncoder):
             with torch.no_grad():
                 layer = self.layer0()
                 self._history = [layer]
+                total = None
                 for _ in range(self.n_layers):
                     layer = symmetric_spmm(self.adjacency, layer)
-                    self._history.append(layer)
+                    if self.normalize_layers:
+                        self._history.append(layer)
+                    elif total is None:
+                        total = layer.clone()
+                    else:
+                        total.add_(layer)
+                if total is not None:
+                    # the mean is linear in layers 1..K: a step reads their sum, and the
+                    # estimates of their changes are one block's product
+                    self._history.append(total)
         history = self._history
         nodes = torch.cat([users, items + self.n_users]).unique()
         block = row_block(self.adjacency, nodes, fanout=self.fanout, generator=generator)
@@ -288,13 +299,16 @@ class LightGCNEncoder(GraphEncoder):
                                      generator)
         # one read of the layer-0 rows (the step's own and their neighbours'): one row-sparse
         # gradient per table
-        read, columns = torch.cat([nodes, block.cols, *ends]).unique(return_inverse=True)
+        read, columns = unique_codes(torch.cat([nodes, block.cols, *ends]),
+                                     self.adjacency.shape[0])
         rows = self._layer0_rows(read)
         change = rows - history[0].index_select(0, read)
         own, *columns = columns.split([len(nodes), len(block.cols)] + [len(end) for end in ends])
         walk_indptr = torch.arange(0, len(nodes) * walks + 1, walks, device=nodes.device)
         blocks = [(block.indptr, columns[0], block.values)] + \
             [(walk_indptr, cols, values) for cols, values in zip(columns[1:], weights)]
+        if not self.normalize_layers:
+            blocks = [sum_blocks(blocks)]
         total = lookup(rows, own)
         for layer, (indptr, cols, values) in zip(history[1:], blocks):
             layer = layer.index_select(0, nodes) + block_spmm(indptr, cols, values, len(read),

@@ -78,7 +78,8 @@ class LazyAdam(torch.optim.Optimizer):
         state["exp_avg"].index_copy_(0, rows, exp_avg)
         state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
         denom = exp_avg_sq.sqrt_().div_(root_correction).add_(group["eps"])
-        param.index_add_(0, rows, exp_avg.div_(denom), alpha=-size)
+        # scaled here: index_add_ with an alpha takes a CPU path about 2x slower
+        param.index_add_(0, rows, exp_avg.div_(denom).mul_(-size))
 
 
 def clip_grad_norm(parameters, max_norm):

@@ -8,7 +8,8 @@ import scipy.sparse as sp
 import torch
 
 __all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "dropout_seed",
-           "edge_keep", "drop_edges", "RowBlock", "row_block", "random_walks", "block_spmm"]
+           "edge_keep", "drop_edges", "RowBlock", "row_block", "random_walks", "sum_blocks",
+           "unique_codes", "block_spmm"]
 
 
 def sparse_tensor(matrix):
@@ -283,21 +284,71 @@ def random_walks(adjacency, starts, n_walks, n_hops, generator=None):
     crow, col = adjacency.crow_indices(), adjacency.col_indices()
     degree = crow.diff()
     position = starts.repeat_interleave(n_walks)
-    start_degree = degree[position].to(torch.float32)
+    # index_select rather than indexing: several times faster on CPU for these sizes
+    here = degree.index_select(0, position)
+    start_degree = here.to(torch.float32)
     # every neighbour has a neighbour: only the walks of isolated starts never move
     alive = start_degree > 0
     ends, weights = [], []
     for _ in range(n_hops):
-        here = degree[position]
         draw = torch.rand(len(position), generator=generator, dtype=torch.float64)
         offset = (draw.to(here.device) * here).long().minimum((here - 1).clamp(min=0))
-        step = col[(crow[position] + offset).clamp(max=max(len(col) - 1, 0))]
-        position = torch.where(alive, step, position)
-        end_degree = degree[position].to(torch.float32).clamp(min=1)
+        entry = (crow.index_select(0, position) + offset).clamp(max=max(len(col) - 1, 0))
+        position = torch.where(alive, col.index_select(0, entry), position)
+        here = degree.index_select(0, position)
+        end_degree = here.to(torch.float32).clamp(min=1)
         ends.append(position)
         weights.append(torch.where(alive, (start_degree / end_degree).sqrt() / n_walks,
                                    torch.zeros_like(end_degree)))
     return ends, weights
+
+
+def unique_codes(codes, size):
+    """``codes.unique(return_inverse=True)`` for codes in ``[0, size)``.
+
+    When ``size`` is at most a few times the number of codes, a mask over every code replaces
+    the sort (about 4x faster for a step's rows of a graph of that size); the results are the
+    same: the distinct codes sorted, and each code's position among them.
+    """
+    if size > 4 * len(codes):
+        return codes.unique(return_inverse=True)
+    mask = torch.zeros(size, dtype=torch.bool, device=codes.device)
+    mask[codes] = True
+    distinct = mask.nonzero().squeeze(1)
+    positions = torch.empty(size, dtype=torch.long, device=codes.device)
+    positions[distinct] = torch.arange(len(distinct), device=codes.device)
+    return distinct, positions[codes]
+
+
+def sum_blocks(blocks):
+    """The sum of CSR blocks with the same rows, as one CSR block: each row holds the entries
+    of that row of every block (repeated columns are kept, a product adds them).
+
+    Parameters
+    ----------
+    blocks : list of (indptr, cols, values)
+        CSR arrays of blocks with ``len(indptr) - 1`` rows each.
+
+    Returns
+    -------
+    indptr, cols, values : torch.Tensor
+    """
+    counts = torch.stack([indptr.diff() for indptr, _, _ in blocks])
+    indptr = torch.cat([counts.new_zeros(1), counts.sum(0).cumsum(0)])
+    # where each block's part of a row starts: the row's start plus the earlier blocks' counts
+    starts = indptr[:-1] + counts.cumsum(0) - counts
+    first = blocks[0][1]
+    cols = first.new_empty(int(indptr[-1]))
+    values = blocks[0][2].new_empty(len(cols))
+    for (block_indptr, block_cols, block_values), block_starts, block_counts in \
+            zip(blocks, starts, counts):
+        row_starts = block_indptr[:-1]
+        shift = torch.repeat_interleave(block_starts - row_starts, block_counts,
+                                        output_size=len(block_cols))
+        position = torch.arange(len(block_cols), device=first.device) + shift
+        cols[position] = block_cols
+        values[position] = block_values
+    return indptr, cols, values
 
 
 class _BlockSpMM(torch.autograd.Function):
