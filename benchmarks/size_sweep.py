@@ -31,13 +31,18 @@ data (``start_mib`` in the CSV, before fit).
 
 "SASRec-SCE" is SASRec with scalable cross-entropy (``loss="sce"``): full softmax CE costs
 positions x catalogue, which dominates at 100k items. Writes ``<out>.csv`` (after every run,
-so a stopped sweep keeps its rows), ``<out>.md`` and ``<out>.png`` (log-log, three panels).
+so a stopped sweep keeps its rows), ``<out>.md`` and ``<out>.png`` (log-log, three panels),
+and ``<out>.json``, the settings of its runs. Resumable: the same command again (or with
+more sizes or models) keeps the rows already in ``<out>.csv`` and runs only the others (a
+run that died is run again); a sweep with other settings (epochs, seed, ``--set``...) is
+refused a ``<out>`` that holds one.
 
     python benchmarks/size_sweep.py --max-interactions 100000 --models SASRec,CREATE \
         --set CREATE.loss=sce --out /tmp/sweep
 """
 
 import argparse
+import json
 import platform
 import shlex
 import sys
@@ -165,6 +170,23 @@ def run_one(name, X, params, n_recommend, seed):
         flops = sasrec_epoch_flops(model, X)
         row.update(gflop_per_epoch=flops / 1e9, achieved_gflops=flops / 1e9 / row["s_per_epoch"])
     return row
+
+
+def finished_rows(out, settings):
+    """Rows of ``<out>.csv`` from an earlier run of the same settings (those that did not
+    die), to keep; [] when there is none. Raises SystemExit when ``<out>`` holds a sweep of
+    other settings, whose rows would not compare with this one's."""
+    csv, saved = out.with_suffix(".csv"), out.with_suffix(".json")
+    if not csv.exists():
+        return []
+    earlier = json.loads(saved.read_text()) if saved.exists() else None
+    if earlier != settings:
+        raise SystemExit(f"{csv} holds a sweep of other settings ({earlier} against "
+                         f"{settings}); choose another --out or remove {csv}.")
+    table = pd.read_csv(csv)
+    if "error" in table:
+        table = table[table["error"].isna()].drop(columns="error")
+    return table.to_dict("records")
 
 
 def slopes(results, low=100_000):
@@ -347,17 +369,30 @@ def main(argv=None):
         # first, so that the comparison is in even when a long sweep is stopped
         beauty = beauty_epochs(args.data_home, args.beauty_epochs, args.seed)
         beauty.to_csv(out.with_name(out.name + "-beauty.csv"), index=False)
-    rows = []
+    settings = {"epochs": args.epochs, "mean_length": args.mean_length,
+                "recommend_users": args.recommend_users, "seed": args.seed,
+                "set": sorted(args.set)}
+    rows = finished_rows(out, settings)
+    out.with_suffix(".json").write_text(json.dumps(settings) + "\n")
+    done = {(row["model"], row["requested"]) for row in rows}
+    if rows:
+        print(f"resuming: {len(rows)} run(s) kept from {out.with_suffix('.csv')}",
+              file=sys.stderr, flush=True)
     for n_interactions, n_items in sizes:
+        requested = f"{n_interactions}:{n_items}"
+        todo = [name for name in names if (name, requested) not in done
+                and n_interactions <= caps.get(name, n_interactions)]
+        if not todo:
+            continue
         X = make_interactions(n_users=max(1, round(n_interactions / args.mean_length)),
                               n_items=n_items, mean_length=args.mean_length,
                               random_state=args.seed)
-        for name in names:
-            if n_interactions > caps.get(name, n_interactions):
-                continue
+        for name in todo:
             params = {"epochs": args.epochs, **overrides.get(name, {})}
             started = time.perf_counter()
-            row = run_one(name, X, params, args.recommend_users, args.seed)
+            # the requested size: the key a resumed sweep skips by
+            row = {"requested": requested,
+                   **run_one(name, X, params, args.recommend_users, args.seed)}
             row["wall_s"] = time.perf_counter() - started
             rows.append(row)
             print(f"{name} {len(X):,} interactions: " + ", ".join(
@@ -366,7 +401,10 @@ def main(argv=None):
                   + f" {row.get('error', '')}", file=sys.stderr, flush=True)
             pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
 
+    # kept and new runs in the order of sizes (the slopes read the first and last)
     results = pd.DataFrame(rows)
+    if len(results):
+        results = results.sort_values("interactions", kind="stable", ignore_index=True)
     command = "python benchmarks/size_sweep.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     header = (f"`{command.strip()}`\n\n"

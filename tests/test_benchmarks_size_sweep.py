@@ -4,6 +4,7 @@ import ast
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
 def test_size_sweep_writes_csv_markdown_and_plot(tmp_path, load_benchmark):
@@ -71,6 +72,36 @@ def test_size_sweep_times_the_row_sparse_paths(tmp_path, load_benchmark):
     markdown = out.with_suffix(".md").read_text()
     assert markdown.count("| LightGCN-sparse / LightGCN |") == 1
     assert markdown.count("| CREATE-warmup-sparse / CREATE-warmup |") == 1
+
+
+def test_size_sweep_resumes_and_refuses_other_settings(tmp_path, load_benchmark, monkeypatch):
+    size_sweep = load_benchmark("size_sweep")
+    out = tmp_path / "resumed"
+    common = ["--recommend-users", "20", "--set", "LightGCN.n_factors=8",
+              "--set", "CREATE-warmup.n_factors=8", "--out", str(out)]
+    size_sweep.main(["--sizes", "600:60", "--models", "CREATE-warmup"] + common)
+    first = pd.read_csv(out.with_suffix(".csv"))
+    ran = []
+    run_one = size_sweep.run_one
+    monkeypatch.setattr(size_sweep, "run_one", lambda name, X, *args: ran.append(
+        (name, len(X))) or run_one(name, X, *args))
+    # a larger sweep over the same out: only the runs not in its CSV
+    results = size_sweep.main(["--sizes", "600:60,2000:200", "--models",
+                               "CREATE-warmup,LightGCN"] + common)
+    assert [name for name, _ in ran] == ["LightGCN", "CREATE-warmup", "LightGCN"]
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert len(results) == len(table) == 4
+    assert results["requested"].tolist() == ["600:60", "600:60", "2000:200", "2000:200"]
+    kept = results[(results["model"] == "CREATE-warmup") & (results["requested"] == "600:60")]
+    assert kept["wall_s"].tolist() == first["wall_s"].tolist()
+    # nothing left to run: the same table again
+    ran.clear()
+    size_sweep.main(["--sizes", "600:60,2000:200", "--models", "CREATE-warmup,LightGCN"]
+                    + common)
+    assert ran == []
+    with pytest.raises(SystemExit, match="holds a sweep of other settings"):
+        size_sweep.main(["--sizes", "600:60", "--models", "LightGCN", "--epochs", "2"]
+                        + common)
 
 
 def test_slopes_and_speedups_from_a_known_table(load_benchmark):

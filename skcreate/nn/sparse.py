@@ -333,6 +333,8 @@ def sum_blocks(blocks):
     -------
     indptr, cols, values : torch.Tensor
     """
+    if len(blocks) == 1:
+        return blocks[0]
     counts = torch.stack([indptr.diff() for indptr, _, _ in blocks])
     indptr = torch.cat([counts.new_zeros(1), counts.sum(0).cumsum(0)])
     # where each block's part of a row starts: the row's start plus the earlier blocks' counts
