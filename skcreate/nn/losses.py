@@ -109,7 +109,8 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
         if n_candidates is not None and n_candidates < n_items:
             sample = torch.randperm(n_items, generator=generator)[:n_candidates].to(
                 hidden.device, non_blocking=True)
-            candidates = candidates[sample]
+            # index_select: several times faster than indexing on CPU, the same rows
+            candidates = candidates.index_select(0, sample)
         size_y = min(bucket_size_y, len(candidates))
         rows = torch.topk(hidden.detach() @ omega, size_x, dim=0).indices.T  # (n_b, b_x)
         cols = torch.topk(candidates @ omega.to(candidates.dtype), size_y,
