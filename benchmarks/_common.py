@@ -23,6 +23,7 @@ import torch
 from skcreate.apps.cli import parse_value
 from skcreate.apps.comparison import evaluate_model
 from skcreate.data.datasets import load_dataset, make_interactions
+from skcreate.nn import GraphEncoder
 from skcreate.training import Callback
 
 __all__ = ["add_data_arguments", "pyplot", "load_data", "git_commit", "parse_value",
@@ -151,8 +152,12 @@ def evaluate_with_memory(model, train, test, catalog, ks=(10, 100)):
     return row
 
 
-def fit_and_time(model, X, histories, k):
+def fit_and_time(model, X, histories, k, large_graph=None):
     """Fit ``model`` on ``X``, recommend ``k`` items to ``histories``; timings and memory.
+
+    ``large_graph`` replaces :attr:`skcreate.nn.GraphEncoder.large_graph` in this process
+    (``float("inf")``: the graph encoders' "auto" options never take the scalable mode, the
+    defaults before it).
 
     Returns
     -------
@@ -160,6 +165,8 @@ def fit_and_time(model, X, histories, k):
         ``fit_s``, ``recommend_s``, ``start_mib`` (before fit), ``peak_mib``, ``threads``,
         ``n_items`` and the model's ``epoch_seconds``, ``epoch_stages``, ``n_epochs``.
     """
+    if large_graph is not None:
+        GraphEncoder.large_graph = large_graph
     start_mib = peak_mib()
     start = time.perf_counter()
     model.fit(X)

@@ -6,14 +6,20 @@ model is fitted on the first 90 % (the base) and updated with ``partial_fit`` on
 for the model's epochs, ``fold`` to fold new items in, ``lrF`` to update at F times the
 fit's learning rate); the full refit is fitted on the whole train part. All are scored on the test
 users (NDCG@10, Recall@10, Coverage@10, %). Also counted: the items that appear only in the
-last 10 %, and how many of them are recommended to some user (top 10) after the update.
+last 10 %, and how many of them are recommended to some user (top 10) after the update; and
+NDCG@10 over the users whose target is one of them (``ndcg@10_new``, ``new_targets`` users)
+and over the others (``ndcg@10_old``), which tells whether an update loses on the new
+items or on the fitted ones. ``:wN`` runs N graph-only warm-up epochs first (CREATE),
+``:bN`` updates in batches of N users.
 
 ``--split validation`` runs the same protocol inside the train part, for choosing the update
 configuration honestly: the inner train (``global_temporal_split`` at 0.8 then 0.9) plays
 the train part and the validation users are scored; the test split is never read.
 
 Resumable: one row per (model, seed, variant) in ``<out>.csv``, appended as it finishes;
-rows already there are skipped (the base model is refitted when an update of it is missing).
+rows already there are skipped (the base model is refitted when an update of it is missing,
+unless ``--cache DIR`` holds it: fitted base and refit models are pickled there, keyed by
+split, model, seed and quantile; clear it when the code or the defaults change).
 
     python benchmarks/partial_fit.py --data-home ../shared/data --split validation \
         --out benchmarks/results/partial-fit-beauty-validation --models SASRec --seeds 0 \
@@ -46,8 +52,8 @@ from skcreate.data.model_selection import (  # noqa: E402
     GlobalTemporalSplit, global_temporal_split, split_history_target)
 
 COLUMNS = ["model", "seed", "variant", "split", "ndcg@10", "recall@10", "coverage@10",
-           "seconds", "base_seconds", "new_items", "new_items_recommended", "machine", "params",
-           "command"]
+           "seconds", "base_seconds", "new_items", "new_items_recommended", "ndcg@10_new",
+           "ndcg@10_old", "new_targets", "machine", "params", "command"]
 MODELS = {"SASRec": skcreate.SASRecRecommender, "CREATE": skcreate.CREATERecommender,
           "ALS": skcreate.ALSRecommender, "LightGCN": skcreate.LightGCNRecommender}
 
@@ -62,10 +68,14 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", nargs="+", default=["default:0"],
-                        metavar="EPOCHS:REPLAY[:fold][:lrF]",
+                        metavar="EPOCHS:REPLAY[:fold][:lrF][:wN][:bN]",
                         help="update configurations: epochs (or 'default'), replay share, "
                              "':fold' to fold new items in (SASRec, CREATE), ':lrF' to "
-                             "update at F times the fit's learning rate")
+                             "update at F times the fit's learning rate, ':wN' to run N "
+                             "graph warm-up epochs first (CREATE), ':bN' to update in "
+                             "batches of N")
+    parser.add_argument("--cache", default=None,
+                        help="folder of pickled base and refit models to reuse")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--quantile", type=float, default=0.9)
     args = parser.parse_args(argv)
@@ -76,6 +86,8 @@ def main(argv=None):
     csv = out.with_name(out.name + ".csv")
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["model", "seed",
                                                                        "variant"])
+    if csv.exists() and list(done.columns) != COLUMNS:  # rows from before a column was added
+        done.reindex(columns=COLUMNS).to_csv(csv, index=False)
     finished = set(zip(done["model"], done["seed"].astype(int), done["variant"]))
     command = " ".join(["python", "benchmarks/partial_fit.py"] +
                        list(sys.argv[1:] if argv is None else argv))
@@ -91,11 +103,36 @@ def main(argv=None):
     new_items = set(last["item_id"]) - set(first["item_id"])
     catalog = X["item_id"].nunique()
 
+    new_target = targets["item_id"].isin(new_items)
+
     def score(model):
         recs = model.recommend(history, k=10)
-        metrics = evaluate(recs, targets, catalog, ks=(10,))
-        return ({name: round(100 * value, 4) for name, value in metrics.items()},
+        metrics = {name: round(100 * value, 4)
+                   for name, value in evaluate(recs, targets, catalog, ks=(10,)).items()}
+        for part, chosen in (("new", new_target), ("old", ~new_target)):
+            users = targets.loc[chosen, "user_id"]
+            metrics[f"ndcg@10_{part}"] = round(100 * evaluate(
+                recs[recs["user_id"].isin(users)], targets[chosen], catalog,
+                ks=(10,))["ndcg@10"], 4)
+        metrics["new_targets"] = int(new_target.sum())
+        return (metrics,
                 int(recs["item_id"].isin(new_items).groupby(recs["item_id"]).any().sum()))
+
+    cache = Path(args.cache) if args.cache else None
+
+    def fitted(name, seed, kind, frame):
+        """A fitted model and its fit's seconds, from the cache when it holds them."""
+        path = cache and cache / f"{args.split}-{name}-seed{seed}-q{args.quantile:g}-{kind}.pkl"
+        if path and path.exists():
+            return pickle.loads(path.read_bytes())
+        model = MODELS[name](random_state=seed)
+        start = time.perf_counter()
+        model.fit(frame)
+        seconds = round(time.perf_counter() - start, 1)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(pickle.dumps((model, seconds)))
+        return model, seconds
 
     def record(row, model):
         metrics, recommended = score(model)
@@ -112,30 +149,31 @@ def main(argv=None):
     for seed in args.seeds:
         for name in args.models:
             if (name, seed, "refit") not in finished:
-                model = MODELS[name](random_state=seed)
-                start = time.perf_counter()
-                model.fit(train)
+                model, seconds = fitted(name, seed, "refit", train)
                 record({"model": name, "seed": seed, "variant": "refit",
-                        "seconds": round(time.perf_counter() - start, 1)}, model)
+                        "seconds": seconds}, model)
             todo = [(variant_name(*update), *update) for update in updates
                     if (name, seed, variant_name(*update)) not in finished]
             if not todo:
                 continue
-            base = MODELS[name](random_state=seed)
-            start = time.perf_counter()
-            base.fit(first)
-            base_seconds = round(time.perf_counter() - start, 1)
+            base, base_seconds = fitted(name, seed, "base", first)
             if (name, seed, "base") not in finished:
                 record({"model": name, "seed": seed, "variant": "base",
                         "seconds": base_seconds}, base)
             state = pickle.dumps(base)
-            for variant, epochs, replay, fold, factor in todo:
+            for variant, epochs, replay, fold, factor, warmup, batch in todo:
                 model = pickle.loads(state)
                 if factor != 1:
                     model.set_params(learning_rate=factor * model.learning_rate)
+                if batch:
+                    model.set_params(batch_size=batch)
                 # rows named without ":fold" were measured before fold_in existed
-                options = {"fold_in": fold} if "fold_in" in inspect.signature(
-                    model.partial_fit).parameters else {}
+                accepted = inspect.signature(model.partial_fit).parameters
+                options = {"fold_in": fold} if "fold_in" in accepted else {}
+                if warmup:
+                    if "warmup_epochs" not in accepted:
+                        raise SystemExit(f"--updates {variant}: {name} has no warm-up.")
+                    options["warmup_epochs"] = warmup
                 start = time.perf_counter()
                 model.partial_fit(last, epochs=epochs, replay=replay, **options)
                 record({"model": name, "seed": seed, "variant": variant,
@@ -145,22 +183,32 @@ def main(argv=None):
 
 
 def parse_update(text):
-    """``EPOCHS:REPLAY[:fold][:lrF]`` -> (epochs or None, replay, fold, learning-rate factor)."""
+    """``EPOCHS:REPLAY[:fold][:lrF][:wN][:bN]`` -> (epochs or None, replay, fold,
+    learning-rate factor, warm-up epochs, batch size or 0 for the fit's)."""
     epochs, replay, *options = text.split(":")
     fold = "fold" in options
     rates = [option for option in options if option.startswith("lr")]
+    warmups = [option for option in options if option.startswith("w")]
+    batches = [option for option in options if option.startswith("b")]
     try:
         factor = float(rates[0][2:]) if rates else 1.0
+        warmup = int(warmups[0][1:]) if warmups else 0
+        batch = int(batches[0][1:]) if batches else 0
     except ValueError:
-        factor = -1.0
-    if len(options) != fold + len(rates) or len(rates) > 1 or factor <= 0:
-        raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF] (F > 0).")
-    return ((None if epochs == "default" else int(epochs)), float(replay or 0), fold, factor)
+        factor = warmup = batch = -1
+    if len(options) != fold + len(rates) + len(warmups) + len(batches) or len(rates) > 1 \
+            or len(warmups) > 1 or len(batches) > 1 or factor <= 0 or warmup < 0 \
+            or batch < 0 or (batches and batch == 0):
+        raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF][:wN][:bN] "
+                         "(F > 0, N >= 0 warm-up epochs, N >= 1 users a batch).")
+    return ((None if epochs == "default" else int(epochs)), float(replay or 0), fold, factor,
+            warmup, batch)
 
 
-def variant_name(epochs, replay, fold=False, factor=1.0):
+def variant_name(epochs, replay, fold=False, factor=1.0, warmup=0, batch=0):
     return (f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
-            + ("-fold" if fold else "") + ("" if factor == 1 else f"-lr{factor:g}"))
+            + ("-fold" if fold else "") + ("" if factor == 1 else f"-lr{factor:g}")
+            + (f"-warmup{warmup}" if warmup else "") + (f"-batch{batch}" if batch else ""))
 
 
 def write_table(results, path):

@@ -89,7 +89,7 @@ def main(argv=None):
         cut = Stage("steps", 1, lambda epoch: itertools.islice(stage.batches(epoch),
                                                                args.steps))
         clock = _StepClock()
-        result = train(network, [cut], model._optimizer(), callbacks=[clock])
+        result = train(network, [cut], model._optimizer(network), callbacks=[clock])
         steps = np.diff(clock.times)
         print(f"{args.steps} steps in {time.perf_counter() - start:.0f} s; first step "
               f"{steps[0]:.2f} s, median of the rest {np.median(steps[1:]):.3f} s/step; "

@@ -29,6 +29,17 @@ trains one graph-only warm-up epoch, reported apart, then its joint epochs), rec
 per second, and the child's peak resident memory, which includes the interpreter, torch and the
 data (``start_mib`` in the CSV, before fit).
 
+The graph encoders' ``row_sparse`` and LightGCN's ``propagation`` default to "auto", which
+takes the scalable mode (row-sparse, one sampled hop a step) on graphs of more than
+``GraphEncoder.large_graph`` edges: "LightGCN", "UltraGCN", "CREATE", "CREATE-SCE" and
+"CREATE-warmup" are those defaults, "-exact" the same models as before "auto" did so (every
+model but these is fitted with ``large_graph`` infinite, so the earlier sweeps' names keep
+their meaning):
+
+    python benchmarks/size_sweep.py --sizes 100000:10000,300000:30000,1000000:100000 \
+        --models CREATE-warmup,CREATE-warmup-exact,LightGCN,LightGCN-exact --epochs 1 \
+        --out benchmarks/results/size-sweep-auto
+
 "SASRec-SCE" is SASRec with scalable cross-entropy (``loss="sce"``): full softmax CE costs
 positions x catalogue, which dominates at 100k items. Writes ``<out>.csv`` (after every run,
 so a stopped sweep keeps its rows), ``<out>.md`` and ``<out>.png`` (log-log, three panels),
@@ -69,14 +80,20 @@ MODELS = {
     "SASRec": ("SASRec", {}),
     "SASRec-SCE": ("SASRec", {"loss": "sce"}),
     "LightGCN": ("LightGCN", {}),
-    "LightGCN-full": ("LightGCN", {"propagation": "full"}),
+    "LightGCN-full": ("LightGCN", {"propagation": "full", "row_sparse": False}),
     "CREATE": ("CREATE", {"warmup_epochs": 1}),
     "CREATE-full": ("CREATE", {"warmup_epochs": 1, "graph_encoder": LightGCNEncoder(
-        n_layers=1, propagation="full")}),
+        n_layers=1, propagation="full", row_sparse=False)}),
     "CREATE-SCE": ("CREATE", {"warmup_epochs": 1, "loss": "sce"}),
     "CREATE-warmup": ("CREATE", {}),
     "CREATE-warmup-full": ("CREATE", {"graph_encoder": LightGCNEncoder(
-        n_layers=1, propagation="full")}),
+        n_layers=1, propagation="full", row_sparse=False)}),
+    # the defaults before "auto" took the scalable mode on large graphs
+    "LightGCN-exact": ("LightGCN", {}),
+    "UltraGCN-exact": ("UltraGCN", {}),
+    "CREATE-exact": ("CREATE", {"warmup_epochs": 1}),
+    "CREATE-SCE-exact": ("CREATE", {"warmup_epochs": 1, "loss": "sce"}),
+    "CREATE-warmup-exact": ("CREATE", {}),
     # row-sparse gradients and row-wise Adam (issue 29)
     "LightGCN-sparse": ("LightGCN", {"row_sparse": True}),
     "CREATE-warmup-sparse": ("CREATE", {"graph_encoder": LightGCNEncoder(
@@ -96,7 +113,11 @@ MODELS = {
 }
 # models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
 WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse",
-               "CREATE-warmup-fanout", "CREATE-warmup-historical"}
+               "CREATE-warmup-fanout", "CREATE-warmup-historical", "CREATE-warmup-exact"}
+# the defaults, whose "auto" graph options take the scalable mode on graphs of more than
+# GraphEncoder.large_graph edges; every other model is fitted as before them (large_graph =
+# inf), so that the earlier sweeps' names keep their meaning
+AUTO = {"LightGCN", "UltraGCN", "CREATE", "CREATE-SCE", "CREATE-warmup"}
 # the models of the Amazon Beauty epoch-time comparison (``--beauty``)
 BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table
@@ -147,7 +168,8 @@ def run_one(name, X, params, n_recommend, seed):
                                                 replace=False)
     histories = X[X["user_id"].isin(sample)]
     row = {"model": name, "interactions": len(X), "users": len(users)}
-    run = in_fresh_process(fit_and_time, model, X, histories, K)
+    run = in_fresh_process(fit_and_time, model, X, histories, K,
+                           None if name in AUTO else float("inf"))
     if "error" in run:
         return {**row, "items": X["item_id"].nunique(), "error": run["error"]}
     seconds = np.asarray(run["epoch_seconds"])
@@ -212,7 +234,12 @@ def slopes(results, low=100_000):
     return pd.DataFrame(rows, columns=["model", "from", "to", "slope", "endpoint_slope"])
 
 
-def speedups(results, pairs=(("LightGCN", "LightGCN-full"),
+def speedups(results, pairs=(("LightGCN", "LightGCN-exact"),
+                             ("UltraGCN", "UltraGCN-exact"),
+                             ("CREATE-warmup", "CREATE-warmup-exact"),
+                             ("CREATE", "CREATE-exact"),
+                             ("CREATE-SCE", "CREATE-SCE-exact"),
+                             ("LightGCN", "LightGCN-full"),
                              ("CREATE-warmup", "CREATE-warmup-full"),
                              ("LightGCN-sparse", "LightGCN"),
                              ("CREATE-warmup-sparse", "CREATE-warmup"),

@@ -146,3 +146,23 @@ def test_a_fresh_process_reports_its_own_peak_memory(load_benchmark):
     child = _common.in_fresh_process(_common.peak_mib)
     assert parent > 2048
     assert child < parent - 1024
+
+
+def test_models_other_than_the_defaults_fit_as_before_auto(load_benchmark, monkeypatch):
+    size_sweep = load_benchmark("size_sweep")
+    import _common
+    from skcreate import LightGCNRecommender
+    from skcreate.data.datasets import make_interactions
+    from skcreate.nn import GraphEncoder
+    monkeypatch.setattr(GraphEncoder, "large_graph", GraphEncoder.large_graph)  # restored after
+    X = make_interactions(n_users=100, n_items=50, random_state=0)
+    for large_graph, row_sparse in [(10, True), (float("inf"), False)]:
+        model = LightGCNRecommender(n_factors=8, epochs=1, random_state=0)
+        _common.fit_and_time(model, X, X.head(20), 5, large_graph)
+        assert model.module_.encoder._row_sparse == row_sparse
+    calls = []
+    monkeypatch.setattr(size_sweep, "in_fresh_process",
+                        lambda function, *args: calls.append(args[-1]) or {"error": "-"})
+    for name in ["LightGCN", "LightGCN-exact", "CREATE-warmup", "CREATE-warmup-historical"]:
+        size_sweep.run_one(name, X, {"epochs": 1}, 5, 0)
+    assert calls == [None, float("inf"), None, float("inf")]

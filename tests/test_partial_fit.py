@@ -172,7 +172,7 @@ def test_known_ids_continue_the_fitted_training(fitted):
         _, stages = reference._build(_only_users(data, touched), rng)
         stages[0].epochs = 2
         module = reference.module_
-        result = train(module, stages, reference._optimizer(),
+        result = train(module, stages, reference._optimizer(module),
                        optimizer_state=reference.optimizer_state_)
     for name, value in module.state_dict().items():
         torch.testing.assert_close(est.module_.state_dict()[name], value, rtol=0, atol=0)

@@ -182,3 +182,76 @@ def test_sampled_rows_are_uniform_subsets_scaled_to_the_degree():
     # every pair of the 5 neighbours (nodes 2..6), each about 60 times, in order
     assert sorted(counts) == [(a, b) for a in range(2, 7) for b in range(a + 1, 7)]
     assert all(35 < n < 85 for n in counts.values())
+
+
+# --- "auto": exact on small graphs, row-sparse and one sampled hop on large ones -------------
+
+def test_auto_follows_the_graph_size():
+    small = LightGCNEncoder(n_factors=8).build(GRAPH)
+    assert GRAPH.nnz <= small.large_graph
+    assert not small._row_sparse and not small.user_embedding.sparse
+    assert small._step_propagation() == ("auto", None)
+    large = LightGCNEncoder(n_factors=8)
+    large.large_graph = GRAPH.nnz - 1
+    large.build(GRAPH)
+    assert large._row_sparse and large.user_embedding.sparse
+    assert large._step_propagation() == ("historical", LightGCNEncoder.default_walks)
+    # what is given stays: a fanout, row_sparse=False, a propagation, edge dropout
+    for params, expected in [({"fanout": 3}, ("historical", 3)),
+                             ({"propagation": "subgraph"}, ("subgraph", None)),
+                             ({"edge_dropout": 0.1}, ("auto", None))]:
+        encoder = LightGCNEncoder(n_factors=8, **params)
+        encoder.large_graph = 0
+        assert encoder.build(GRAPH)._step_propagation() == expected
+    dense = LightGCNEncoder(n_factors=8, row_sparse=False)
+    dense.large_graph = 0
+    assert not dense.build(GRAPH)._row_sparse
+    ultra = UltraGCNEncoder(n_factors=8)
+    ultra.large_graph = 0
+    assert ultra.build(GRAPH)._row_sparse
+    with pytest.raises(ValueError, match="row_sparse"):
+        LightGCNEncoder(n_factors=8, row_sparse="yes").build(GRAPH)
+
+
+@pytest.mark.parametrize("auto, explicit", [
+    (skcreate.LightGCNRecommender(n_factors=8, n_layers=2, batch_size=64, epochs=2,
+                                  random_state=0),
+     {"propagation": "historical", "row_sparse": True, "fanout": 10}),
+    (skcreate.UltraGCNRecommender(n_factors=8, n_negatives=2, batch_size=64, epochs=2,
+                                  random_state=0), {"row_sparse": True}),
+    (skcreate.CREATERecommender(n_factors=8, epochs=1, warmup_epochs=1, graph_batch_size=64,
+                                loss="sce", random_state=0),
+     {"graph_encoder": LightGCNEncoder(n_layers=1, propagation="historical", row_sparse=True,
+                                       fanout=10)}),
+], ids=["lightgcn", "ultragcn", "create-sce"])
+def test_auto_on_a_large_graph_trains_the_scalable_mode(auto, explicit, monkeypatch):
+    small = clone(auto).fit(X)
+    assert isinstance(small._optimizer(small.module_)([torch.zeros(1)]), torch.optim.Adam)
+    # X's graph counts as large: the defaults fit exactly as the scalable options given
+    monkeypatch.setattr(skcreate.nn.GraphEncoder, "large_graph", 10)
+    fitted = clone(auto).fit(X)
+    given = clone(auto).set_params(**explicit).fit(X)
+    np.testing.assert_array_equal(fitted.loss_curve_, given.loss_curve_)
+    assert fitted.recommend(k=5).equals(given.recommend(k=5))
+    assert isinstance(fitted._optimizer(fitted.module_)([torch.zeros(1)]), LazyAdam)
+    assert not np.array_equal(fitted.loss_curve_, small.loss_curve_)
+    if isinstance(auto, skcreate.CREATERecommender):
+        assert fitted.module_.sequence.item_table.sparse  # SCE and the graph read rows
+
+
+@pytest.mark.parametrize("grows", [True, False], ids=["dense-to-sparse", "sparse-to-dense"])
+def test_partial_fit_across_the_threshold_carries_the_optimiser_state(grows, monkeypatch):
+    old, new = X[X.timestamp <= X.timestamp.quantile(0.8)], X[X.timestamp > X.timestamp.quantile(0.8)]
+    encoder = skcreate.nn.GraphEncoder
+    monkeypatch.setattr(encoder, "large_graph", 10**9 if grows else 10)
+    est = skcreate.LightGCNRecommender(n_factors=8, n_layers=2, batch_size=64, epochs=2,
+                                       random_state=0).fit(old)
+    steps = [float(entry["step"]) for entry in est.optimizer_state_["state"].values()]
+    # "auto" is decided again for the grown graph, as a refit would
+    monkeypatch.setattr(encoder, "large_graph", 10 if grows else 10**9)
+    est.partial_fit(new, epochs=1)
+    encoder = est.module_.encoder
+    assert encoder._row_sparse == grows
+    after = [float(entry["step"]) for entry in est.optimizer_state_["state"].values()]
+    assert all(b > a for a, b in zip(steps, after))
+    assert np.isfinite(est.loss_curve_).all() and len(est.recommend(k=5))

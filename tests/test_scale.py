@@ -138,7 +138,7 @@ def test_sasrec_sce_steps_are_row_sparse_lazy_and_repeat_with_the_seed(X):
         assert torch.equal(a, b)
     assert np.isfinite(first.loss_curve_).all()
     assert first.module_.item_table.sparse
-    assert isinstance(first._optimizer()([torch.zeros(1)]), LazyAdam)
+    assert isinstance(first._optimizer(first.module_)([torch.zeros(1)]), LazyAdam)
     # one step: the table's gradient holds the rows the step read, far fewer than the table
     module, (stage,) = first._build(_encoded(X), np.random.default_rng(0))
     batch = next(iter(stage.batches(0)))
@@ -373,7 +373,7 @@ def test_training_step_reads_no_value_back_to_the_host(X, make):
     model._check_params()
     torch.manual_seed(0)
     module, stages = model._build(_encoded(X), np.random.default_rng(0))
-    optimiser = model._optimizer()(module.parameters())
+    optimiser = model._optimizer(module)(module.parameters())
     batch = next(iter(stages[-1].batches(0)))
     with _HostReads() as mode:
         loss = sum(module(batch).values())

@@ -86,7 +86,7 @@ def test_optimiser_factory_is_used_once_for_all_stages():
 
 def test_estimator_optimizer_is_adam_with_its_learning_rate():
     model = SASRecRecommender(epochs=1, learning_rate=0.003, weight_decay=0.01, **FAST)
-    optimiser = model._optimizer()([torch.nn.Parameter(torch.zeros(1))])
+    optimiser = model._optimizer(torch.nn.Linear(1, 1))([torch.nn.Parameter(torch.zeros(1))])
     assert isinstance(optimiser, torch.optim.Adam)
     assert optimiser.defaults["lr"] == 0.003 and optimiser.defaults["weight_decay"] == 0.01
 

@@ -49,10 +49,6 @@ class _GraphRecommender(NeuralRecommender):
         return self._encoder_class(**{name: params[name] for name in
                                       self._encoder_class._get_param_names()})
 
-    @property
-    def _lazy_updates(self):
-        return bool(getattr(self._make_encoder(), "row_sparse", False))
-
     def _build(self, data, rng):
         user_items, edges = data.graph(self.graph_last_n, self.graph_last_frac)
         encoder = self._make_encoder()
@@ -107,14 +103,18 @@ class LightGCNRecommender(_GraphRecommender):
     propagation : {"auto", "full", "subgraph", "historical"}, default="auto"
         How a training step propagates: over the K-hop neighbourhood of its batch only
         ("subgraph", same loss and gradients as "full", which propagates the whole graph),
-        "auto": the neighbourhood where it is the smaller part of the graph, or
         "historical": one hop, deeper layers read from a propagation refreshed every epoch
         (LTGNN's design; with ``fanout`` and ``row_sparse``, a step's cost does not grow with
-        the graph). See :class:`~skcreate.nn.LightGCNEncoder`.
-    row_sparse : bool, default=False
+        the graph), or "auto": on graphs of more than 250,000 user-item edges "historical"
+        with a fanout of 10 (unless ``fanout`` is given), on smaller ones the neighbourhood
+        where it is the smaller part of the graph. See :class:`~skcreate.nn.LightGCNEncoder`.
+    row_sparse : bool or "auto", default="auto"
         Row-sparse gradients of the rows a step reads and row-wise Adam updates
         (:class:`~skcreate.nn.LazyAdam`), so that a step's cost follows its neighbourhood, not
-        the table sizes (see :class:`~skcreate.nn.LightGCNEncoder`).
+        the table sizes (see :class:`~skcreate.nn.LightGCNEncoder`); "auto": on graphs of more
+        than 250,000 edges. With both "auto", an epoch grows linearly with the interactions
+        beyond that size (dense updates of every row at every step grow quadratically), and
+        smaller graphs, Amazon Beauty's among them, train exactly.
     fanout : int, optional
         Neighbours each node aggregates per hop in a training step, sampled (unbiased), which
         bounds a step's neighbourhood whatever the graph's size; None takes all (exact).
@@ -165,7 +165,7 @@ class LightGCNRecommender(_GraphRecommender):
     _encoder_class = LightGCNEncoder
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", row_sparse=False, fanout=None, regularization=1e-4,
+                 propagation="auto", row_sparse="auto", fanout=None, regularization=1e-4,
                  graph_last_n=None, graph_last_frac=None, learning_rate=5e-3, batch_size=2048,
                  epochs=20, weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
@@ -219,8 +219,9 @@ class UltraGCNRecommender(_GraphRecommender):
         Negatives sampled per positive.
     negative_weight : float, default=10.0
         Weight of the negative terms.
-    row_sparse : bool, default=False
-        Row-sparse gradients and row-wise Adam updates, as in :class:`LightGCNRecommender`.
+    row_sparse : bool or "auto", default="auto"
+        Row-sparse gradients and row-wise Adam updates, as in :class:`LightGCNRecommender`
+        ("auto": on graphs of more than 250,000 edges).
     regularization : float, default=1e-4
         L2 on the embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
@@ -253,7 +254,7 @@ class UltraGCNRecommender(_GraphRecommender):
     _encoder_class = UltraGCNEncoder
 
     def __init__(self, n_factors=64, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
-                 n_negatives=10, negative_weight=10.0, row_sparse=False, regularization=1e-4,
+                 n_negatives=10, negative_weight=10.0, row_sparse="auto", regularization=1e-4,
                  graph_last_n=None, graph_last_frac=None, learning_rate=1e-2, batch_size=1024,
                  epochs=20, weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):

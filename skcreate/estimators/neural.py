@@ -13,7 +13,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from .base import BaseRecommender
-from ..nn.optim import LazyAdam
+from ..nn.optim import LazyAdam, has_row_sparse_gradients
 from ..nn.registry import Shortcuts
 from ..training import Trainer
 
@@ -54,12 +54,10 @@ class NeuralRecommender(BaseRecommender):
     def _trainer(self):
         return TRAINERS.resolve(self.trainer)
 
-    #: whether the network's steps give row-sparse gradients (subclasses): LazyAdam then
-    #: updates only the rows a step read
-    _lazy_updates = False
-
-    def _optimizer(self):
-        optimizer = LazyAdam if self._lazy_updates else torch.optim.Adam
+    def _optimizer(self, module):
+        """The optimiser factory for the built ``module``: LazyAdam where some table gives
+        row-sparse gradients (it then updates only the rows a step read)."""
+        optimizer = LazyAdam if has_row_sparse_gradients(module) else torch.optim.Adam
         return functools.partial(optimizer, lr=self.learning_rate,
                                  weight_decay=self.weight_decay)
 

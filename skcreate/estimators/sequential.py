@@ -175,10 +175,6 @@ class SASRecRecommender(NeuralRecommender):
         # updates keep the step's cost off the catalogue size
         return LOSSES.resolve(self.loss).row_sparse
 
-    @property
-    def _lazy_updates(self):
-        return self._sparse_table
-
     def _build(self, data, rng):
         model, batches = self._sequence_model(data, rng)
         model.item_table.sparse = self._sparse_table

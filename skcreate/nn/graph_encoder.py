@@ -75,6 +75,16 @@ class GraphEncoder(Component):
     n_negatives = 1
     # standard deviation of the normal initialisation of the tables an encoder creates
     init_std = 0.1
+    #: under ``row_sparse="auto"`` (and LightGCN's ``propagation="auto"``), graphs of more
+    #: user-item edges train in the scalable mode: measured, the two cost the same at 124k
+    #: edges (CREATE's warm-up) and the scalable mode is 1.5x faster at 296k (LightGCN) and
+    #: 1.6x at 419k (CREATE), its lead growing with the graph, since dense updates of every
+    #: row at every step grow an epoch quadratically (``benchmarks/results/size-sweep-auto``).
+    #: Amazon Beauty's graphs (86k edges for CREATE, 198k for LightGCN on the whole data)
+    #: keep the exact path their quality was measured on.
+    large_graph = 250_000
+    # whether build() found the graph larger than large_graph
+    _large = False
 
     def build(self, user_items, item_table=None):
         """Create the weights for one graph.
@@ -92,6 +102,10 @@ class GraphEncoder(Component):
         self
         """
         raise NotImplementedError
+
+    def _measure(self, user_items):
+        """Note the graph's size for the ``"auto"`` options (subclasses call it in build)."""
+        self._large = user_items.nnz > self.large_graph
 
     def _init_tables(self, n_users, n_items, item_table=None):
         """Create ``user_embedding`` and, unless one is shared, ``item_table``.
@@ -113,7 +127,10 @@ class GraphEncoder(Component):
     @property
     def _row_sparse(self):
         # an encoder of your own without the option keeps dense gradients
-        return bool(getattr(self, "row_sparse", False))
+        value = getattr(self, "row_sparse", False)
+        if isinstance(value, str):  # "auto"
+            return self._large
+        return bool(value)
 
     def _item_rows(self, codes):
         """Catalogue rows of item codes with a row-sparse gradient (``row_sparse``), also of a

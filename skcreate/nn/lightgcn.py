@@ -54,15 +54,20 @@ class LightGCNEncoder(GraphEncoder):
         whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
         propagates the lower layers in full, or all of them when the batch's own rows are
         already that large (a small graph or a large batch reaches most of the graph in a
-        few hops, where a full product is cheaper than gathering). On a GPU "auto" propagates
-        in full: gathering a neighbourhood reads its size back to the host at every hop,
-        which stalls the device, while full sparse products are fast there.
-    row_sparse : bool, default=False
+        few hops, where a full product is cheaper than gathering). On a graph of more than
+        ``large_graph`` (250,000) user-item edges "auto" trains as "historical" with a
+        ``fanout`` of 10 unless one is given (without ``edge_dropout``): a step's cost then
+        stays bounded as the graph grows, where exact neighbourhoods cover a growing share of
+        it. On a GPU "auto" propagates in full: gathering a neighbourhood reads its size back
+        to the host at every hop, which stalls the device, while full sparse products are
+        fast there.
+    row_sparse : bool or "auto", default="auto"
         The step's reads of layer-0 rows give row-sparse gradients, which the estimator
         updates row by row (:class:`~skcreate.nn.LazyAdam`): a step costs the rows of its
         neighbourhood rather than the whole tables. Reads of whole tables (full propagation)
         stay dense. Rows a step does not read keep their weights and moments, unlike under
-        dense Adam.
+        dense Adam. "auto": on graphs of more than ``large_graph`` edges, where updating
+        every row at every step makes an epoch grow quadratically.
     fanout : int, optional
         In a training step's subgraph propagation, each node aggregates at most this many
         neighbours per hop, drawn uniformly and reweighted to keep the aggregate unbiased
@@ -103,12 +108,12 @@ class LightGCNEncoder(GraphEncoder):
         "normalize_layers": ["boolean"],
         "edge_dropout": [Interval(Real, 0, 1, closed="left")],
         "propagation": [StrOptions(set(PROPAGATIONS))],
-        "row_sparse": ["boolean"],
+        "row_sparse": ["boolean", StrOptions({"auto"})],
         "fanout": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", row_sparse=False, fanout=None):
+                 propagation="auto", row_sparse="auto", fanout=None):
         super().__init__()
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -129,6 +134,7 @@ class LightGCNEncoder(GraphEncoder):
                              "layers come from propagations of the whole graph, got "
                              f"edge_dropout={self.edge_dropout!r}.")
         n_users, n_items = user_items.shape
+        self._measure(user_items)
         self._init_tables(n_users, n_items, item_table)
         self.n_users = n_users
         self.adjacency = normalized_adjacency(user_items)
@@ -168,7 +174,7 @@ class LightGCNEncoder(GraphEncoder):
     def _layer0_rows(self, nodes):
         """Layer-0 rows of sorted node indices (users before items)."""
         n_users = int(torch.searchsorted(nodes, self.n_users))
-        if self.row_sparse:
+        if self._row_sparse:
             return torch.cat([self.user_embedding(nodes[:n_users]),
                               self._item_rows(nodes[n_users:] - self.n_users)])
         # index_select on the whole weights: each backward is one index_add into the table's
@@ -215,17 +221,17 @@ class LightGCNEncoder(GraphEncoder):
         """
         seed = self._dropout(generator)
         adjacency = self.adjacency
-        if self.propagation == "historical" and self.training and self.n_layers:
-            return self._embed_historical(users, items, generator)
-        if self.propagation == "full" or self.n_layers == 0 or \
-                (self.propagation == "auto" and adjacency.device.type != "cpu"):
+        propagation, fanout = self._step_propagation()
+        if propagation == "historical" and self.training and self.n_layers:
+            return self._embed_historical(users, items, generator, fanout)
+        if propagation == "full" or self.n_layers == 0:
             return self._propagate(seed)
         size = adjacency.shape[0]
         dropout = self.edge_dropout if seed is not None else 0.0
         # neighbours are sampled in training steps only: serving propagates exactly
-        fanout = self.fanout if self.training else None
+        fanout = fanout if self.training else None
         budget = self.full_share * adjacency.values().numel() \
-            if self.propagation == "auto" else float("inf")
+            if propagation == "auto" else float("inf")
         mask = torch.zeros(size, dtype=torch.bool, device=users.device)
         mask[users] = True
         mask[items + self.n_users] = True
@@ -269,7 +275,17 @@ class LightGCNEncoder(GraphEncoder):
         return (PartialTable(positions[0][:self.n_users], out),
                 PartialTable(positions[0][self.n_users:], out))
 
-    def _embed_historical(self, users, items, generator):
+    def _step_propagation(self):
+        """The propagation a step takes and its fanout ("auto" resolved)."""
+        if self.propagation != "auto":
+            return self.propagation, self.fanout
+        if self.adjacency.device.type != "cpu":
+            return "full", self.fanout
+        if self._large and self.edge_dropout == 0:
+            return "historical", self.fanout or self.default_walks
+        return "auto", self.fanout
+
+    def _embed_historical(self, users, items, generator, fanout):
         """:meth:`embed` under ``propagation="historical"``: one (sampled) hop per step."""
         if self._history is None:
             with torch.no_grad():
@@ -290,11 +306,11 @@ class LightGCNEncoder(GraphEncoder):
                     self._history.append(total)
         history = self._history
         nodes = torch.cat([users, items + self.n_users]).unique()
-        block = row_block(self.adjacency, nodes, fanout=self.fanout, generator=generator)
+        block = row_block(self.adjacency, nodes, fanout=fanout, generator=generator)
         # layer k is the refreshed one plus an estimate of A^k applied to the change of the
         # layer-0 rows since (a control variate: exact at the refresh): over the sampled
         # neighbours for k = 1, along random walks beyond, so gradients reach k hops
-        walks = self.fanout or self.default_walks
+        walks = fanout or self.default_walks
         ends, weights = random_walks(self.adjacency, nodes, walks, self.n_layers - 1,
                                      generator)
         # one read of the layer-0 rows (the step's own and their neighbours'): one row-sparse
@@ -328,7 +344,7 @@ class LightGCNEncoder(GraphEncoder):
 
     def penalty(self, users, positives, negatives):
         """Sum of squares of the batch's layer-0 user, positive and negative rows."""
-        if self.row_sparse:
+        if self._row_sparse:
             items = self._item_rows(torch.cat([positives, negatives.reshape(-1)]))
             return self.user_embedding(users).pow(2).sum() + items.pow(2).sum()
         items = ItemTable.rows(torch.cat([positives, negatives.reshape(-1)]))

@@ -4,7 +4,14 @@ import math
 
 import torch
 
-__all__ = ["LazyAdam", "clip_grad_norm"]
+__all__ = ["LazyAdam", "clip_grad_norm", "has_row_sparse_gradients"]
+
+
+def has_row_sparse_gradients(module):
+    """Whether some table of ``module`` gives row-sparse gradients (an embedding with
+    ``sparse=True``): such a network needs :class:`LazyAdam`."""
+    return any(isinstance(part, torch.nn.Embedding) and part.sparse
+               for part in module.modules())
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -46,6 +53,10 @@ class LazyAdam(torch.optim.Optimizer):
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(param)
                     state["exp_avg_sq"] = torch.zeros_like(param)
+                elif isinstance(state["step"], torch.Tensor):
+                    # the state of torch's Adam (a model updated after its graph grew past
+                    # "auto"'s threshold): read once
+                    state["step"] = int(state["step"])
                 state["step"] += 1
                 # host-side step count: the update never waits for the device
                 step = state["step"]

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from .graph_encoder import GraphEncoder, lookup
@@ -67,9 +67,10 @@ class UltraGCNEncoder(GraphEncoder):
         Negatives sampled per positive.
     negative_weight : float, default=10.0
         Weight of the negative terms.
-    row_sparse : bool, default=False
+    row_sparse : bool or "auto", default="auto"
         Row-sparse gradients of the rows a step reads, updated row by row, as in
-        :class:`~skcreate.nn.LightGCNEncoder`.
+        :class:`~skcreate.nn.LightGCNEncoder`; "auto": on graphs of more than
+        ``large_graph`` (250,000) edges.
 
     Examples
     --------
@@ -90,11 +91,11 @@ class UltraGCNEncoder(GraphEncoder):
         "n_neighbours": [Interval(Integral, 1, None, closed="left")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "negative_weight": [Interval(Real, 0, None, closed="left")],
-        "row_sparse": ["boolean"],
+        "row_sparse": ["boolean", StrOptions({"auto"})],
     }
 
     def __init__(self, n_factors=None, constraint_weight=1.0, item_weight=1.0, n_neighbours=10,
-                 n_negatives=10, negative_weight=10.0, row_sparse=False):
+                 n_negatives=10, negative_weight=10.0, row_sparse="auto"):
         super().__init__()
         self.row_sparse = row_sparse
         self.n_factors = n_factors
@@ -108,6 +109,7 @@ class UltraGCNEncoder(GraphEncoder):
         self._validate_params()
         n_users, n_items = user_items.shape
         neighbours, weights = item_neighbours(user_items, self.n_neighbours)
+        self._measure(user_items)
         self._init_tables(n_users, n_items, item_table)
         user_degree = torch.as_tensor(np.asarray(user_items.sum(1)).ravel(), dtype=torch.float32)
         item_degree = torch.as_tensor(np.asarray(user_items.sum(0)).ravel(), dtype=torch.float32)
@@ -128,7 +130,7 @@ class UltraGCNEncoder(GraphEncoder):
     def loss(self, embeddings, users, positives, negatives):
         u = self.user_embedding(users)
         # the rows a step reads, or the whole catalogue (a dense gradient)
-        rows = self._item_rows if self.row_sparse else functools.partial(
+        rows = self._item_rows if self._row_sparse else functools.partial(
             lookup, self.item_table.catalogue)
         pos = (u * rows(positives)).sum(-1)
         neg = torch.einsum("bd,bnd->bn", u, rows(negatives))

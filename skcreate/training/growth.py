@@ -84,7 +84,8 @@ def _move_rows(value, rows, out):
 
 def grow_optimizer_state(state, new, maps):
     """An optimiser ``state_dict`` of the fitted network for ``new``: the moments of each row
-    moved as :func:`grow_into` moved the weights, zeros for new rows."""
+    moved as :func:`grow_into` moved the weights, zeros for new rows; step counts as torch's
+    Adam keeps them (which :class:`~skcreate.nn.LazyAdam` reads too)."""
     params = list(new.named_parameters())
     grown = {}
     for index, entry in state["state"].items():
@@ -95,6 +96,10 @@ def grow_optimizer_state(state, new, maps):
             if rows is not None and isinstance(value, torch.Tensor) and value.dim() > 0 \
                     and value.shape[1:] == param.shape[1:]:
                 value = _move_rows(value, rows, torch.zeros(param.shape, dtype=value.dtype))
+            elif key == "step" and not isinstance(value, torch.Tensor):
+                # torch's Adam counts in a tensor, LazyAdam in an int: the update's optimiser
+                # may be the other one (an "auto" option resolved anew for the grown graph)
+                value = torch.tensor(float(value))
             grown[index][key] = value
     return {"state": grown, "param_groups": state["param_groups"]}
 

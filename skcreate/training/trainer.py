@@ -162,7 +162,7 @@ class Trainer(BaseEstimator):
         """Train ``estimator``'s network on encoded ``data``; returns the
         :class:`~skcreate.training.TrainingResult`.
 
-        The estimator gives ``_build(data, rng) -> (module, stages)``, ``_optimizer()``,
+        The estimator gives ``_build(data, rng) -> (module, stages)``, ``_optimizer(module)``,
         ``_top_k(history, k)`` (validation) and ``random_state``; the trainer sets its
         ``module_``, ``device_``, ``world_size_`` and ``train_user_ids_``.
         """
@@ -250,7 +250,8 @@ class Trainer(BaseEstimator):
             if checkpoint is not None:
                 checkpoint.rngs, checkpoint.extra = [rng], {"seed": seed}
             return train(
-                estimator.module_, stages, estimator._optimizer(), validate=validate,
+                estimator.module_, stages, estimator._optimizer(estimator.module_),
+                validate=validate,
                 patience=self.patience if validate is not None else None,
                 callbacks=self.callbacks or (), verbose=self.verbose,
                 description=type(estimator).__name__, checkpoint=checkpoint,
@@ -288,7 +289,7 @@ class Trainer(BaseEstimator):
             module = module.to(estimator.device_)
             if fold_in:
                 estimator._fold_in_items(module, data, touched, estimator.n_items_)
-            result = train(module, stages, estimator._optimizer(),
+            result = train(module, stages, estimator._optimizer(module),
                            callbacks=self.callbacks or (), verbose=self.verbose,
                            description=type(estimator).__name__, precision=self.precision,
                            optimizer_state=state)
