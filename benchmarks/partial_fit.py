@@ -170,10 +170,11 @@ def main(argv=None):
                 # rows named without ":fold" were measured before fold_in existed
                 accepted = inspect.signature(model.partial_fit).parameters
                 options = {"fold_in": fold} if "fold_in" in accepted else {}
-                if warmup:
-                    if "warmup_epochs" not in accepted:
-                        raise SystemExit(f"--updates {variant}: {name} has no warm-up.")
+                # given always, 0 included: a variant's name says how many ran
+                if "warmup_epochs" in accepted:
                     options["warmup_epochs"] = warmup
+                elif warmup:
+                    raise SystemExit(f"--updates {variant}: {name} has no warm-up.")
                 start = time.perf_counter()
                 model.partial_fit(last, epochs=epochs, replay=replay, **options)
                 record({"model": name, "seed": seed, "variant": variant,

@@ -15,7 +15,8 @@ from skcreate.apps.cli import main
 from skcreate.data.datasets import make_interactions
 from skcreate.data.interactions import Interactions
 from skcreate.training import train
-from skcreate.training.growth import fold_in_items, grow_into, grow_optimizer_state
+from skcreate.training.growth import (fold_in_items, grow_into, grow_optimizer_state,
+                                      youngest_items)
 from skcreate.training.trainer import _only_users
 
 DATA = make_interactions(n_users=150, n_items=60, random_state=0)
@@ -246,6 +247,16 @@ def test_create_rebuilds_its_graph_and_warms_up(fitted):
     assert len(est.train_user_ids_) == est.interactions_.n_users
 
 
+def test_create_update_warms_up_a_third_of_the_fit_by_default():
+    est = skcreate.CREATERecommender(n_factors=8, epochs=1, warmup_epochs=6,
+                                     random_state=0).fit(OLD)
+    assert est.warmup_epochs_ == 6
+    est.partial_fit(NEW)
+    assert est.epoch_stages_[6 + 1:] == ["warmup"] * 2 + ["joint"]
+    est.partial_fit(NEW, warmup_epochs=0)
+    assert est.epoch_stages_[-2:] == ["joint", "joint"]
+
+
 def test_cli_update(tmp_path, capsys):
     OLD.to_csv(tmp_path / "old.csv", index=False)
     NEW.to_csv(tmp_path / "new.csv", index=False)
@@ -319,7 +330,11 @@ def test_fold_in_starts_new_rows_from_the_states_before_them(fitted):
     assert fold_in_items(module.encoder, data, np.arange(data.n_users), first_new) == 2
     after = module.item_table.weight.detach()
     assert torch.equal(after[:first_new + 1], before[:first_new + 1])
-    norm = before[1:first_new + 1].norm(dim=1).median()
+    # at the median norm of the 3 fitted items first seen last (as many as are new)
+    youngest = youngest_items(data, first_new, 3)
+    first_seen = pd.Series(data.times).groupby(data.items).min()
+    assert first_seen[youngest].min() >= first_seen.drop(youngest).loc[:first_new - 1].max()
+    norm = before[torch.as_tensor(youngest) + 1].norm(dim=1).median()
     codes = data.item_ids.get_indexer([7000, 7001, 7002])
     for code in codes[:2]:
         mean = torch.stack(states[code + 1]).mean(0)
@@ -327,6 +342,18 @@ def test_fold_in_starts_new_rows_from_the_states_before_them(fitted):
     assert codes[2] + 1 not in states
     assert torch.equal(after[codes[2] + 1], before[codes[2] + 1])
     assert module.training  # the encoder's mode is given back
+
+
+def test_youngest_items_are_those_first_seen_last():
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2, 2], "item_id": [10, 11, 12, 10, 13],
+                          "timestamp": [1, 5, 3, 6, 7]})
+    data, _ = Interactions.from_frame(frame, "user_id", "item_id", "timestamp")
+    codes = data.item_ids.get_indexer([13, 11, 12, 10])  # first seen at 7, 5, 3, 1
+    np.testing.assert_array_equal(youngest_items(data, data.n_items, 2), codes[:2])
+    np.testing.assert_array_equal(youngest_items(data, data.n_items, 9), codes)
+    # only codes below first_new count
+    below = youngest_items(data, int(codes[0]), 9)
+    assert codes[0] not in below and set(below) == set(range(codes[0]))
 
 
 def test_fold_in_is_an_option_and_leaves_bidirectional_encoders_alone(fitted):

@@ -208,7 +208,7 @@ class SASRecRecommender(NeuralRecommender):
             Share of the users without new events whose histories join the update.
         fold_in : bool, default=True
             Start each new item's row from the fitted transformer: the mean of its states
-            just before the item's events, at the fitted rows' median norm
+            just before the item's events, at the median norm of the youngest fitted rows
             (:func:`skcreate.training.growth.fold_in_items`), so that the update refines a
             row that already scores where histories lead to the item. False starts it from
             a random draw, as at fit. A bidirectional encoder (BERT4Rec) keeps the random

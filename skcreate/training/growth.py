@@ -14,7 +14,8 @@ import torch
 from ..nn.graph_encoder import GraphEncoder
 from ..nn.item_table import ItemTable
 
-__all__ = ["row_maps", "grow_into", "grow_optimizer_state", "fold_in_items"]
+__all__ = ["row_maps", "grow_into", "grow_optimizer_state", "fold_in_items",
+           "youngest_items"]
 
 
 def row_maps(new, old, user_rows):
@@ -110,9 +111,13 @@ def fold_in_items(encoder, data, rows, first_new, batch_size=1024):
     A causal encoder scores an item by the dot product of its state with the item's row, so a
     new item's row is set to the mean of the states just before its events in the histories
     of users ``rows`` of ``data`` (the states that should score it), scaled to the median norm
-    of the fitted rows: the item is recommended where histories lead to it before any update
-    step, instead of starting from a random draw. An item whose events all start a history
-    (no state before them) keeps its row.
+    of the youngest fitted rows (of the items first seen last, as many as there are new
+    ones): the item is recommended where histories lead to it before any update step,
+    instead of starting from a random draw. The youngest, not all rows: a fit gives the items
+    first seen last the longest rows (on Amazon Beauty a median norm of 2.3 against 1.8 over
+    all items, and the same for the items new in the last 10 % of a refit), and a new item is
+    younger still. An item whose events all start a history (no state before them) keeps its
+    row.
 
     Returns
     -------
@@ -145,9 +150,20 @@ def fold_in_items(encoder, data, rows, first_new, batch_size=1024):
             counts.index_add_(0, new[hit], torch.ones_like(new[hit], dtype=counts.dtype))
         found = counts > 0
         means = sums[found] / counts[found].unsqueeze(1)
-        norm = weight[ItemTable.rows(0):ItemTable.rows(first_new)].norm(dim=1).median()
+        youngest = torch.as_tensor(youngest_items(data, first_new, n_new), device=weight.device)
+        norm = weight[ItemTable.rows(youngest)].norm(dim=1).median()
         rows_new = ItemTable.rows(first_new + found.nonzero().squeeze(1))
         weight[rows_new] = (means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
                             * norm).to(weight.dtype)
     encoder.train(training)
     return int(found.sum())
+
+
+def youngest_items(data, first_new, count):
+    """Codes of the ``count`` items below ``first_new`` whose first event in ``data`` is the
+    latest (all of them when fewer), youngest first; ties in time keep ``data``'s order."""
+    order = np.argsort(data.times, kind="stable")
+    items = data.items[order]
+    items = items[items < first_new]
+    codes, first = np.unique(items, return_index=True)
+    return codes[np.argsort(-first, kind="stable")[:count]]

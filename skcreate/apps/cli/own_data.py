@@ -68,7 +68,8 @@ def add_parsers(sub):
                     help="epochs of the update (ALS sweeps, BPR iterations); default: a "
                     "third of a neural model's epochs, ALS's and BPR's iterations")
     up.add_argument("--warmup-epochs", type=int, default=None,
-                    help="CREATE only: graph-only epochs before the joint ones (default: 0)")
+                    help="CREATE only: graph-only epochs before the joint ones (default: a "
+                    "third of the fit's)")
     up.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
                     help="as in `skcreate recommend`")
     up.set_defaults(run=run_update)
