@@ -226,6 +226,14 @@ def test_run_settings_may_change_but_parts_may_not(fitted):
     est = _copy(fitted["create"])
     est.set_params(learning_rate=1e-4, epochs=1, trainer__verbose=False)
     est.partial_fit(NEW)
+    # how a graph step is computed is a run setting too (a model fitted before "auto"
+    # existed stays updatable)
+    est.set_params(graph_encoder__row_sparse=True, graph_encoder__propagation="historical",
+                   graph_encoder__fanout=3)
+    est.partial_fit(NEW)
+    assert est.module_.graph.encoder._row_sparse
+    est.fit_params_["graph_encoder__row_sparse"] = "False"
+    est.partial_fit(NEW)
     est.set_params(graph_encoder__n_layers=2)
     with pytest.raises(ValueError, match="graph_encoder__n_layers"):
         est.partial_fit(NEW)

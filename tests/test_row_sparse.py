@@ -213,6 +213,19 @@ def test_auto_follows_the_graph_size():
         LightGCNEncoder(n_factors=8, row_sparse="yes").build(GRAPH)
 
 
+def test_auto_keeps_dense_gradients_off_the_cpu():
+    # a large graph moved off the CPU ("meta" stands in for a GPU): whole-table updates, as
+    # LightGCN's "auto" propagates in full there; a given row_sparse=True stays
+    for row_sparse, expected in [("auto", False), (True, True)]:
+        encoder = UltraGCNEncoder(n_factors=8, row_sparse=row_sparse)
+        encoder.large_graph = 0
+        encoder.build(GRAPH)
+        assert encoder._row_sparse and encoder.user_embedding.sparse
+        encoder.to("meta")
+        assert encoder._row_sparse == expected
+        assert encoder.user_embedding.sparse == expected == encoder.item_table.sparse
+
+
 @pytest.mark.parametrize("auto, explicit", [
     (skcreate.LightGCNRecommender(n_factors=8, n_layers=2, batch_size=64, epochs=2,
                                   random_state=0),

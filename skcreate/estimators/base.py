@@ -224,15 +224,19 @@ class BaseRecommender(BaseEstimator):
                 and params[name] in shortcuts.defaults else params[name]
             params[name] = type(part).__name__ if part is not None else None
         return {name: repr(value) for name, value in params.items()
-                if name.split("__")[0] not in self._free_params}
+                if not self._is_free(name)}
+
+    def _is_free(self, name):
+        return name in self._free_params or name.split("__")[0] in self._free_params
 
     def _check_unchanged_params(self):
         fitted = getattr(self, "fit_params_", None)
         if fitted is None:  # a model file from before partial_fit
             return
         now = self._fitted_params()
+        # a model saved before a parameter became free still records it
         changed = sorted(name for name in fitted.keys() | now.keys()
-                         if fitted.get(name) != now.get(name))
+                         if not self._is_free(name) and fitted.get(name) != now.get(name))
         if changed:
             detail = ", ".join(f"{name} {fitted.get(name)} at fit, now {now.get(name)}"
                                for name in changed[:3])

@@ -7,7 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..data.interactions import check_bool
 from ..training.batches import EdgeBatches, JointBatches, KeyedBatches
-from .graph import GRAPH_SIZE_CONSTRAINTS
+from .graph import GRAPH_RUN_OPTIONS, GRAPH_SIZE_CONSTRAINTS
 from .neural import NeuralRecommender, seeded_generator
 from ..nn.alignment import Alignment, BarlowTwins, InfoNCE
 from ..nn.create_model import CREATEModel
@@ -73,11 +73,11 @@ class CREATERecommender(SASRecRecommender):
         forward and backward, and on Amazon Beauty's validation split one hop scores as well as
         two (NDCG@10 2.16 %) with joint epochs about a quarter shorter; ``"ultragcn"`` for
         ``UltraGCNEncoder()``. Their ``row_sparse`` and LightGCN's ``propagation`` default
-        to "auto": on graphs of more than 250,000 user-item edges (``large_graph``) a step
-        reads and updates only the rows of its nodes and sampled neighbours, so that a
-        warm-up epoch grows linearly with the interactions (about 30 s at 3M interactions on
-        2 cores, against over 6 minutes exactly); smaller graphs, Amazon Beauty's among them,
-        train exactly. With a row-sparse encoder and ``loss="sce"``
+        to "auto": on a CPU, on graphs of more than 250,000 user-item edges
+        (``large_graph``), a step reads and updates only the rows of its nodes and sampled
+        neighbours, so that a warm-up epoch grows little faster than the interactions (30 s
+        at 3M interactions on 2 cores, against over 6 minutes exactly; log-log slope 1.28
+        from 0.1M); smaller graphs, Amazon Beauty's among them, train exactly. With a row-sparse encoder and ``loss="sce"``
         a joint step reads rows of the shared item table: its gradient is row-sparse and Adam
         updates only the rows the step read, as in SASRec with SCE, so the step's cost no
         longer grows with the catalogue. Full CE, or a step that propagates the whole graph,
@@ -298,7 +298,8 @@ default="barlow"
         super()._fit(data)
         self.warmup_epochs_ = self.epoch_stages_.count("warmup")
 
-    _free_params = SASRecRecommender._free_params | {"warmup_epochs", "graph_batch_size"}
+    _free_params = SASRecRecommender._free_params | {"warmup_epochs", "graph_batch_size"} | {
+        f"graph_encoder__{name}" for name in GRAPH_RUN_OPTIONS}
 
     def partial_fit(self, X, y=None, epochs=None, replay=0.0, warmup_epochs=None,
                     fold_in=True):

@@ -120,6 +120,7 @@ class GraphEncoder(Component):
         sparse = self._row_sparse
         self.user_embedding = nn.Embedding(n_users, width, sparse=sparse)
         nn.init.normal_(self.user_embedding.weight, std=self.init_std)
+        self._own_item_table = item_table is None
         if item_table is None:
             item_table = ItemTable(n_items, width, std=self.init_std, sparse=sparse)
         self.item_table = item_table
@@ -128,9 +129,21 @@ class GraphEncoder(Component):
     def _row_sparse(self):
         # an encoder of your own without the option keeps dense gradients
         value = getattr(self, "row_sparse", False)
-        if isinstance(value, str):  # "auto"
-            return self._large
+        if isinstance(value, str):  # "auto": large graphs on a CPU (built on one)
+            table = getattr(self, "user_embedding", None)
+            return self._large and (table is None or table.weight.device.type == "cpu")
         return bool(value)
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        # "auto" keeps dense gradients off the CPU, as at fit: a GPU updates whole tables
+        # fast, and NCCL reduces no sparse gradient under data parallelism
+        table = getattr(self, "user_embedding", None)
+        if table is not None and isinstance(getattr(self, "row_sparse", None), str):
+            table.sparse = self._row_sparse
+            if getattr(self, "_own_item_table", False):
+                self.item_table.sparse = self._row_sparse
+        return self
 
     def _item_rows(self, codes):
         """Catalogue rows of item codes with a row-sparse gradient (``row_sparse``), also of a

@@ -66,8 +66,9 @@ class LightGCNEncoder(GraphEncoder):
         updates row by row (:class:`~skcreate.nn.LazyAdam`): a step costs the rows of its
         neighbourhood rather than the whole tables. Reads of whole tables (full propagation)
         stay dense. Rows a step does not read keep their weights and moments, unlike under
-        dense Adam. "auto": on graphs of more than ``large_graph`` edges, where updating
-        every row at every step makes an epoch grow quadratically.
+        dense Adam. "auto": on graphs of more than ``large_graph`` edges on a CPU, where
+        updating every row at every step makes an epoch grow quadratically (a GPU updates
+        whole tables fast, and NCCL reduces no sparse gradient under data parallelism).
     fanout : int, optional
         In a training step's subgraph propagation, each node aggregates at most this many
         neighbours per hop, drawn uniformly and reweighted to keep the aggregate unbiased

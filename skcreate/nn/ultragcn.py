@@ -70,7 +70,7 @@ class UltraGCNEncoder(GraphEncoder):
     row_sparse : bool or "auto", default="auto"
         Row-sparse gradients of the rows a step reads, updated row by row, as in
         :class:`~skcreate.nn.LightGCNEncoder`; "auto": on graphs of more than
-        ``large_graph`` (250,000) edges.
+        ``large_graph`` (250,000) edges on a CPU.
 
     Examples
     --------
