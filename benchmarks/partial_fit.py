@@ -183,27 +183,34 @@ def main(argv=None):
     write_table(pd.read_csv(csv), out.with_name(out.name + ".md"))
 
 
+#: ``:<prefix><value>`` options of an update: (type, default, valid)
+UPDATE_OPTIONS = {"lr": (float, 1.0, lambda value: value > 0),
+                  "w": (int, 0, lambda value: value >= 0),
+                  "b": (int, 0, lambda value: value >= 1)}
+
+
 def parse_update(text):
     """``EPOCHS:REPLAY[:fold][:lrF][:wN][:bN]`` -> (epochs or None, replay, fold,
     learning-rate factor, warm-up epochs, batch size or 0 for the fit's)."""
     epochs, replay, *options = text.split(":")
-    fold = "fold" in options
-    rates = [option for option in options if option.startswith("lr")]
-    warmups = [option for option in options if option.startswith("w")]
-    batches = [option for option in options if option.startswith("b")]
-    try:
-        factor = float(rates[0][2:]) if rates else 1.0
-        warmup = int(warmups[0][1:]) if warmups else 0
-        batch = int(batches[0][1:]) if batches else 0
-    except ValueError:
-        factor = warmup = batch = -1
-    if len(options) != fold + len(rates) + len(warmups) + len(batches) or len(rates) > 1 \
-            or len(warmups) > 1 or len(batches) > 1 or factor <= 0 or warmup < 0 \
-            or batch < 0 or (batches and batch == 0):
-        raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF][:wN][:bN] "
-                         "(F > 0, N >= 0 warm-up epochs, N >= 1 users a batch).")
-    return ((None if epochs == "default" else int(epochs)), float(replay or 0), fold, factor,
-            warmup, batch)
+    values = {"fold": False, **{prefix: default for prefix, (_, default, _) in
+                                UPDATE_OPTIONS.items()}}
+    given = set()
+    for option in options:
+        prefix = next((prefix for prefix in UPDATE_OPTIONS if option.startswith(prefix)),
+                      option)
+        try:
+            value = True if option == "fold" else UPDATE_OPTIONS[prefix][0](option[len(prefix):])
+        except (KeyError, ValueError):
+            value = None
+        if value is None or prefix in given or \
+                (prefix in UPDATE_OPTIONS and not UPDATE_OPTIONS[prefix][2](value)):
+            raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF][:wN]"
+                             "[:bN] (F > 0, N >= 0 warm-up epochs, N >= 1 users a batch).")
+        given.add(prefix)
+        values[prefix] = value
+    return ((None if epochs == "default" else int(epochs)), float(replay or 0),
+            values["fold"], values["lr"], values["w"], values["b"])
 
 
 def variant_name(epochs, replay, fold=False, factor=1.0, warmup=0, batch=0):

@@ -278,7 +278,7 @@ default="barlow"
         # dense gradient of the whole table each step (and a dense Adam update of every row)
         # costs the catalogue, whatever the batch
         sequence.item_table.sparse = bool(LOSSES.resolve(self.loss).row_sparse) and \
-            bool(getattr(encoder, "_row_sparse", False))
+            getattr(encoder, "_row_sparse", False)
         graph = GraphModel(encoder, self.regularization, seeded_generator(1))
         alignment = ALIGNMENTS.make(self.alignment) if self._aligned else None
         model = CREATEModel(sequence, graph, alignment)

@@ -117,13 +117,20 @@ class GraphEncoder(Component):
         if width is None:
             raise ValueError(f"{type(self).__name__} needs n_factors when no item table is "
                              "shared.")
-        sparse = self._row_sparse
-        self.user_embedding = nn.Embedding(n_users, width, sparse=sparse)
+        self.user_embedding = nn.Embedding(n_users, width)
         nn.init.normal_(self.user_embedding.weight, std=self.init_std)
         self._own_item_table = item_table is None
         if item_table is None:
-            item_table = ItemTable(n_items, width, std=self.init_std, sparse=sparse)
+            item_table = ItemTable(n_items, width, std=self.init_std)
         self.item_table = item_table
+        self._sync_sparse()
+
+    def _sync_sparse(self):
+        """Set the tables' row-sparse gradients by ``_row_sparse`` (a shared item table's are
+        its owner's to set)."""
+        self.user_embedding.sparse = self._row_sparse
+        if getattr(self, "_own_item_table", False):
+            self.item_table.sparse = self._row_sparse
 
     @property
     def _row_sparse(self):
@@ -138,11 +145,9 @@ class GraphEncoder(Component):
         super()._apply(fn, *args, **kwargs)
         # "auto" keeps dense gradients off the CPU, as at fit: a GPU updates whole tables
         # fast, and NCCL reduces no sparse gradient under data parallelism
-        table = getattr(self, "user_embedding", None)
-        if table is not None and isinstance(getattr(self, "row_sparse", None), str):
-            table.sparse = self._row_sparse
-            if getattr(self, "_own_item_table", False):
-                self.item_table.sparse = self._row_sparse
+        if getattr(self, "user_embedding", None) is not None and \
+                isinstance(getattr(self, "row_sparse", None), str):
+            self._sync_sparse()
         return self
 
     def _item_rows(self, codes):
