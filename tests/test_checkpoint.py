@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -279,3 +280,35 @@ def test_two_holders_of_one_checkpoint_lock_cannot_coexist(tmp_path):
 def test_bad_checkpoint_parameters(params, match, df):
     with pytest.raises(ValueError, match=match):
         SASRecRecommender(n_factors=8, epochs=1, trainer=Trainer(**params)).fit(df)
+
+
+def test_a_partial_file_of_a_killed_write_is_removed_by_the_next_lock_holder(tmp_path):
+    checkpoint = Checkpoint(tmp_path / "fit.ckpt")
+    # what a write killed before its rename leaves: a temporary of the checkpoint's name
+    checkpoint.save({"weights": torch.zeros(3)})
+    handle, leftover = tempfile.mkstemp(prefix=checkpoint._temporary_prefix(), suffix=".tmp",
+                                        dir=tmp_path)
+    os.close(handle)
+    # other checkpoints' temporaries in the same folder, and files of other programs
+    others = [tmp_path / ".fit.ckpt2.skcreate-abcdefgh.tmp",
+              tmp_path / ".fit.skcreate-abcdefgh.tmp",
+              tmp_path / ".fit.ckpt.skcreate-abc.tmp", tmp_path / "notes.tmp"]
+    for other in others:
+        other.write_text("kept")
+    with checkpoint.lock():
+        assert not os.path.exists(leftover)
+        assert all(other.read_text() == "kept" for other in others)
+    # the checkpoint itself is untouched
+    assert torch.equal(Checkpoint(tmp_path / "fit.ckpt").load()["weights"], torch.zeros(3))
+
+
+def test_a_live_holder_keeps_its_partial_files(tmp_path):
+    checkpoint = Checkpoint(tmp_path / "fit.ckpt")
+    with checkpoint.lock():
+        handle, writing = tempfile.mkstemp(prefix=checkpoint._temporary_prefix(),
+                                           suffix=".tmp", dir=tmp_path)
+        os.close(handle)
+        with pytest.raises(CheckpointError, match="in use"):
+            with Checkpoint(tmp_path / "fit.ckpt").lock():
+                pass
+        assert os.path.exists(writing)

@@ -7,7 +7,8 @@ global torch generator, the ``torch.Generator`` objects of the module and its lo
 batch sources' numpy generator) and the state of batch sources that carry one across epochs.
 A run that finds the file resumes after the epoch it records and ends exactly where an
 uninterrupted run would. The file is written to a temporary name and renamed over the old
-one, so a process killed while writing leaves the previous checkpoint intact. It is read with
+one, so a process killed while writing leaves the previous checkpoint intact (and the next fit
+to take the checkpoint's lock removes the partial file it left). It is read with
 ``torch.load(weights_only=True)``: no pickled code.
 
 The file ends with a line ``skcreate-sha256:`` followed by the SHA-256 of what precedes it in
@@ -20,6 +21,7 @@ taken over.
 """
 
 import contextlib
+import glob
 import hashlib
 import io
 import os
@@ -158,7 +160,8 @@ class Checkpoint:
         torch.save({"format": _FORMAT, "fingerprint": self.fingerprint, **self.extra, **state},
                    buffer)
         payload = buffer.getbuffer()
-        handle, temporary = tempfile.mkstemp(prefix=".skcreate-", suffix=".tmp", dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=self._temporary_prefix(), suffix=".tmp",
+                                             dir=folder)
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(payload)
@@ -170,6 +173,17 @@ class Checkpoint:
             if os.path.exists(temporary):
                 os.remove(temporary)
             raise
+
+    def _temporary_prefix(self):
+        """Start of the names :meth:`save` writes to before renaming: this checkpoint's own,
+        so that a lock holder can tell them from another checkpoint's in the same folder."""
+        return f".{os.path.basename(self.path)}.skcreate-"
+
+    def _leftover_temporaries(self):
+        """Files a killed :meth:`save` of this checkpoint left (mkstemp adds 8 characters)."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        pattern = glob.escape(self._temporary_prefix()) + "?" * 8 + ".tmp"
+        return glob.glob(os.path.join(glob.escape(folder), pattern))
 
     def load(self):
         """The saved state; a CheckpointError if it is unreadable or from another run.
@@ -214,6 +228,8 @@ class Checkpoint:
 
         The lock file (``path + ".lock"``) is created exclusively, holds this process's id and
         host, and is removed on exit. One left by a dead process of this host is taken over.
+        Partial files of this checkpoint that a killed write left (as large as the checkpoint)
+        are removed once the lock is held: no live fit can be writing them then.
         """
         path = self.path + ".lock"
         owner = f"{os.getpid()} {socket.gethostname()}"
@@ -236,6 +252,9 @@ class Checkpoint:
                     "running.") from None
         with os.fdopen(handle, "w") as file:
             file.write(owner)
+        for leftover in self._leftover_temporaries():
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(leftover)
         try:
             yield self
         finally:

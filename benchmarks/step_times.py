@@ -1,0 +1,117 @@
+r"""Milliseconds per training step of the default models at one data size, two ways of
+coalescing their row-sparse gradients side by side.
+
+For each ``--models`` name the estimator (its defaults, ``random_state=0``) is fitted on
+``make_interactions`` data and stopped after ``--steps`` steps of the stage named; the report
+is the mean wall time of the steps after the first ``--skip`` (past an epoch's start: the
+historical layers' refresh, the first allocations). Each model runs once per ``--coalesce``
+value, in turn, in one process: "rows" is the package's
+:func:`~skcreate.nn.optim.coalesce_rows` (a mask over the table's rows on a CPU), "torch"
+torch's sort-based ``coalesce`` (before it). A joint step's cost against SASRec-SCE's is the
+ratio of a CREATE joint epoch to SASRec's (both take one step per batch of users).
+
+    python benchmarks/step_times.py --interactions 1000000 --items 100000 \
+        --models LightGCN CREATE-SCE-warmup CREATE-SCE-joint SASRec-SCE --coalesce torch rows
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine  # noqa: E402
+
+from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,  # noqa: E402
+                      UltraGCNRecommender)
+from skcreate.data.datasets import make_interactions  # noqa: E402
+from skcreate.nn import optim  # noqa: E402
+from skcreate.training import Callback  # noqa: E402
+
+#: name -> (estimator factory, the stage whose steps are timed)
+MODELS = {
+    "LightGCN": (LightGCNRecommender, "train"),
+    "UltraGCN": (UltraGCNRecommender, "train"),
+    "SASRec-SCE": (lambda **kw: SASRecRecommender(loss="sce", **kw), "train"),
+    "CREATE-SCE-warmup": (lambda **kw: CREATERecommender(loss="sce", warmup_epochs=1, **kw),
+                          "warmup"),
+    "CREATE-SCE-joint": (lambda **kw: CREATERecommender(loss="sce", warmup_epochs=0, **kw),
+                         "joint"),
+}
+COALESCE = {"rows": optim.coalesce_rows, "torch": torch.Tensor.coalesce}
+
+
+class _Stop(Exception):
+    pass
+
+
+class StepTimer(Callback):
+    """Time of every step end; stops training after ``n_steps`` steps, all of the first
+    epoch (the stage timed)."""
+
+    def __init__(self, n_steps):
+        self.n_steps = n_steps
+        self.times = []
+
+    def on_step_end(self, step, terms):
+        self.times.append(time.perf_counter())
+        if len(self.times) == self.n_steps:
+            raise _Stop
+
+    def on_epoch_end(self, record):
+        raise _Stop
+
+
+def time_steps(name, X, coalesce, n_steps, skip):
+    """Mean ms per step of model ``name`` over steps ``skip..n_steps`` of its stage."""
+    make, stage = MODELS[name]
+    timer = StepTimer(n_steps)
+    model = make(epochs=1, random_state=0)
+    model.set_params(trainer__callbacks=[timer])
+    with mock.patch.object(optim, "coalesce_rows", COALESCE[coalesce]):
+        try:
+            model.fit(X)
+        except _Stop:
+            pass
+    if len(timer.times) < n_steps:
+        raise SystemExit(f"{name}: its {stage} stage has {len(timer.times)} steps: lower "
+                         "--steps")
+    return 1000 * (timer.times[-1] - timer.times[skip - 1]) / (n_steps - skip)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--interactions", type=int, default=1_000_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--mean-length", type=float, default=20)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--coalesce", nargs="+", choices=list(COALESCE),
+                        default=["torch", "rows"])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--skip", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not 0 < args.skip < args.steps:
+        parser.error(f"--skip must be in (0, --steps), got {args.skip}")
+    X = make_interactions(n_users=round(args.interactions / args.mean_length),
+                          n_items=args.items, mean_length=args.mean_length,
+                          random_state=args.seed)
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"`python benchmarks/step_times.py {command}`\n\n{len(X):,} interactions; "
+          f"steps {args.skip + 1}..{args.steps} of each fit; {machine()}\n\n"
+          "| model | stage | coalesce | ms per step |\n|---|---|---|---|", flush=True)
+    rows = []
+    for name in args.models:
+        for coalesce in args.coalesce:
+            ms = time_steps(name, X, coalesce, args.steps, args.skip)
+            rows.append({"model": name, "coalesce": coalesce, "ms": ms})
+            print(f"| {name} | {MODELS[name][1]} | {coalesce} | {ms:.1f} |", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
