@@ -10,7 +10,8 @@ last 10 %, and how many of them are recommended to some user (top 10) after the 
 NDCG@10 over the users whose target is one of them (``ndcg@10_new``, ``new_targets`` users)
 and over the others (``ndcg@10_old``), which tells whether an update loses on the new
 items or on the fitted ones. ``:wN`` runs N graph-only warm-up epochs first (CREATE),
-``:bN`` updates in batches of N users.
+``:bN`` updates in batches of N users, ``:sF`` moves the new items' rows F times as far as
+the optimiser at every step (``new_item_step``).
 
 ``--split validation`` runs the same protocol inside the train part, for choosing the update
 configuration honestly: the inner train (``global_temporal_split`` at 0.8 then 0.9) plays
@@ -68,12 +69,13 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", nargs="+", default=["default:0"],
-                        metavar="EPOCHS:REPLAY[:fold][:lrF][:wN][:bN]",
+                        metavar="EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF]",
                         help="update configurations: epochs (or 'default'), replay share, "
                              "':fold' to fold new items in (SASRec, CREATE), ':lrF' to "
                              "update at F times the fit's learning rate, ':wN' to run N "
                              "graph warm-up epochs first (CREATE), ':bN' to update in "
-                             "batches of N")
+                             "batches of N, ':sF' to move new items' rows F times as far "
+                             "each step (new_item_step)")
     parser.add_argument("--cache", default=None,
                         help="folder of pickled base and refit models to reuse")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
@@ -161,7 +163,7 @@ def main(argv=None):
                 record({"model": name, "seed": seed, "variant": "base",
                         "seconds": base_seconds}, base)
             state = pickle.dumps(base)
-            for variant, epochs, replay, fold, factor, warmup, batch in todo:
+            for variant, epochs, replay, fold, factor, warmup, batch, step in todo:
                 model = pickle.loads(state)
                 if factor != 1:
                     model.set_params(learning_rate=factor * model.learning_rate)
@@ -175,6 +177,10 @@ def main(argv=None):
                     options["warmup_epochs"] = warmup
                 elif warmup:
                     raise SystemExit(f"--updates {variant}: {name} has no warm-up.")
+                if "new_item_step" in accepted:
+                    options["new_item_step"] = step
+                elif step != 1:
+                    raise SystemExit(f"--updates {variant}: {name} has no new_item_step.")
                 start = time.perf_counter()
                 model.partial_fit(last, epochs=epochs, replay=replay, **options)
                 record({"model": name, "seed": seed, "variant": variant,
@@ -186,12 +192,13 @@ def main(argv=None):
 #: ``:<prefix><value>`` options of an update: (type, default, valid)
 UPDATE_OPTIONS = {"lr": (float, 1.0, lambda value: value > 0),
                   "w": (int, 0, lambda value: value >= 0),
-                  "b": (int, 0, lambda value: value >= 1)}
+                  "b": (int, 0, lambda value: value >= 1),
+                  "s": (float, 1.0, lambda value: 0 < value < float("inf"))}
 
 
 def parse_update(text):
-    """``EPOCHS:REPLAY[:fold][:lrF][:wN][:bN]`` -> (epochs or None, replay, fold,
-    learning-rate factor, warm-up epochs, batch size or 0 for the fit's)."""
+    """``EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF]`` -> (epochs or None, replay, fold,
+    learning-rate factor, warm-up epochs, batch size or 0 for the fit's, new-item step)."""
     epochs, replay, *options = text.split(":")
     values = {"fold": False, **{prefix: default for prefix, (_, default, _) in
                                 UPDATE_OPTIONS.items()}}
@@ -206,17 +213,19 @@ def parse_update(text):
         if value is None or prefix in given or \
                 (prefix in UPDATE_OPTIONS and not UPDATE_OPTIONS[prefix][2](value)):
             raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF][:wN]"
-                             "[:bN] (F > 0, N >= 0 warm-up epochs, N >= 1 users a batch).")
+                             "[:bN][:sF] (F > 0, N >= 0 warm-up epochs, N >= 1 users a "
+                             "batch).")
         given.add(prefix)
         values[prefix] = value
     return ((None if epochs == "default" else int(epochs)), float(replay or 0),
-            values["fold"], values["lr"], values["w"], values["b"])
+            values["fold"], values["lr"], values["w"], values["b"], values["s"])
 
 
-def variant_name(epochs, replay, fold=False, factor=1.0, warmup=0, batch=0):
+def variant_name(epochs, replay, fold=False, factor=1.0, warmup=0, batch=0, step=1.0):
     return (f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
             + ("-fold" if fold else "") + ("" if factor == 1 else f"-lr{factor:g}")
-            + (f"-warmup{warmup}" if warmup else "") + (f"-batch{batch}" if batch else ""))
+            + (f"-warmup{warmup}" if warmup else "") + (f"-batch{batch}" if batch else "")
+            + ("" if step == 1 else f"-step{step:g}"))
 
 
 def write_table(results, path):

@@ -1,6 +1,7 @@
 """partial_fit: updating fitted models with new interactions, new users and items included."""
 
 import copy
+import functools
 import warnings
 
 import numpy as np
@@ -15,8 +16,10 @@ from skcreate.apps.cli import main
 from skcreate.data.datasets import make_interactions
 from skcreate.data.interactions import Interactions
 from skcreate.training import train
+from skcreate.nn import ItemTable
+from skcreate.nn.optim import LazyAdam
 from skcreate.training.growth import (fold_in_items, grow_into, grow_optimizer_state,
-                                      youngest_items)
+                                      stretch_new_item_steps, youngest_items)
 from skcreate.training.trainer import _only_users
 
 DATA = make_interactions(n_users=150, n_items=60, random_state=0)
@@ -279,6 +282,9 @@ def test_cli_update(tmp_path, capsys):
     assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"),
                  "--warmup-epochs", "1", "--out", str(tmp_path / "m3.skc")]) == 1
     assert "has no warm-up" in capsys.readouterr().err
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"),
+                 "--new-item-step", "2", "--out", str(tmp_path / "m3.skc")]) == 1
+    assert "has no new-item step" in capsys.readouterr().err
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         NEW.assign(timestamp=pd.to_datetime(NEW.timestamp, unit="s")).to_csv(
@@ -376,3 +382,82 @@ def test_fold_in_is_an_option_and_leaves_bidirectional_encoders_alone(fitted):
     new_items = set(NEW.item_id) - set(OLD.item_id)
     folded = _copy(fitted["sasrec"]).partial_fit(NEW, epochs=1)
     assert folded.recommend(k=10).item_id.isin(new_items).any()
+
+
+@pytest.mark.parametrize("optimizer, sparse", [(torch.optim.Adam, False), (LazyAdam, True)])
+def test_stretched_steps_move_new_rows_further_and_nothing_else(optimizer, sparse):
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.items = ItemTable(n_items=6, n_factors=3, sparse=sparse)
+            self.dense = torch.nn.Linear(3, 1)
+
+    plain, stretched = Net(), Net()
+    stretched.load_state_dict(plain.state_dict())
+    make = functools.partial(optimizer, lr=0.1)
+    optimizers = [make(plain.parameters()),
+                  stretch_new_item_steps(make, stretched, 4, 3.0)(stretched.parameters())]
+    start = plain.items.weight.detach().clone()
+    rows = torch.tensor([1, 2, 5, 6, 6])  # codes 0, 1, 4, 5 (4 and 5 are new)
+    for net, opt in zip((plain, stretched), optimizers):
+        opt.zero_grad()
+        net.dense(net.items(rows)).pow(2).sum().backward()
+        opt.step()
+    torch.testing.assert_close(stretched.dense.weight, plain.dense.weight)
+    torch.testing.assert_close(stretched.items.weight[:5], plain.items.weight[:5])
+    torch.testing.assert_close(stretched.items.weight[5:] - start[5:],
+                               3 * (plain.items.weight[5:] - start[5:]))
+    assert not torch.equal(plain.items.weight[5:], start[5:])
+
+
+def test_a_stretched_step_is_the_optimiser_step_times_the_factor():
+    torch.manual_seed(0)
+    net = torch.nn.Module()
+    net.items = ItemTable(n_items=5, n_factors=2)
+    before = net.items.weight.detach().clone()
+    optimizer = stretch_new_item_steps(functools.partial(torch.optim.SGD, lr=0.5), net, 3,
+                                       4.0)(net.parameters())
+    net.items.weight.grad = torch.ones_like(net.items.weight)
+    optimizer.step()
+    moved = net.items.weight.detach() - before
+    # rows of codes 0..2 (rows 1..3) and padding move as SGD does, codes 3..4 four times
+    torch.testing.assert_close(moved[:4], torch.full((4, 2), -0.5))
+    torch.testing.assert_close(moved[4:], torch.full((2, 2), -2.0))
+    make = functools.partial(torch.optim.SGD, lr=0.5)
+    assert stretch_new_item_steps(make, net, 3, 1.0) is make
+
+
+@pytest.mark.parametrize("name", ["sasrec", "create"])
+def test_new_item_step_is_validated_and_five_by_default(fitted, name):
+    est = _copy(fitted[name])
+    before = est.recommend(k=5)
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "3", None):
+        with pytest.raises(ValueError, match="new_item_step must be a finite number > 0"):
+            est.partial_fit(NEW, new_item_step=bad)
+    pd.testing.assert_frame_equal(est.recommend(k=5), before)
+    default = _copy(fitted[name]).partial_fit(NEW, epochs=1)
+    five = _copy(fitted[name]).partial_fit(NEW, epochs=1, new_item_step=5)
+    one = _copy(fitted[name]).partial_fit(NEW, epochs=1, new_item_step=1)
+    weights = [next(part for part in model.module_.modules()
+                    if isinstance(part, ItemTable)).weight.detach()
+               for model in (default, five, one)]
+    assert torch.equal(weights[0], weights[1])
+    first_new = fitted[name].n_items_ + 1
+    assert not torch.allclose(weights[0][first_new:], weights[2][first_new:])
+
+
+def test_cli_update_passes_the_new_item_step(tmp_path, capsys):
+    OLD.to_csv(tmp_path / "old.csv", index=False)
+    NEW.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["fit", str(tmp_path / "old.csv"), "--model", "SASRec", "--set", "n_factors=8",
+                 "--set", "epochs=1", "--quiet", "--out", str(tmp_path / "m.skc")]) == 0
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"), "--epochs", "1",
+                 "--new-item-step", "2", "--out", str(tmp_path / "m2.skc")]) == 0
+    updated = skcreate.load(tmp_path / "m2.skc")
+    expected = skcreate.load(tmp_path / "m.skc").partial_fit(NEW, epochs=1, new_item_step=2)
+    pd.testing.assert_frame_equal(updated.recommend(k=5), expected.recommend(k=5))
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"),
+                 "--new-item-step", "0", "--out", str(tmp_path / "m3.skc")]) == 1
+    assert "new_item_step must be a finite number > 0" in capsys.readouterr().err

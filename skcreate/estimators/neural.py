@@ -87,13 +87,14 @@ class NeuralRecommender(BaseRecommender):
     _free_params = BaseRecommender._free_params | {"learning_rate", "batch_size", "epochs",
                                                    "weight_decay", "trainer"}
 
-    def _partial_fit(self, data, touched, epochs, warmup_epochs=0, fold_in=False):
+    def _partial_fit(self, data, touched, epochs, warmup_epochs=0, fold_in=False,
+                     new_item_step=1.0):
         # a third of the fit's epochs by default: on Amazon Beauty's validation split
         # (SASRec) 5 update epochs of 15 matched a refit, 15 fell below the model before
         # the update (benchmarks/results/partial-fit-beauty-validation.md)
         epochs = epochs or max(1, round(self.epochs / 3))
         result = self._trainer.partial_fit(self, data, touched, epochs,
-                                           warmup_epochs, fold_in)
+                                           warmup_epochs, fold_in, new_item_step)
         for name in ("loss_curve", "epoch_seconds", "epoch_stages"):
             getattr(self, f"{name}_").extend(getattr(result, name))
         if self.validation_scores_:  # aligned with the loss curve: the update's are not scored

@@ -15,7 +15,7 @@ from ..nn.graph_encoder import GraphEncoder
 from ..nn.item_table import ItemTable
 
 __all__ = ["row_maps", "grow_into", "grow_optimizer_state", "fold_in_items",
-           "youngest_items"]
+           "youngest_items", "stretch_new_item_steps"]
 
 
 def row_maps(new, old, user_rows):
@@ -167,3 +167,40 @@ def youngest_items(data, first_new, count):
     items = items[items < first_new]
     codes, first = np.unique(items, return_index=True)
     return codes[np.argsort(-first, kind="stable")[:count]]
+
+
+def stretch_new_item_steps(make_optimizer, module, first_new, factor):
+    """An optimiser factory like ``make_optimizer`` whose steps move the catalogue rows of
+    item codes ``first_new`` and above ``factor`` times as far as the optimiser does.
+
+    An update trains new items' rows for its few epochs, where a fit trains every row for
+    all of its own; a larger step on these rows alone lets them catch up without moving the
+    fitted rows faster (a larger learning rate for everything does both). Each step saves the
+    rows before it and scales their change after it (optimiser step hooks), on every
+    :class:`~skcreate.nn.ItemTable` of ``module``.
+    """
+    if factor == 1:
+        return make_optimizer
+    tables = [part for part in module.modules() if isinstance(part, ItemTable)]
+
+    def make(params):
+        optimizer = make_optimizer(params)
+        rows = [torch.arange(ItemTable.rows(first_new), ItemTable.rows(table.n_items),
+                             device=table.weight.device) for table in tables]
+        before = []
+
+        def save(optimizer, args, kwargs):
+            before[:] = [table.weight.detach().index_select(0, index)
+                         for table, index in zip(tables, rows)]
+
+        def stretch(optimizer, args, kwargs):
+            with torch.no_grad():
+                for table, index, old in zip(tables, rows, before):
+                    moved = table.weight.index_select(0, index) - old
+                    table.weight.index_copy_(0, index, old + factor * moved)
+            before.clear()
+
+        optimizer.register_step_pre_hook(save)
+        optimizer.register_step_post_hook(stretch)
+        return optimizer
+    return make

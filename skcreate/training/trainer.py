@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from . import distributed as dist
 from .._version import __version__
 from .checkpoint import Checkpoint
-from .growth import grow_into, grow_optimizer_state
+from .growth import grow_into, grow_optimizer_state, stretch_new_item_steps
 from ..data.interactions import Interactions
 from ..data.metrics import ndcg_at_k
 from ..data.model_selection import split_history_target, temporal_validation_split
@@ -257,7 +257,8 @@ class Trainer(BaseEstimator):
                 description=type(estimator).__name__, checkpoint=checkpoint,
                 distributed=distributed, precision=self.precision)
 
-    def partial_fit(self, estimator, data, touched, epochs, warmup_epochs=0, fold_in=False):
+    def partial_fit(self, estimator, data, touched, epochs, warmup_epochs=0, fold_in=False,
+                    new_item_step=1.0):
         """Continue training ``estimator``'s fitted network on grown ``data``; returns the
         :class:`~skcreate.training.TrainingResult` of the update.
 
@@ -266,7 +267,9 @@ class Trainer(BaseEstimator):
         (:mod:`skcreate.training.growth`), and trained on the histories of the users
         ``touched`` by new events: ``epochs`` of each validated stage, ``warmup_epochs`` of
         each other one (CREATE's graph warm-up). With ``fold_in`` the new items' rows start
-        from the fitted network (the estimator's ``_fold_in_items``). Early stopping,
+        from the fitted network (the estimator's ``_fold_in_items``), and every step moves
+        them ``new_item_step`` times as far as the optimiser does
+        (:func:`~skcreate.training.growth.stretch_new_item_steps`). Early stopping,
         checkpoints and data parallelism are fit's: an update runs on this process's device,
         without them.
         """
@@ -289,7 +292,9 @@ class Trainer(BaseEstimator):
             module = module.to(estimator.device_)
             if fold_in:
                 estimator._fold_in_items(module, data, touched, estimator.n_items_)
-            result = train(module, stages, estimator._optimizer(module),
+            optimizer = stretch_new_item_steps(estimator._optimizer(module), module,
+                                               estimator.n_items_, new_item_step)
+            result = train(module, stages, optimizer,
                            callbacks=self.callbacks or (), verbose=self.verbose,
                            description=type(estimator).__name__, precision=self.precision,
                            optimizer_state=state)

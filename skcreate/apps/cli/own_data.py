@@ -9,6 +9,7 @@ by default and refuses histories whose times are of another kind.
 """
 
 import argparse
+import inspect
 import sys
 import time
 import warnings
@@ -70,6 +71,9 @@ def add_parsers(sub):
     up.add_argument("--warmup-epochs", type=int, default=None,
                     help="CREATE only: graph-only epochs before the joint ones (default: a "
                     "third of the fit's)")
+    up.add_argument("--new-item-step", type=float, default=None,
+                    help="SASRec and CREATE only: how many times as far as the optimiser "
+                    "each step moves the rows of the items new in NEW (default: 5)")
     up.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
                     help="as in `skcreate recommend`")
     up.set_defaults(run=run_update)
@@ -194,6 +198,11 @@ def run_update(args):
         if "warmup_epochs" not in model.get_params():
             raise CommandError(f"--warmup-epochs: {type(model).__name__} has no warm-up.")
         options["warmup_epochs"] = args.warmup_epochs
+    if args.new_item_step is not None:
+        if "new_item_step" not in inspect.signature(model.partial_fit).parameters:
+            raise CommandError(f"--new-item-step: {type(model).__name__} has no new-item "
+                               "step (SASRec and CREATE have).")
+        options["new_item_step"] = args.new_item_step
     start = time.perf_counter()
     n_items = model.n_items_
     model.partial_fit(X, epochs=args.epochs, **options)
