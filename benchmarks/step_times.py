@@ -1,26 +1,21 @@
-r"""Milliseconds per training step of the default models at one data size, two ways of
-coalescing their row-sparse gradients side by side.
+r"""Milliseconds per training step of the default models at one data size, in one process.
 
 For each ``--models`` name the estimator (its defaults, ``random_state=0``) is fitted on
-``make_interactions`` data and stopped after ``--steps`` steps of the stage named; the report
-is the mean wall time of the steps after the first ``--skip`` (past an epoch's start: the
-historical layers' refresh, the first allocations). Each model runs once per ``--coalesce``
-value, in turn, in one process: "rows" is the package's
-:func:`~skcreate.nn.optim.coalesce_rows` (a mask over the table's rows on a CPU), "torch"
-torch's sort-based ``coalesce`` (before it). A joint step's cost against SASRec-SCE's is the
-ratio of a CREATE joint epoch to SASRec's (both take one step per batch of users).
+``make_interactions`` data and stopped after ``--steps`` steps of its first stage (CREATE's
+warm-up, or its joint stage without one); the report is the mean wall time of the steps after
+the first ``--skip`` (past an epoch's start: the historical layers' refresh, the first
+allocations). Cheaper than timing epochs, and as telling for their ratios: a CREATE joint
+epoch against SASRec's is the ratio of their steps (both take one step per batch of users).
+``--repeat`` runs the list again, for the spread between identical runs.
 
     python benchmarks/step_times.py --interactions 1000000 --items 100000 \
-        --models LightGCN CREATE-SCE-warmup CREATE-SCE-joint SASRec-SCE --coalesce torch rows
+        --models CREATE-SCE-joint SASRec-SCE --repeat 2
 """
 
 import argparse
 import sys
 import time
 from pathlib import Path
-from unittest import mock
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
@@ -28,7 +23,6 @@ from _common import machine  # noqa: E402
 from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,  # noqa: E402
                       UltraGCNRecommender)
 from skcreate.data.datasets import make_interactions  # noqa: E402
-from skcreate.nn import optim  # noqa: E402
 from skcreate.training import Callback  # noqa: E402
 
 #: name -> (estimator factory, the stage whose steps are timed)
@@ -41,7 +35,6 @@ MODELS = {
     "CREATE-SCE-joint": (lambda **kw: CREATERecommender(loss="sce", warmup_epochs=0, **kw),
                          "joint"),
 }
-COALESCE = {"rows": optim.coalesce_rows, "torch": torch.Tensor.coalesce}
 
 
 class _Stop(Exception):
@@ -65,17 +58,16 @@ class StepTimer(Callback):
         raise _Stop
 
 
-def time_steps(name, X, coalesce, n_steps, skip):
+def time_steps(name, X, n_steps, skip):
     """Mean ms per step of model ``name`` over steps ``skip..n_steps`` of its stage."""
     make, stage = MODELS[name]
     timer = StepTimer(n_steps)
     model = make(epochs=1, random_state=0)
     model.set_params(trainer__callbacks=[timer])
-    with mock.patch.object(optim, "coalesce_rows", COALESCE[coalesce]):
-        try:
-            model.fit(X)
-        except _Stop:
-            pass
+    try:
+        model.fit(X)
+    except _Stop:
+        pass
     if len(timer.times) < n_steps:
         raise SystemExit(f"{name}: its {stage} stage has {len(timer.times)} steps: lower "
                          "--steps")
@@ -89,8 +81,7 @@ def main(argv=None):
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--mean-length", type=float, default=20)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--coalesce", nargs="+", choices=list(COALESCE),
-                        default=["torch", "rows"])
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--skip", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -103,13 +94,13 @@ def main(argv=None):
     command = " ".join(sys.argv[1:] if argv is None else argv)
     print(f"`python benchmarks/step_times.py {command}`\n\n{len(X):,} interactions; "
           f"steps {args.skip + 1}..{args.steps} of each fit; {machine()}\n\n"
-          "| model | stage | coalesce | ms per step |\n|---|---|---|---|", flush=True)
+          "| model | stage | ms per step |\n|---|---|---|", flush=True)
     rows = []
-    for name in args.models:
-        for coalesce in args.coalesce:
-            ms = time_steps(name, X, coalesce, args.steps, args.skip)
-            rows.append({"model": name, "coalesce": coalesce, "ms": ms})
-            print(f"| {name} | {MODELS[name][1]} | {coalesce} | {ms:.1f} |", flush=True)
+    for _ in range(args.repeat):
+        for name in args.models:
+            ms = time_steps(name, X, args.steps, args.skip)
+            rows.append({"model": name, "ms": ms})
+            print(f"| {name} | {MODELS[name][1]} | {ms:.1f} |", flush=True)
     return rows
 
 

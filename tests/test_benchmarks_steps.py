@@ -1,20 +1,15 @@
 """benchmarks/step_times.py and graph_steps.py run end to end on tiny sizes."""
 
-from skcreate.nn import optim
 
-
-def test_step_times_reports_every_model_under_each_coalescing(load_benchmark, capsys):
+def test_step_times_reports_every_model_each_repeat(load_benchmark, capsys):
     step_times = load_benchmark("step_times")
-    coalesce_rows = optim.coalesce_rows
     rows = step_times.main(["--interactions", "20000", "--items", "500", "--steps", "4",
-                            "--skip", "1", "--coalesce", "torch", "rows"])
-    assert [(row["model"], row["coalesce"]) for row in rows] == [
-        (name, way) for name in step_times.MODELS for way in ("torch", "rows")]
+                            "--skip", "1", "--repeat", "2"])
+    assert [row["model"] for row in rows] == list(step_times.MODELS) * 2
     assert all(row["ms"] > 0 for row in rows)
-    # the baseline is patched in for its runs only
-    assert optim.coalesce_rows is coalesce_rows
     table = capsys.readouterr().out
-    assert "| CREATE-SCE-joint | joint | rows |" in table
+    assert table.count("| CREATE-SCE-joint | joint |") == 2
+    assert "| CREATE-SCE-warmup | warmup |" in table
 
 
 def test_step_times_refuses_more_steps_than_a_stage_has(load_benchmark):

@@ -9,8 +9,6 @@ import polars as pl
 import pyarrow as pa
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn.base import clone
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -21,8 +19,7 @@ from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import LightGCNEncoder, SASRecEncoder, ScalableCrossEntropy
 from skcreate.nn.item_table import ItemTable
 from skcreate.nn.losses import scalable_cross_entropy
-from skcreate.nn import optim
-from skcreate.nn.optim import LazyAdam, clip_grad_norm, coalesce_rows
+from skcreate.nn.optim import LazyAdam, clip_grad_norm
 from skcreate.training import Trainer
 
 SMALL = {"n_factors": 8, "n_blocks": 1, "max_len": 6, "batch_size": 16, "epochs": 1,
@@ -114,22 +111,6 @@ def test_lazy_adam_sparse_updates_only_rows_with_gradient_and_matches_dense_on_t
     changed = (sparse.weight != before).any(1)
     assert changed.tolist() == [False, True, False, False, True, False]
     torch.testing.assert_close(sparse.weight, dense.weight)
-
-
-@settings(max_examples=60, deadline=None)
-@given(n_rows=st.integers(1, 40), data=st.data())
-def test_coalesce_rows_is_torch_coalesce(n_rows, data):
-    # both the mask path (many reads of a small table) and torch's sort path (few of a large)
-    rows = data.draw(st.lists(st.integers(0, n_rows - 1), min_size=1, max_size=3 * n_rows))
-    values = torch.arange(len(rows) * 2, dtype=torch.float32).reshape(-1, 2) / 7 - 1
-    grad = torch.sparse_coo_tensor(torch.tensor([rows]), values, (n_rows, 2))
-    ours, theirs = coalesce_rows(grad), grad.coalesce()
-    assert ours.is_coalesced()
-    assert torch.equal(ours.indices(), theirs.indices())
-    # repeats may be summed in another order
-    torch.testing.assert_close(ours.values(), theirs.values())
-    assert coalesce_rows(ours) is not None and torch.equal(coalesce_rows(ours).values(),
-                                                           ours.values())
 
 
 def test_clip_grad_norm_counts_sparse_rows_once():
@@ -387,10 +368,7 @@ class _HostReads(TorchDispatchMode):
                                                     row_sparse=True), **SMALL_CREATE),
 ], ids=["SASRec", "SASRec-SCE", "LightGCN", "CREATE", "LightGCN-row-sparse",
         "UltraGCN-row-sparse", "CREATE-row-sparse", "CREATE-SCE-row-sparse"])
-def test_training_step_reads_no_value_back_to_the_host(X, make, monkeypatch):
-    # off the CPU, coalescing a row-sparse gradient is torch's coalesce (the CPU's mask over
-    # the table's rows reads the row count back, which costs nothing there)
-    monkeypatch.setattr(optim, "coalesce_rows", torch.Tensor.coalesce)
+def test_training_step_reads_no_value_back_to_the_host(X, make):
     model = make()
     model._check_params()
     torch.manual_seed(0)
