@@ -426,7 +426,9 @@ def test_a_stretched_step_is_the_optimiser_step_times_the_factor():
     torch.testing.assert_close(moved[:4], torch.full((4, 2), -0.5))
     torch.testing.assert_close(moved[4:], torch.full((2, 2), -2.0))
     make = functools.partial(torch.optim.SGD, lr=0.5)
+    # a factor of 1, or no new item: the optimiser as it is, without hooks
     assert stretch_new_item_steps(make, net, 3, 1.0) is make
+    assert stretch_new_item_steps(make, net, 5, 4.0) is make
 
 
 @pytest.mark.parametrize("name", ["sasrec", "create"])

@@ -179,9 +179,10 @@ def stretch_new_item_steps(make_optimizer, module, first_new, factor):
     rows before it and scales their change after it (optimiser step hooks), on every
     :class:`~skcreate.nn.ItemTable` of ``module``.
     """
-    if factor == 1:
+    tables = [part for part in module.modules()
+              if isinstance(part, ItemTable) and part.n_items > first_new]
+    if factor == 1 or not tables:
         return make_optimizer
-    tables = [part for part in module.modules() if isinstance(part, ItemTable)]
 
     def make(params):
         optimizer = make_optimizer(params)
