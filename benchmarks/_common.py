@@ -190,3 +190,24 @@ class StopAfter(Callback):
 
     def on_epoch_end(self, record):
         return record.epoch >= self.n_epochs
+
+
+class StepsDone(Exception):
+    """Raised by :class:`StepTimer` to end a fit once its steps are timed."""
+
+
+class StepTimer(Callback):
+    """Records the time of every step's end; raises :class:`StepsDone` after ``n_steps``
+    steps or at the end of the first epoch, whichever comes first (the caller catches it)."""
+
+    def __init__(self, n_steps):
+        self.n_steps = n_steps
+        self.times = []
+
+    def on_step_end(self, step, terms):
+        self.times.append(time.perf_counter())
+        if len(self.times) == self.n_steps:
+            raise StepsDone
+
+    def on_epoch_end(self, record):
+        raise StepsDone

@@ -12,34 +12,15 @@ walks' rows: what its gathers, backward and LazyAdam update cost).
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import StepsDone, StepTimer, machine  # noqa: E402
 
 from skcreate import LightGCNRecommender  # noqa: E402
 from skcreate.data.datasets import make_interactions  # noqa: E402
 from skcreate.nn import LightGCNEncoder  # noqa: E402
-from skcreate.training import Callback  # noqa: E402
-
-
-class _Stop(Exception):
-    pass
-
-
-class StepTimer(Callback):
-    """Time of every step end; stops training after ``n_steps`` steps."""
-
-    def __init__(self, n_steps):
-        self.n_steps = n_steps
-        self.times = []
-
-    def on_step_end(self, step, terms):
-        self.times.append(time.perf_counter())
-        if len(self.times) == self.n_steps:
-            raise _Stop
 
 
 def time_steps(X, fanout, batch_size, n_steps, skip, seed):
@@ -58,7 +39,7 @@ def time_steps(X, fanout, batch_size, n_steps, skip, seed):
     with mock.patch.object(LightGCNEncoder, "_layer0_rows", counting_reads):
         try:
             model.fit(X)
-        except _Stop:
+        except StepsDone:
             pass
     if len(timer.times) <= skip:
         raise SystemExit(f"an epoch has {len(timer.times)} steps: lower --skip")

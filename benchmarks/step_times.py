@@ -14,16 +14,14 @@ epoch against SASRec's is the ratio of their steps (both take one step per batch
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import StepsDone, StepTimer, machine  # noqa: E402
 
 from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,  # noqa: E402
                       UltraGCNRecommender)
 from skcreate.data.datasets import make_interactions  # noqa: E402
-from skcreate.training import Callback  # noqa: E402
 
 #: name -> (estimator factory, the stage whose steps are timed)
 MODELS = {
@@ -37,27 +35,6 @@ MODELS = {
 }
 
 
-class _Stop(Exception):
-    pass
-
-
-class StepTimer(Callback):
-    """Time of every step end; stops training after ``n_steps`` steps, all of the first
-    epoch (the stage timed)."""
-
-    def __init__(self, n_steps):
-        self.n_steps = n_steps
-        self.times = []
-
-    def on_step_end(self, step, terms):
-        self.times.append(time.perf_counter())
-        if len(self.times) == self.n_steps:
-            raise _Stop
-
-    def on_epoch_end(self, record):
-        raise _Stop
-
-
 def time_steps(name, X, n_steps, skip):
     """Mean ms per step of model ``name`` over steps ``skip..n_steps`` of its stage."""
     make, stage = MODELS[name]
@@ -66,7 +43,7 @@ def time_steps(name, X, n_steps, skip):
     model.set_params(trainer__callbacks=[timer])
     try:
         model.fit(X)
-    except _Stop:
+    except StepsDone:
         pass
     if len(timer.times) < n_steps:
         raise SystemExit(f"{name}: its {stage} stage has {len(timer.times)} steps: lower "
