@@ -16,10 +16,10 @@ from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import StepsDone, StepTimer, machine  # noqa: E402
+from _common import (StepsDone, StepTimer, add_step_arguments, machine,  # noqa: E402
+                     step_data)
 
 from skcreate import LightGCNRecommender  # noqa: E402
-from skcreate.data.datasets import make_interactions  # noqa: E402
 from skcreate.nn import LightGCNEncoder  # noqa: E402
 
 
@@ -51,20 +51,11 @@ def time_steps(X, fanout, batch_size, n_steps, skip, seed):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--mean-length", type=float, default=20)
+    add_step_arguments(parser, steps=100, skip=20)
     parser.add_argument("--fanouts", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--batch-size", type=int, default=2048)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--skip", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if not 0 < args.skip < args.steps:
-        parser.error(f"--skip must be in (0, --steps), got {args.skip}")
-    X = make_interactions(n_users=round(args.interactions / args.mean_length),
-                          n_items=args.items, mean_length=args.mean_length,
-                          random_state=args.seed)
+    X = step_data(parser, args)
     print(f"`python benchmarks/graph_steps.py {' '.join(sys.argv[1:] if argv is None else argv)}`"
           f"\n\n{len(X):,} interactions, batch {args.batch_size}; {machine()}\n\n"
           "| fanout | ms per step | distinct rows per step |\n|---|---|---|", flush=True)

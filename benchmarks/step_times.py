@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import StepsDone, StepTimer, machine  # noqa: E402
+from _common import (StepsDone, StepTimer, add_step_arguments, machine,  # noqa: E402
+                     step_data)
 
 from skcreate import (CREATERecommender, LightGCNRecommender, SASRecRecommender,  # noqa: E402
                       UltraGCNRecommender)
-from skcreate.data.datasets import make_interactions  # noqa: E402
 
 #: name -> (estimator factory, the stage whose steps are timed)
 MODELS = {
@@ -54,20 +54,11 @@ def time_steps(name, X, n_steps, skip):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--mean-length", type=float, default=20)
+    add_step_arguments(parser, steps=60, skip=10)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--skip", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if not 0 < args.skip < args.steps:
-        parser.error(f"--skip must be in (0, --steps), got {args.skip}")
-    X = make_interactions(n_users=round(args.interactions / args.mean_length),
-                          n_items=args.items, mean_length=args.mean_length,
-                          random_state=args.seed)
+    X = step_data(parser, args)
     command = " ".join(sys.argv[1:] if argv is None else argv)
     print(f"`python benchmarks/step_times.py {command}`\n\n{len(X):,} interactions; "
           f"steps {args.skip + 1}..{args.steps} of each fit; {machine()}\n\n"

@@ -13,6 +13,7 @@ Frames may come as pandas or polars frames (eager or lazy), pyarrow tables or pa
 only the needed columns of the last three are read or converted to pandas.
 """
 
+import math
 import numbers
 import os
 from dataclasses import dataclass
@@ -128,6 +129,14 @@ def check_k(k, name="k"):
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {k!r}.")
     return int(k)
+
+
+def check_positive(value, name):
+    """Validate a factor: a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return float(value)
 
 
 def check_bool(value, name):

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..data.interactions import check_bool
+from ..data.interactions import check_bool, check_positive
 from ..training.batches import EdgeBatches, JointBatches, KeyedBatches
 from .graph import GRAPH_RUN_OPTIONS, GRAPH_SIZE_CONSTRAINTS
 from .neural import NeuralRecommender, seeded_generator
@@ -18,7 +18,7 @@ from ..nn.projected_barlow import ProjectedBarlowTwins
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import BERT4RecEncoder, SASRecEncoder
 from ..nn.ultragcn import UltraGCNEncoder
-from .sequential import LOSSES, SASRecRecommender, check_new_item_step
+from .sequential import LOSSES, SASRecRecommender
 from ..training import Stage
 
 __all__ = ["CREATERecommender", "SEQUENCE_ENCODERS", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
@@ -356,7 +356,7 @@ default="barlow"
             raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}.")
         return self._update(X, epochs, replay, warmup_epochs=int(warmup_epochs),
                             fold_in=check_bool(fold_in, "fold_in"),
-                            new_item_step=check_new_item_step(new_item_step))
+                            new_item_step=check_positive(new_item_step, "new_item_step"))
 
     @staticmethod
     def _sequence_step(module):

@@ -114,7 +114,8 @@ class LightGCNRecommender(_GraphRecommender):
         (LTGNN's design; with ``fanout`` and ``row_sparse``, a step's cost does not grow with
         the graph), or "auto": on a CPU, on graphs of more than 250,000 user-item edges
         "historical" with a fanout of 10 (unless ``fanout`` is given), on smaller ones the
-        neighbourhood where it is the smaller part of the graph (on a GPU, "full"). See :class:`~skcreate.nn.LightGCNEncoder`.
+        neighbourhood where it is the smaller part of the graph (on a GPU, "full"). See
+        :class:`~skcreate.nn.LightGCNEncoder`.
     row_sparse : bool or "auto", default="auto"
         Row-sparse gradients of the rows a step reads and row-wise Adam updates
         (:class:`~skcreate.nn.LazyAdam`), so that a step's cost follows its neighbourhood, not

@@ -1,13 +1,12 @@
 """SASRecRecommender: next-item prediction with a causal transformer."""
 
-import math
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ..data.interactions import check_bool
+from ..data.interactions import check_bool, check_positive
 from ..nn.local_loss import FullCrossEntropy, LocalLoss, ScalableCrossEntropy
 from ..nn.registry import Shortcuts
 from ..nn.sasrec import SASRecEncoder
@@ -22,13 +21,6 @@ __all__ = ["SASRecRecommender", "LOSSES"]
 
 #: what ``loss`` accepts by name
 LOSSES = Shortcuts(LocalLoss, {"ce": FullCrossEntropy, "sce": ScalableCrossEntropy})
-
-
-def check_new_item_step(value):
-    """Validate partial_fit's ``new_item_step``: a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < math.inf:
-        raise ValueError(f"new_item_step must be a finite number > 0, got {value!r}.")
-    return float(value)
 
 
 class SASRecRecommender(NeuralRecommender):
@@ -235,7 +227,7 @@ class SASRecRecommender(NeuralRecommender):
         self
         """
         return self._update(X, epochs, replay, fold_in=check_bool(fold_in, "fold_in"),
-                            new_item_step=check_new_item_step(new_item_step))
+                            new_item_step=check_positive(new_item_step, "new_item_step"))
 
     def _fold_in_items(self, module, data, rows, first_new):
         step = self._sequence_step(module)
