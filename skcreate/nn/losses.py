@@ -112,9 +112,11 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
             # index_select: several times faster than indexing on CPU, the same rows
             candidates = candidates.index_select(0, sample)
         size_y = min(bucket_size_y, len(candidates))
-        rows = torch.topk(hidden.detach() @ omega, size_x, dim=0).indices.T  # (n_b, b_x)
-        cols = torch.topk(candidates @ omega.to(candidates.dtype), size_y,
-                          dim=0).indices.T  # (n_b, b_y)
+        # scores laid out (n_b, .) so that topk runs along contiguous rows: about 2x faster
+        # on CPU than along the columns of the (., n_b) product, with the same values
+        rows = torch.topk(omega.T @ hidden.detach().T, size_x, dim=1).indices  # (n_b, b_x)
+        cols = torch.topk(omega.T.to(candidates.dtype) @ candidates.T, size_y,
+                          dim=1).indices  # (n_b, b_y)
         if sample is not None:
             cols = sample[cols]
     x = F.embedding(rows, hidden)  # (n_b, b_x, d); a row may sit in several buckets
