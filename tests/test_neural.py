@@ -1,6 +1,7 @@
 """Training engine and neural estimators: seeding, early stopping, interruption, quality."""
 
 import functools
+import pickle
 import warnings
 
 import numpy as np
@@ -101,6 +102,31 @@ def test_graph_fold_in_for_unseen_users(cls, synthetic):
     # a seen user keeps its fitted embedding
     seen = model.recommend(user, k=5)
     assert list(seen.item_id) == list(model.recommend(k=5).query("user_id == 5").item_id)
+
+
+@pytest.mark.parametrize("cls", [LightGCNRecommender, UltraGCNRecommender])
+def test_graph_serving_propagates_once_while_the_weights_stay(cls, synthetic, monkeypatch):
+    model = cls(epochs=1, **FAST).fit(synthetic)
+    encoder = model.module_.encoder
+    calls = []
+    propagate = encoder.propagate
+    monkeypatch.setattr(encoder, "propagate",
+                        lambda *args, **kwargs: calls.append(1) or propagate(*args, **kwargs))
+    first = model.recommend(k=5)
+    pd.testing.assert_frame_equal(model.recommend(synthetic[synthetic.user_id < 9], k=5),
+                                  first[first.user_id < 9].reset_index(drop=True))
+    assert len(calls) == 1
+    # an in-place change, as an optimiser step or load_state_dict makes, is seen
+    with torch.no_grad():
+        encoder.user_embedding.weight.mul_(-1)
+    changed = model.recommend(k=5)
+    assert len(calls) == 2
+    assert not changed.equals(first)
+    # the pickle leaves the propagated tables out, and its copy serves the same
+    monkeypatch.undo()
+    copy = pickle.loads(pickle.dumps(model))
+    assert "_propagation" not in vars(copy)
+    pd.testing.assert_frame_equal(copy.recommend(k=5), changed)
 
 
 def test_graph_last_n_limits_edges(synthetic):

@@ -200,6 +200,15 @@ def test_partial_fit_after_load_equals_one_without(fitted, name, tmp_path):
     pd.testing.assert_frame_equal(again.recommend(k=10), est.recommend(k=10))
 
 
+@pytest.mark.parametrize("name", ["lightgcn", "ultragcn"])
+def test_a_served_graph_model_serves_its_update(fitted, name):
+    served, unserved = _copy(fitted[name]), _copy(fitted[name])
+    served.recommend(k=10)  # keeps the propagated tables
+    served.partial_fit(NEW, epochs=1)
+    unserved.partial_fit(NEW, epochs=1)
+    pd.testing.assert_frame_equal(served.recommend(k=10), unserved.recommend(k=10))
+
+
 def test_unfitted_partial_fit_is_fit():
     a = MODELS["sasrec"]().partial_fit(OLD)
     b = MODELS["sasrec"]().fit(OLD)

@@ -1,5 +1,6 @@
 """Graph estimators: LightGCN and UltraGCN over the user-item graph."""
 
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -63,17 +64,36 @@ class _GraphRecommender(NeuralRecommender):
         batches = EdgeBatches.for_encoder(encoder, edges, self.batch_size, rng)
         return model, [Stage("train", self.epochs, batches)]
 
-    def _iter_top_k(self, data, k, chunk_size=None):
-        # the propagated embeddings serve every batch of this pass: propagate once
+    def _propagated(self):
+        """The encoder's propagated (users, items), kept while the graph, the parameters and
+        the mode stay the same: every serving call reads them, and on a large graph one
+        propagation costs far more than scoring a few users."""
+        module = self.module_
+        adjacency = getattr(module.encoder, "adjacency", None)
+        watched = [*([] if adjacency is None else [adjacency]), *module.parameters(),
+                   *module.buffers()]
+        # weak references: a new tensor (a grown table) cannot pass for a freed one of the same
+        # id; versions count in-place changes (optimiser steps, load_state_dict), devices and
+        # addresses catch a parameter's data swapped by a move
+        key = (module.training, [(tensor._version, tensor.device,
+                                  tensor.data_ptr() if tensor.layout == torch.strided else 0)
+                                 for tensor in watched])
+        cached = self.__dict__.get("_propagation")
+        if cached is not None and cached[1] == key and len(cached[0]) == len(watched) \
+                and all(ref() is tensor for ref, tensor in zip(cached[0], watched)):
+            return cached[2]
         with torch.no_grad():
-            self._embeddings = self.module_.encoder.propagate()
-        try:
-            yield from super()._iter_top_k(data, k, chunk_size)
-        finally:
-            del self._embeddings
+            embeddings = module.encoder.propagate()
+        self._propagation = ([weakref.ref(tensor) for tensor in watched], key, embeddings)
+        return embeddings
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_propagation", None)
+        return state
 
     def _score(self, data, rows):
-        users, items = self._embeddings
+        users, items = self._propagated()
         known = self.train_user_ids_.get_indexer(data.user_ids[rows])
         # unseen users: normalised sum of their history items' propagated embeddings
         history = data.to_csr(rows)
@@ -85,8 +105,7 @@ class _GraphRecommender(NeuralRecommender):
         return state @ items.T
 
     def _serving_scorer(self):
-        with torch.no_grad():
-            users, items = self.module_.encoder.propagate()
+        users, items = self._propagated()
         return EmbeddingScorer(items.cpu(), users.cpu()), self.train_user_ids_
 
 
