@@ -11,7 +11,9 @@ NDCG@10 over the users whose target is one of them (``ndcg@10_new``, ``new_targe
 and over the others (``ndcg@10_old``), which tells whether an update loses on the new
 items or on the fitted ones. ``:wN`` runs N graph-only warm-up epochs first (CREATE),
 ``:bN`` updates in batches of N users, ``:sF`` moves the new items' rows F times as far as
-the optimiser at every step (``new_item_step``).
+the optimiser at every step (``new_item_step``). ``MODEL=`` before a configuration applies it
+to that model of ``--models`` only (``CREATE=default:0:fold SASRec=4:1:fold``); without it a
+configuration applies to every model.
 
 ``--split validation`` runs the same protocol inside the train part, for choosing the update
 configuration honestly: the inner train (``global_temporal_split`` at 0.8 then 0.9) plays
@@ -69,8 +71,9 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", nargs="+", default=["default:0"],
-                        metavar="EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF]",
-                        help="update configurations: epochs (or 'default'), replay share, "
+                        metavar="[MODEL=]EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF]",
+                        help="update configurations, each for every model or, after "
+                             "'MODEL=', for that one: epochs (or 'default'), replay share, "
                              "':fold' to fold new items in (SASRec, CREATE), ':lrF' to "
                              "update at F times the fit's learning rate, ':wN' to run N "
                              "graph warm-up epochs first (CREATE), ':bN' to update in "
@@ -81,7 +84,7 @@ def main(argv=None):
     parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--quantile", type=float, default=0.9)
     args = parser.parse_args(argv)
-    updates = [parse_update(text) for text in args.updates]
+    updates = [parse_scoped_update(text) for text in args.updates]
     warnings.filterwarnings("ignore", message=".*(unseen at fit|served by popularity).*")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -154,8 +157,9 @@ def main(argv=None):
                 model, seconds = fitted(name, seed, "refit", train)
                 record({"model": name, "seed": seed, "variant": "refit",
                         "seconds": seconds}, model)
-            todo = [(variant_name(*update), *update) for update in updates
-                    if (name, seed, variant_name(*update)) not in finished]
+            todo = [(variant_name(*update), *update) for scope, update in updates
+                    if scope in (None, name)
+                    and (name, seed, variant_name(*update)) not in finished]
             if not todo:
                 continue
             base, base_seconds = fitted(name, seed, "base", first)
@@ -194,6 +198,15 @@ UPDATE_OPTIONS = {"lr": (float, 1.0, lambda value: value > 0),
                   "w": (int, 0, lambda value: value >= 0),
                   "b": (int, 0, lambda value: value >= 1),
                   "s": (float, 1.0, lambda value: 0 < value < float("inf"))}
+
+
+def parse_scoped_update(text):
+    """``[MODEL=]CONFIGURATION`` -> (the model, or None for every model, the parsed update)."""
+    scope, _, configuration = text.rpartition("=")
+    if scope and scope not in MODELS:
+        raise SystemExit(f"--updates: {text!r} names model {scope!r}; the models are "
+                         f"{', '.join(MODELS)}.")
+    return scope or None, parse_update(configuration)
 
 
 def parse_update(text):

@@ -23,3 +23,12 @@ def test_updates_parse_to_their_options_and_names(load_benchmark, text, parsed, 
 def test_bad_updates_are_refused(load_benchmark, text):
     with pytest.raises(SystemExit, match="is not EPOCHS:REPLAY"):
         load_benchmark("partial_fit").parse_update(text)
+
+
+def test_an_update_may_name_its_model(load_benchmark):
+    partial_fit = load_benchmark("partial_fit")
+    assert partial_fit.parse_scoped_update("CREATE=4:1:fold") == \
+        ("CREATE", partial_fit.parse_update("4:1:fold"))
+    assert partial_fit.parse_scoped_update("4:1") == (None, partial_fit.parse_update("4:1"))
+    with pytest.raises(SystemExit, match="names model 'BERT'"):
+        partial_fit.parse_scoped_update("BERT=4:1")
