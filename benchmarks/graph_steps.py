@@ -5,9 +5,12 @@ What an epoch's time is made of at one data size: for each ``--fanouts`` value, 
 stopped after ``--steps`` steps; the report is the mean wall time of the steps after the first
 ``--skip`` (past the epoch's refresh and the first steps' allocations) and the mean number of
 distinct layer-0 rows those steps read (the step's own rows and its sampled neighbours' and
-walks' rows: what its gathers, backward and LazyAdam update cost).
+walks' rows: what its gathers, backward and LazyAdam update cost). ``--walks`` times each
+fanout with those numbers of random walks per node for layers 2..K (default: the fanout's).
 
     python benchmarks/graph_steps.py --interactions 1000000 --items 100000 --fanouts 1 2 3 10
+    python benchmarks/graph_steps.py --interactions 1000000 --items 100000 --fanouts 10 \
+        --walks 1 2 3 10
 """
 
 import argparse
@@ -23,11 +26,12 @@ from skcreate import LightGCNRecommender  # noqa: E402
 from skcreate.nn import LightGCNEncoder  # noqa: E402
 
 
-def time_steps(X, fanout, batch_size, n_steps, skip, seed):
+def time_steps(X, fanout, walks, batch_size, n_steps, skip, seed):
     """(ms per step, distinct layer-0 rows per step) over steps ``skip..n_steps``."""
     timer = StepTimer(n_steps)
     model = LightGCNRecommender(propagation="historical", row_sparse=True, fanout=fanout,
-                                batch_size=batch_size, epochs=1, random_state=seed)
+                                walks=walks, batch_size=batch_size, epochs=1,
+                                random_state=seed)
     model.set_params(trainer__callbacks=[timer])
     rows = []
     reads = LightGCNEncoder._layer0_rows
@@ -53,15 +57,20 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_step_arguments(parser, steps=100, skip=20)
     parser.add_argument("--fanouts", type=int, nargs="+", default=[1, 3, 10])
+    parser.add_argument("--walks", type=int, nargs="+", default=[None],
+                        help="random walks per node for layers 2..K (default: the fanout)")
     parser.add_argument("--batch-size", type=int, default=2048)
     args = parser.parse_args(argv)
     X = step_data(parser, args)
     print(f"`python benchmarks/graph_steps.py {' '.join(sys.argv[1:] if argv is None else argv)}`"
           f"\n\n{len(X):,} interactions, batch {args.batch_size}; {machine()}\n\n"
-          "| fanout | ms per step | distinct rows per step |\n|---|---|---|", flush=True)
+          "| fanout | walks | ms per step | distinct rows per step |\n|---|---|---|---|",
+          flush=True)
     for fanout in args.fanouts:
-        ms, rows = time_steps(X, fanout, args.batch_size, args.steps, args.skip, args.seed)
-        print(f"| {fanout} | {ms:.1f} | {rows:,.0f} |", flush=True)
+        for walks in args.walks:
+            ms, rows = time_steps(X, fanout, walks, args.batch_size, args.steps, args.skip,
+                                  args.seed)
+            print(f"| {fanout} | {walks or fanout} | {ms:.1f} | {rows:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -27,4 +27,16 @@ def test_graph_steps_reports_each_fanout(load_benchmark, capsys):
     load_benchmark("graph_steps").main(["--interactions", "20000", "--items", "500",
                                         "--fanouts", "1", "3", "--steps", "4", "--skip", "1"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    assert [line.split(" | ")[0] for line in lines[1:]] == ["| 1", "| 3"]
+    assert [line.split(" | ")[:2] for line in lines[1:]] == [["| 1", "1"], ["| 3", "3"]]
+
+
+def test_graph_steps_reports_each_number_of_walks(load_benchmark, capsys):
+    load_benchmark("graph_steps").main(["--interactions", "20000", "--items", "500",
+                                        "--fanouts", "3", "--walks", "1", "2", "--steps", "4",
+                                        "--skip", "1"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    rows = [line.split(" | ") for line in lines[1:]]
+    assert [row[:2] for row in rows] == [["| 3", "1"], ["| 3", "2"]]
+    # fewer walks, fewer rows read
+    assert float(rows[0][3].strip(" |").replace(",", "")) < \
+        float(rows[1][3].strip(" |").replace(",", ""))

@@ -84,7 +84,7 @@ CHANGES = {
     "warmup_epochs": 0, "graph_batch_size": 32, "graph_weight": 0.1, "alignment": "contrastive",
     "alignment_weight": 0.5, "barlow_lambda": 0.5, "temperature": 0.05, "projector_dim": 4,
     "positions": "all", "graph_view": "layer0", "stop_gradient": "graph",
-    "alignment_batch_size": 64, "row_sparse": True, "fanout": 1,
+    "alignment_batch_size": 64, "row_sparse": True, "fanout": 1, "walks": 1,
 }
 
 #: (estimator, part parameter) -> the names of the other built-in parts whose options are
@@ -100,6 +100,12 @@ CONDITIONS = {
        for model in ("LightGCN", "UltraGCN", "Graph", "SASRec", "CREATE")
        for name in ("retrain_on_all", "patience", "validation_quantile")},
 }
+# walks carry layers 2..K of a historical step
+CONDITIONS.update({("LightGCN", "walks"): {"n_layers": 2, "propagation": "historical"},
+                   **{(model, "graph_encoder__walks"): {"graph_encoder__n_layers": 2,
+                                                         "graph_encoder__propagation":
+                                                         "historical"}
+                      for model in ("Graph", "CREATE")}})
 # patience acts when a score falls: with 3 epochs and patience 1 the fit may stop early
 CONDITIONS.update({(model, "trainer__patience"): {"trainer__early_stopping": True, "epochs": 6,
                                                   "learning_rate": 0.05}

@@ -184,6 +184,25 @@ def test_sampled_rows_are_uniform_subsets_scaled_to_the_degree():
     assert all(35 < n < 85 for n in counts.values())
 
 
+def test_walks_set_the_random_walks_of_a_historical_step(monkeypatch):
+    import skcreate.nn.lightgcn as lightgcn
+    original, seen = lightgcn.random_walks, []
+
+    def recorded(adjacency, starts, n_walks, *args, **kwargs):
+        seen.append(n_walks)
+        return original(adjacency, starts, n_walks, *args, **kwargs)
+
+    monkeypatch.setattr(lightgcn, "random_walks", recorded)
+    for params, expected in [({}, 10), ({"fanout": 4}, 4), ({"fanout": 4, "walks": 2}, 2),
+                             ({"walks": 3}, 3)]:
+        encoder = LightGCNEncoder(n_factors=8, propagation="historical", **params).build(GRAPH)
+        users, items = encoder.train().embed(torch.tensor([0, 1]), torch.tensor([0, 5]))
+        assert seen.pop() == expected
+        assert users.rows.shape[-1] == 8
+    with pytest.raises(ValueError, match="'walks' parameter"):
+        LightGCNEncoder(walks=0).build(GRAPH)
+
+
 # --- "auto": exact on small graphs, row-sparse and one sampled hop on large ones -------------
 
 def test_auto_follows_the_graph_size():

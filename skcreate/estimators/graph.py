@@ -35,7 +35,7 @@ GRAPH_SIZE_CONSTRAINTS = {
 #: graph encoder options that choose how a step is computed, not what the model is: they may
 #: change between fit and partial_fit (their "auto" defaults are decided again for the grown
 #: graph, and a model fitted before they existed updates with them)
-GRAPH_RUN_OPTIONS = ("propagation", "row_sparse", "fanout")
+GRAPH_RUN_OPTIONS = ("propagation", "row_sparse", "fanout", "walks")
 
 
 class _GraphRecommender(NeuralRecommender):
@@ -147,6 +147,9 @@ class LightGCNRecommender(_GraphRecommender):
         Neighbours each node aggregates per hop in a training step, sampled (unbiased), which
         bounds a step's neighbourhood whatever the graph's size; None takes all (exact).
         Serving propagates exactly.
+    walks : int, optional
+        Random walks per node for layers 2..K of a historical step; None takes the fanout,
+        or 10. Fewer walks, cheaper steps: see :class:`~skcreate.nn.LightGCNEncoder`.
     regularization : float, default=1e-4
         L2 on the layer-0 embeddings of each batch.
     graph_last_n, graph_last_frac : int or float, default=None
@@ -193,9 +196,10 @@ class LightGCNRecommender(_GraphRecommender):
     _encoder_class = LightGCNEncoder
 
     def __init__(self, n_factors=64, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", row_sparse="auto", fanout=None, regularization=1e-4,
-                 graph_last_n=None, graph_last_frac=None, learning_rate=5e-3, batch_size=2048,
-                 epochs=20, weight_decay=0.0, filter_seen=True, random_state=None, trainer=None,
+                 propagation="auto", row_sparse="auto", fanout=None, walks=None,
+                 regularization=1e-4, graph_last_n=None, graph_last_frac=None,
+                 learning_rate=5e-3, batch_size=2048, epochs=20, weight_decay=0.0,
+                 filter_seen=True, random_state=None, trainer=None,
                  user_col="user_id", item_col="item_id", time_col="timestamp"):
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -204,6 +208,7 @@ class LightGCNRecommender(_GraphRecommender):
         self.propagation = propagation
         self.row_sparse = row_sparse
         self.fanout = fanout
+        self.walks = walks
         self.regularization = regularization
         self.graph_last_n = graph_last_n
         self.graph_last_frac = graph_last_frac

@@ -44,7 +44,7 @@ class LightGCNEncoder(GraphEncoder):
         only their sum is kept unless ``normalize_layers``);
         a step reads its nodes' rows of them and adds an unbiased estimate of how the
         layer-0 rows' change since moved them: over the (sampled) neighbours for layer 1,
-        along ``fanout`` (or 10) random walks per node for layers 2..K
+        along ``walks`` random walks per node for layers 2..K
         (:func:`~skcreate.nn.sparse.random_walks`). A step then costs its nodes times the
         fanout times K rows, whatever the graph's size. Its rows equal full propagation's
         at the weights of the last refresh, whatever the fanout, and the gradients reach the
@@ -76,6 +76,13 @@ class LightGCNEncoder(GraphEncoder):
         ``batch x (1 + fanout) ** n_layers`` rows whatever the graph's size. None (all
         neighbours) is exact, as is a fanout above the largest degree. Serving propagates
         exactly.
+    walks : int, optional
+        Under historical propagation, the random walks per node that estimate how layers
+        2..K moved since the refresh (with ``n_layers >= 2``); None takes the fanout, or 10.
+        A step reads about ``walks * (n_layers - 1)`` rows per node for them, most of its
+        rows at K = 3: on Amazon Beauty's validation split (3 seeds, historical, fanout 10)
+        3 walks instead of 10 kept NDCG@10 (1.47 against 1.48 %) and cost coverage (22.0
+        against 24.6 %), for steps 27 % cheaper at 1M interactions.
 
     Attributes
     ----------
@@ -111,10 +118,11 @@ class LightGCNEncoder(GraphEncoder):
         "propagation": [StrOptions(set(PROPAGATIONS))],
         "row_sparse": ["boolean", StrOptions({"auto"})],
         "fanout": [None, Interval(Integral, 1, None, closed="left")],
+        "walks": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_factors=None, n_layers=3, normalize_layers=False, edge_dropout=0.0,
-                 propagation="auto", row_sparse="auto", fanout=None):
+                 propagation="auto", row_sparse="auto", fanout=None, walks=None):
         super().__init__()
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -123,6 +131,7 @@ class LightGCNEncoder(GraphEncoder):
         self.propagation = propagation
         self.row_sparse = row_sparse
         self.fanout = fanout
+        self.walks = walks
         self.adjacency = None
         # layers 0..K of the whole graph at the last refresh (propagation="historical"), None
         # when stale
@@ -311,7 +320,7 @@ class LightGCNEncoder(GraphEncoder):
         # layer k is the refreshed one plus an estimate of A^k applied to the change of the
         # layer-0 rows since (a control variate: exact at the refresh): over the sampled
         # neighbours for k = 1, along random walks beyond, so gradients reach k hops
-        walks = fanout or self.default_walks
+        walks = self.walks or fanout or self.default_walks
         ends, weights = random_walks(self.adjacency, nodes, walks, self.n_layers - 1,
                                      generator)
         # one read of the layer-0 rows (the step's own and their neighbours'): one row-sparse

@@ -113,7 +113,7 @@ def scalable_cross_entropy(hidden, targets, item_weight, n_buckets=None, bucket_
             candidates = candidates.index_select(0, sample)
         size_y = min(bucket_size_y, len(candidates))
         # scores laid out (n_b, .) so that topk runs along contiguous rows: about 2x faster
-        # on CPU than along the columns of the (., n_b) product, with the same values
+        # on CPU than along the columns of the (., n_b) product (the same values on CPU)
         rows = torch.topk(omega.T @ hidden.detach().T, size_x, dim=1).indices  # (n_b, b_x)
         cols = torch.topk(omega.T.to(candidates.dtype) @ candidates.T, size_y,
                           dim=1).indices  # (n_b, b_y)
