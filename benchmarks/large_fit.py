@@ -60,6 +60,8 @@ def main(argv=None):
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--out", required=True, help="results prefix")
     args = parser.parse_args(argv)
+    # the code this process runs: HEAD may move while a long fit runs
+    commit = git_commit()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = out.with_name(out.name + ".json")
@@ -111,7 +113,7 @@ def main(argv=None):
         "users_per_s": len(users) / recommend_s,
         "command": "python benchmarks/large_fit.py " + " ".join(sys.argv[1:] if argv is None
                                                                 else argv),
-        "commit": git_commit(), "machine": machine(),
+        "commit": commit, "machine": machine(),
         "load": os.getloadavg()[0], "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     done.write_text(json.dumps(result, indent=2) + "\n")
