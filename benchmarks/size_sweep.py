@@ -32,9 +32,9 @@ data (``start_mib`` in the CSV, before fit).
 The graph encoders' ``row_sparse`` and LightGCN's ``propagation`` default to "auto", which
 takes the scalable mode (row-sparse, one sampled hop a step) on graphs of more than
 ``GraphEncoder.large_graph`` edges: "LightGCN", "UltraGCN", "CREATE", "CREATE-SCE" and
-"CREATE-warmup" are those defaults, "-exact" the same models as before "auto" did so (every
-model but these is fitted with ``large_graph`` infinite, so the earlier sweeps' names keep
-their meaning):
+"CREATE-warmup" are those defaults ("LightGCN-walks3" too, with ``walks=3``), "-exact" the
+same models as before "auto" did so (every model but these is fitted with ``large_graph``
+infinite, so the earlier sweeps' names keep their meaning):
 
     python benchmarks/size_sweep.py --sizes 100000:10000,300000:30000,1000000:100000 \
         --models CREATE-warmup,CREATE-warmup-exact,LightGCN,LightGCN-exact --epochs 1 \
@@ -105,6 +105,8 @@ MODELS = {
     # and one hop per step, deeper layers from a per-epoch refresh (LTGNN)
     "LightGCN-historical": ("LightGCN", {"propagation": "historical", "row_sparse": True,
                                          "fanout": 10}),
+    # the defaults with 3 random walks per node for layers 2..K instead of the fanout's 10
+    "LightGCN-walks3": ("LightGCN", {"walks": 3}),
     "UltraGCN": ("UltraGCN", {}),
     "UltraGCN-sparse": ("UltraGCN", {"row_sparse": True}),
     "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(**HISTORICAL)}),
@@ -117,7 +119,7 @@ WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse",
 # the defaults, whose "auto" graph options take the scalable mode on graphs of more than
 # GraphEncoder.large_graph edges; every other model is fitted as before them (large_graph =
 # inf), so that the earlier sweeps' names keep their meaning
-AUTO = {"LightGCN", "UltraGCN", "CREATE", "CREATE-SCE", "CREATE-warmup"}
+AUTO = {"LightGCN", "LightGCN-walks3", "UltraGCN", "CREATE", "CREATE-SCE", "CREATE-warmup"}
 # the models of the Amazon Beauty epoch-time comparison (``--beauty``)
 BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table
