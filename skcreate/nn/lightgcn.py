@@ -45,12 +45,12 @@ class LightGCNEncoder(GraphEncoder):
         a step reads its nodes' rows of them and adds an unbiased estimate of how the
         layer-0 rows' change since moved them: over the (sampled) neighbours for layer 1,
         along ``walks`` random walks per node for layers 2..K
-        (:func:`~skcreate.nn.sparse.random_walks`). A step then costs its nodes times the
-        fanout times K rows, whatever the graph's size. Its rows equal full propagation's
-        at the weights of the last refresh, whatever the fanout, and the gradients reach the
-        layer-0 rows of the walks' ends with their expected weights. It takes no
-        ``edge_dropout``. On a GPU, "subgraph" and "historical" read a block's size back to
-        the host at every hop. "auto" propagates the neighbourhood for the layers
+        (:func:`~skcreate.nn.sparse.random_walks`). A step then costs its nodes times
+        ``fanout + walks * (K - 1)`` rows, whatever the graph's size. Its rows equal full
+        propagation's at the weights of the last refresh, whatever the fanout, and the
+        gradients reach the layer-0 rows of the walks' ends with their expected weights. It
+        takes no ``edge_dropout``. On a GPU, "subgraph" and "historical" read a block's size
+        back to the host at every hop. "auto" propagates the neighbourhood for the layers
         whose row blocks hold less than ``full_share`` (0.3) of the adjacency's entries, and
         propagates the lower layers in full, or all of them when the batch's own rows are
         already that large (a small graph or a large batch reaches most of the graph in a
