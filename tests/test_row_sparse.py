@@ -7,6 +7,7 @@ import torch
 from sklearn.base import clone
 
 import skcreate
+import skcreate.nn.lightgcn as lightgcn
 from skcreate.data.datasets import make_interactions
 from skcreate.nn import GraphModel, LightGCNEncoder, UltraGCNEncoder
 from skcreate.nn.item_table import ItemTable
@@ -185,7 +186,6 @@ def test_sampled_rows_are_uniform_subsets_scaled_to_the_degree():
 
 
 def test_walks_set_the_random_walks_of_a_historical_step(monkeypatch):
-    import skcreate.nn.lightgcn as lightgcn
     original, seen = lightgcn.random_walks, []
 
     def recorded(adjacency, starts, n_walks, *args, **kwargs):

@@ -69,9 +69,9 @@ class _GraphRecommender(NeuralRecommender):
         the mode stay the same: every serving call reads them, and on a large graph one
         propagation costs far more than scoring a few users."""
         module = self.module_
-        adjacency = getattr(module.encoder, "adjacency", None)
-        watched = [*([] if adjacency is None else [adjacency]), *module.parameters(),
-                   *module.buffers()]
+        watched = [*module.parameters(), *module.buffers()]
+        if getattr(module.encoder, "adjacency", None) is not None:
+            watched.append(module.encoder.adjacency)
         # weak references: a new tensor (a grown table) cannot pass for a freed one of the same
         # id; versions count in-place changes (optimiser steps, load_state_dict), devices and
         # addresses catch a parameter's data swapped by a move
@@ -79,7 +79,8 @@ class _GraphRecommender(NeuralRecommender):
                                   tensor.data_ptr() if tensor.layout == torch.strided else 0)
                                  for tensor in watched])
         cached = self.__dict__.get("_propagation")
-        if cached is not None and cached[1] == key and len(cached[0]) == len(watched) \
+        # equal keys have as many entries as tensors watched
+        if cached is not None and cached[1] == key \
                 and all(ref() is tensor for ref, tensor in zip(cached[0], watched)):
             return cached[2]
         with torch.no_grad():
