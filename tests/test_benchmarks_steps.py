@@ -1,4 +1,6 @@
-"""benchmarks/step_times.py and graph_steps.py run end to end on tiny sizes."""
+"""benchmarks/step_times.py, graph_steps.py and step_rows.py run end to end on tiny sizes."""
+
+import numpy as np
 
 
 def test_step_times_reports_every_model_each_repeat(load_benchmark, capsys):
@@ -40,3 +42,29 @@ def test_graph_steps_reports_each_number_of_walks(load_benchmark, capsys):
     # fewer walks, fewer rows read
     assert float(rows[0][3].strip(" |").replace(",", "")) < \
         float(rows[1][3].strip(" |").replace(",", ""))
+
+
+def test_step_rows_counts_distinct_rows_of_every_step(load_benchmark, tmp_path):
+    from skcreate.nn.optim import LazyAdam
+    update = LazyAdam._sparse_update
+    step_rows = load_benchmark("step_rows")
+    table = step_rows.main(["--sizes", "20000:500,40000:1000", "--out", str(tmp_path / "rows")])
+    assert LazyAdam._sparse_update is update
+    assert list(table.model) == step_rows.SCALABLE * 2
+    lightgcn = table[table.model == "LightGCN-historical"]
+    # one step per batch of 2,048 edges, each updating at most every node once
+    assert (lightgcn.steps == [-(-n // 2048) for n in lightgcn.interactions]).all()
+    assert (table.rows_per_step <= table.nodes).all() and (table.rows_per_step > 0).all()
+    assert np.allclose(table.row_updates, table.rows_per_step * table.steps)
+    assert "row updates an epoch" in (tmp_path / "rows.md").read_text()
+
+
+def test_step_rows_refuses_a_model_without_row_sparse_updates(load_benchmark, tmp_path):
+    step_rows = load_benchmark("step_rows")
+    try:
+        step_rows.main(["--sizes", "2000:100", "--models", "LightGCN",
+                        "--out", str(tmp_path / "rows")])
+    except SystemExit as exc:
+        assert "no row-sparse update" in str(exc)
+    else:
+        raise AssertionError("no error for a model below the scalable mode's threshold")
