@@ -32,6 +32,9 @@ MODELS = {
                           "warmup"),
     "CREATE-SCE-joint": (lambda **kw: CREATERecommender(loss="sce", warmup_epochs=0, **kw),
                          "joint"),
+    # the joint step before "auto" took the light one on large graphs
+    "CREATE-SCE-joint-full": (lambda **kw: CREATERecommender(
+        loss="sce", warmup_epochs=0, joint_graph_step="full", **kw), "joint"),
 }
 
 

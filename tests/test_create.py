@@ -261,3 +261,54 @@ def test_an_encoder_with_its_own_width_is_refused(synthetic):
         warnings.simplefilter("error")
         CREATERecommender(alignment=InfoNCE(), epochs=1, warmup_epochs=0,
                           **FAST).fit(synthetic)
+
+
+HISTORICAL = {"graph_encoder__propagation": "historical", "graph_encoder__row_sparse": True,
+              "graph_encoder__fanout": 3}
+
+
+@pytest.mark.parametrize("params, own_rows, edges", [
+    ({}, False, None),  # "auto" on a graph the encoder trains exactly: full
+    (HISTORICAL, True, 512),  # "auto" where its steps are historical: light
+    ({"joint_graph_step": "full", **HISTORICAL}, False, None),
+    # light on an exact encoder: a quarter of the edges only
+    ({"joint_graph_step": "light", "graph_batch_size": 100}, False, 25),
+    ({"joint_graph_step": "light", "graph_batch_size": 1}, False, 1),
+])
+def test_joint_graph_step_sets_the_joint_edges_and_gradients(synthetic, params, own_rows,
+                                                             edges):
+    model, (warmup, joint) = built(synthetic, **params)
+    assert (not model.neighbour_gradients and model.graph.encoder.own_rows_step) == own_rows
+    assert joint.batches.edge_batch_size == edges
+    # the warm-up is unchanged
+    assert warmup.batches.source.batch_size == params.get("graph_batch_size", 2048)
+
+
+def test_light_joint_step_sends_graph_gradients_to_its_own_rows_only(synthetic):
+    model, (_, joint) = built(synthetic, loss="sce", alignment_weight=0.0, **HISTORICAL)
+    model.train()
+    batch = next(iter(joint.batches(0)))
+    assert len(batch.edges.users) == 512
+    model(batch)["global"].backward()
+    rows = set(model.graph.encoder.user_embedding.weight.grad.coalesce().indices()[0].tolist())
+    assert rows == set(batch.edges.users.tolist())
+
+
+def test_joint_graph_step_auto_equals_what_it_resolves_to(synthetic):
+    small = dict(epochs=1, warmup_epochs=1, graph_batch_size=256, **FAST)
+    fits = {name: CREATERecommender(**small).set_params(**extra).fit(synthetic)
+            for name, extra in [
+        ("auto", {}), ("full", {"joint_graph_step": "full"}),
+        ("auto-historical", HISTORICAL),
+        ("light-historical", {"joint_graph_step": "light", **HISTORICAL}),
+        ("full-historical", {"joint_graph_step": "full", **HISTORICAL})]}
+    assert fits["auto"].loss_curve_ == fits["full"].loss_curve_
+    assert fits["auto-historical"].loss_curve_ == fits["light-historical"].loss_curve_
+    assert fits["light-historical"].loss_curve_ != fits["full-historical"].loss_curve_
+    pd.testing.assert_frame_equal(fits["auto-historical"].recommend(k=5),
+                                  fits["light-historical"].recommend(k=5))
+
+
+def test_joint_graph_step_rejects_other_values(synthetic):
+    with pytest.raises(ValueError, match="joint_graph_step"):
+        CREATERecommender(joint_graph_step="half", **FAST).fit(synthetic)

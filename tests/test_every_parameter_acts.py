@@ -85,6 +85,7 @@ CHANGES = {
     "alignment_weight": 0.5, "barlow_lambda": 0.5, "temperature": 0.05, "projector_dim": 4,
     "positions": "all", "graph_view": "layer0", "stop_gradient": "graph",
     "alignment_batch_size": 64, "row_sparse": True, "fanout": 1, "walks": 1,
+    "joint_graph_step": "light",
 }
 
 #: (estimator, part parameter) -> the names of the other built-in parts whose options are

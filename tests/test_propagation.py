@@ -287,3 +287,58 @@ def test_historical_rows_follow_the_weights_between_refreshes():
     encoder.train()
     encoder.embed(users, items)
     torch.testing.assert_close(encoder._history[0], encoder.layer0())
+
+
+@pytest.mark.parametrize("row_sparse", [False, True])
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_historical_step_without_neighbour_gradients_reads_the_same_rows(row_sparse, n_layers):
+    user_items = random_graph(8, n_users=40, n_items=50, density=0.08)
+    users, items = torch.tensor([1, 3, 3, 7]), torch.tensor([0, 5, 9])
+    torch.manual_seed(0)
+    encoder = LightGCNEncoder(n_factors=4, n_layers=n_layers, propagation="historical",
+                              row_sparse=row_sparse, fanout=3).build(user_items)
+    encoder.train()
+    assert encoder.own_rows_step
+    weights = torch.randn(90, 4, generator=torch.Generator().manual_seed(1))
+    results = []
+    for neighbour_gradients in (True, False):
+        encoder.zero_grad()
+        user_rows, item_rows = encoder.embed(users, items, torch.Generator().manual_seed(2),
+                                             neighbour_gradients=neighbour_gradients)
+        out = torch.cat([user_rows[users.unique()], item_rows[items]])
+        (out * weights[:len(out)]).sum().backward()
+        grads = [encoder.user_embedding.weight.grad, encoder.item_table.weight.grad]
+        results.append((out.detach(), [g.to_dense() if g.is_sparse else g for g in grads]))
+    (out, grads), (own_out, own_grads) = results
+    torch.testing.assert_close(own_out, out)
+    # the mean of K + 1 layers holds a node's own layer-0 row once: its gradient is the
+    # upstream one over K + 1, and no other row gets any
+    expected_users = torch.zeros_like(own_grads[0])
+    expected_users[users.unique()] = weights[:len(users.unique())] / (n_layers + 1)
+    expected_items = torch.zeros_like(own_grads[1])
+    expected_items[items + 1] = weights[len(users.unique()):len(out)] / (n_layers + 1)
+    torch.testing.assert_close(own_grads[0], expected_users)
+    torch.testing.assert_close(own_grads[1], expected_items)
+    # the full step's gradients also reach neighbours
+    assert (grads[1].abs().sum(1) > 0).sum() > len(items)
+
+
+def test_neighbour_gradients_false_needs_a_historical_training_step():
+    user_items = random_graph(9)
+    encoder = LightGCNEncoder(n_factors=4, propagation="subgraph").build(user_items)
+    assert not encoder.own_rows_step
+    with pytest.raises(ValueError, match="neighbour_gradients=False needs a training step "
+                                         "under historical propagation"):
+        encoder.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)
+    historical = LightGCNEncoder(n_factors=4, propagation="historical").build(user_items)
+    historical.eval()
+    with pytest.raises(ValueError, match="training=False"):
+        historical.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)
+
+
+def test_an_encoder_without_the_option_refuses_it():
+    from skcreate.nn import UltraGCNEncoder
+    encoder = UltraGCNEncoder(n_factors=4).build(random_graph(10))
+    assert not encoder.own_rows_step
+    with pytest.raises(ValueError, match="UltraGCNEncoder cannot keep gradients"):
+        encoder.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)

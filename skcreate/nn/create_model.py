@@ -23,6 +23,10 @@ class CREATEModel(nn.Module):
         Loss between the batch users' transformer states and graph embeddings; None trains
         without it. It is built for the item table's width; its ``positions``,
         ``graph_view`` and ``stop_gradient`` say which rows it compares.
+    neighbour_gradients : bool, default=True
+        False: a joint step's graph rows send gradients to the layer-0 rows of its own users
+        and items only (:meth:`skcreate.nn.GraphEncoder.embed`; an encoder whose
+        ``own_rows_step`` is False ignores it). The warm-up's steps are unchanged.
 
     Notes
     -----
@@ -36,7 +40,7 @@ class CREATEModel(nn.Module):
     every rank's rows: the alignment sees the global batch).
     """
 
-    def __init__(self, sequence, graph, alignment=None):
+    def __init__(self, sequence, graph, alignment=None, neighbour_gradients=True):
         super().__init__()
         if graph.item_table is not sequence.item_table:
             raise ValueError("the graph encoder must share the sequence encoder's item table.")
@@ -46,6 +50,7 @@ class CREATEModel(nn.Module):
         self.sequence = sequence
         self.graph = graph
         self.alignment = alignment
+        self.neighbour_gradients = neighbour_gradients
 
     @property
     def item_table(self):
@@ -89,8 +94,12 @@ class CREATEModel(nn.Module):
         if batch.edges is not None or propagated:
             # one embedding pass serves the graph loss and the alignment: it computes the
             # rows both read (and draws one edge dropout for both)
+            own_rows = self.training and batch.sequence is not None and \
+                not self.neighbour_gradients and \
+                self.graph.encoder.own_rows_step
             embeddings = self.graph.embed(*self._graph_nodes(batch, users if propagated
-                                                             else None))
+                                                             else None),
+                                          neighbour_gradients=not own_rows)
         if batch.edges is not None:
             terms["global"] = self.graph.edge_loss(batch.edges, embeddings)
         if aligned:

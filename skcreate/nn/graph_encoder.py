@@ -162,7 +162,7 @@ class GraphEncoder(Component):
         """
         raise NotImplementedError
 
-    def embed(self, users, items, generator=None):
+    def embed(self, users, items, generator=None, neighbour_gradients=True):
         """(users, items) embeddings for one step, readable at least at ``users`` and ``items``.
 
         The default is :meth:`propagate` (whole tables). An encoder whose rows are costly to
@@ -175,8 +175,21 @@ class GraphEncoder(Component):
             User and item codes the step reads (repeats allowed).
         generator : torch.Generator, optional
             As in :meth:`propagate`.
+        neighbour_gradients : bool, default=True
+            False: the rows are the same, but the gradients reach only the layer-0 rows of
+            ``users`` and ``items``, not those of the neighbours their propagation read (a
+            cheaper step). Only an encoder that says so (:attr:`own_rows_step`) takes it.
         """
+        if not neighbour_gradients:
+            raise ValueError(f"{type(self).__name__} cannot keep gradients from the "
+                             "neighbours its step reads (neighbour_gradients=False).")
         return self.propagate(generator)
+
+    @property
+    def own_rows_step(self):
+        """Whether the training steps' :meth:`embed` takes ``neighbour_gradients=False``
+        (after :meth:`build`)."""
+        return False
 
     def loss(self, embeddings, users, positives, negatives):
         """The encoder's own loss, mean over a batch of edges.

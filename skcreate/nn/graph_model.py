@@ -43,9 +43,13 @@ class GraphModel(nn.Module):
         """This step's (users, items) embeddings, every row."""
         return self.encoder.propagate(self.generator)
 
-    def embed(self, users, items):
-        """This step's (users, items) embeddings, readable at ``users`` and ``items``."""
-        return self.encoder.embed(users, items, self.generator)
+    def embed(self, users, items, neighbour_gradients=True):
+        """This step's (users, items) embeddings, readable at ``users`` and ``items``;
+        ``neighbour_gradients`` as in :meth:`skcreate.nn.GraphEncoder.embed`."""
+        if neighbour_gradients:
+            # an encoder written before the option need not take it
+            return self.encoder.embed(users, items, self.generator)
+        return self.encoder.embed(users, items, self.generator, neighbour_gradients=False)
 
     def edge_loss(self, batch, embeddings):
         """Graph loss of an edge batch given this step's embeddings (:meth:`embed`)."""

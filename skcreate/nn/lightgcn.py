@@ -221,19 +221,27 @@ class LightGCNEncoder(GraphEncoder):
         out = total / (self.n_layers + 1)
         return out[:self.n_users], out[self.n_users:]
 
-    def embed(self, users, items, generator=None):
+    def embed(self, users, items, generator=None, neighbour_gradients=True):
         """(users, items) rows that ``users`` and ``items`` read, as :class:`PartialTable`.
 
         The K-hop plan: ``sets[0]`` are the requested nodes, ``sets[r + 1]`` adds the
         neighbours of ``sets[r]``; layer ``K - r`` is needed on ``sets[r]`` and computed from
         layer ``K - r - 1`` on ``sets[r + 1]`` by the row block of ``sets[r]``. With
-        ``propagation="full"`` this is :meth:`propagate`.
+        ``propagation="full"`` this is :meth:`propagate`. ``neighbour_gradients=False``
+        (historical training steps only, :attr:`own_rows_step`) reads the neighbours' and
+        walks' rows without gradient: the same rows, gradients to the step's own rows only.
         """
         seed = self._dropout(generator)
         adjacency = self.adjacency
         propagation, fanout = self._step_propagation()
         if propagation == "historical" and self.training and self.n_layers:
-            return self._embed_historical(users, items, generator, fanout)
+            return self._embed_historical(users, items, generator, fanout,
+                                          neighbour_gradients)
+        if not neighbour_gradients:
+            raise ValueError("neighbour_gradients=False needs a training step under "
+                             "historical propagation (own_rows_step), got propagation="
+                             f"{propagation!r}, n_layers={self.n_layers}, training="
+                             f"{self.training}.")
         if propagation == "full" or self.n_layers == 0:
             return self._propagate(seed)
         size = adjacency.shape[0]
@@ -295,7 +303,11 @@ class LightGCNEncoder(GraphEncoder):
             return "historical", self.fanout or self.default_walks
         return "auto", self.fanout
 
-    def _embed_historical(self, users, items, generator, fanout):
+    @property
+    def own_rows_step(self):
+        return self.n_layers > 0 and self._step_propagation()[0] == "historical"
+
+    def _embed_historical(self, users, items, generator, fanout, neighbour_gradients=True):
         """:meth:`embed` under ``propagation="historical"``: one (sampled) hop per step."""
         if self._history is None:
             with torch.no_grad():
@@ -327,7 +339,10 @@ class LightGCNEncoder(GraphEncoder):
         # gradient per table
         read, columns = unique_codes(torch.cat([nodes, block.cols, *ends]),
                                      self.adjacency.shape[0])
-        rows = self._layer0_rows(read)
+        # without neighbour gradients the same rows are read twice: without gradient for the
+        # estimates, with it for the step's own (the optimiser then updates only those)
+        with torch.set_grad_enabled(neighbour_gradients and torch.is_grad_enabled()):
+            rows = self._layer0_rows(read)
         change = rows - history[0].index_select(0, read)
         own, *columns = columns.split([len(nodes), len(block.cols)] + [len(end) for end in ends])
         walk_indptr = torch.arange(0, len(nodes) * walks + 1, walks, device=nodes.device)
@@ -335,7 +350,7 @@ class LightGCNEncoder(GraphEncoder):
             [(walk_indptr, cols, values) for cols, values in zip(columns[1:], weights)]
         if not self.normalize_layers:
             blocks = [sum_blocks(blocks)]
-        total = lookup(rows, own)
+        total = lookup(rows, own) if neighbour_gradients else self._layer0_rows(nodes)
         for layer, (indptr, cols, values) in zip(history[1:], blocks):
             layer = layer.index_select(0, nodes) + block_spmm(indptr, cols, values, len(read),
                                                               change)

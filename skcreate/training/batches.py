@@ -333,12 +333,15 @@ class JointBatches:
     alignment_users : int, default=0
         Users drawn at random (with replacement) besides each batch's, for the alignment only:
         their sequences come as the :class:`JointBatch`'s ``align``.
+    edge_batch_size : int, optional
+        Edges per joint batch; by default ``edges.batch_size``.
     """
 
-    def __init__(self, sequences, edges=None, alignment_users=0):
+    def __init__(self, sequences, edges=None, alignment_users=0, edge_batch_size=None):
         self.sequences = sequences
         self.edges = edges
         self.alignment_users = alignment_users
+        self.edge_batch_size = edge_batch_size
         self._order = np.empty(0, dtype=np.int64)
         self._offset = 0
 
@@ -346,7 +349,8 @@ class JointBatches:
         if self._offset >= len(self._order):
             # a new pass is drawn when its first batch is, as a lazy stream of passes would
             self._order, self._offset = self.edges.rng.permutation(len(self.edges.users)), 0
-        rows = self._order[self._offset:self._offset + self.edges.batch_size]
+        rows = self._order[self._offset:self._offset + (self.edge_batch_size
+                                                        or self.edges.batch_size)]
         self._offset += len(rows)
         return self.edges.collate(rows)
 
