@@ -192,8 +192,9 @@ default="barlow"
 
     def __init__(self, n_factors=64, sequence_encoder="sasrec", graph_encoder="lightgcn",
                  graph_last_n=None, graph_last_frac=0.4, graph_batch_size=2048,
-                 joint_graph_step="auto", regularization=1e-2, warmup_epochs="auto", graph_weight=0.5, alignment="barlow",
-                 alignment_weight=0.05, alignment_batch_size=None, learning_rate=2e-3,
+                 joint_graph_step="auto", regularization=1e-2, warmup_epochs="auto",
+                 graph_weight=0.5, alignment="barlow", alignment_weight=0.05,
+                 alignment_batch_size=None, learning_rate=2e-3,
                  batch_size=128, epochs=20, weight_decay=0.0, loss="ce", filter_seen=True,
                  random_state=None, trainer=None, user_col="user_id", item_col="item_id",
                  time_col="timestamp"):
