@@ -244,6 +244,11 @@ def test_run_settings_may_change_but_parts_may_not(fitted):
                    graph_encoder__fanout=3)
     est.partial_fit(NEW)
     assert est.module_.graph.encoder._row_sparse
+    # so is the joint step's graph part ("auto": light under historical steps)
+    assert not est.module_.neighbour_gradients
+    est.set_params(joint_graph_step="full")
+    est.partial_fit(NEW)
+    assert est.module_.neighbour_gradients
     est.fit_params_["graph_encoder__row_sparse"] = "False"
     est.partial_fit(NEW)
     est.set_params(graph_encoder__n_layers=2)
