@@ -98,8 +98,9 @@ class CREATERecommender(SASRecRecommender):
         their neighbours'; the warm-up, where the graph is learnt, stays full. With
         ``loss="sce"`` on 2 cores a joint step then costs 1.12-1.13x a SASRec step at 1M
         synthetic interactions (1.48-1.50x "full") and 1.20x at 3M (1.64x); on Amazon
-        Beauty's validation split, the scalable mode forced, NDCG@10 was 1.99 ± 0.11 %
-        against 2.02 ± 0.06 % (3 seeds; ``benchmarks/results/create-light-joint-*.md``).
+        Beauty, the scalable mode forced, NDCG@10 was 1.5 % lower on average, within the
+        seeds' spread (test split 2.12 ± 0.06 % against 2.15 ± 0.02 %, validation 1.99 ±
+        0.11 % against 2.02 ± 0.06 %; 3 seeds, ``benchmarks/results/create-light-joint-*``).
         "auto": "light" where the graph encoder's steps are historical (on a CPU, graphs of
         more than ``large_graph`` edges), "full" otherwise, so Amazon Beauty trains "full".
     regularization : float, default=1e-2
