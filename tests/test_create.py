@@ -278,7 +278,7 @@ HISTORICAL = {"graph_encoder__propagation": "historical", "graph_encoder__row_sp
 def test_joint_graph_step_sets_the_joint_edges_and_gradients(synthetic, params, own_rows,
                                                              edges):
     model, (warmup, joint) = built(synthetic, **params)
-    assert (not model.neighbour_gradients and model.graph.encoder.own_rows_step) == own_rows
+    assert (not model.neighbour_gradients and model.graph.encoder.own_rows_step()) == own_rows
     assert joint.batches.edge_batch_size == edges
     # the warm-up is unchanged
     assert warmup.batches.source.batch_size == params.get("graph_batch_size", 2048)
@@ -312,3 +312,23 @@ def test_joint_graph_step_auto_equals_what_it_resolves_to(synthetic):
 def test_joint_graph_step_rejects_other_values(synthetic):
     with pytest.raises(ValueError, match="joint_graph_step"):
         CREATERecommender(joint_graph_step="half", **FAST).fit(synthetic)
+
+
+@pytest.mark.parametrize("device, light", [("cpu", True), ("cuda", False)])
+def test_auto_joint_graph_step_is_decided_for_the_training_device(synthetic, monkeypatch,
+                                                                  device, light):
+    # "auto" historical steps on a large graph on a CPU; a GPU propagates in full, so its joint
+    # steps stay full (the encoder is built on the CPU either way: _build moves nothing)
+    monkeypatch.setattr(LightGCNEncoder, "large_graph", 10)
+    est = CREATERecommender().set_params(**FAST)
+    est.device_ = torch.device(device)
+    data, _ = Interactions.from_frame(check_interactions(synthetic), "user_id", "item_id",
+                                      "timestamp")
+    model, (_, joint) = est._build(data, np.random.default_rng(0))
+    assert model.neighbour_gradients != light
+    assert joint.batches.edge_batch_size == (512 if light else None)
+    # an explicit historical step is historical on any device
+    assert model.graph.encoder.own_rows_step(torch.device(device)) == light
+    est.set_params(graph_encoder__propagation="historical")
+    model, (_, joint) = est._build(data, np.random.default_rng(0))
+    assert not model.neighbour_gradients and joint.batches.edge_batch_size == 512

@@ -298,7 +298,7 @@ def test_historical_step_without_neighbour_gradients_reads_the_same_rows(row_spa
     encoder = LightGCNEncoder(n_factors=4, n_layers=n_layers, propagation="historical",
                               row_sparse=row_sparse, fanout=3).build(user_items)
     encoder.train()
-    assert encoder.own_rows_step
+    assert encoder.own_rows_step()
     weights = torch.randn(90, 4, generator=torch.Generator().manual_seed(1))
     results = []
     for neighbour_gradients in (True, False):
@@ -326,7 +326,7 @@ def test_historical_step_without_neighbour_gradients_reads_the_same_rows(row_spa
 def test_neighbour_gradients_false_needs_a_historical_training_step():
     user_items = random_graph(9)
     encoder = LightGCNEncoder(n_factors=4, propagation="subgraph").build(user_items)
-    assert not encoder.own_rows_step
+    assert not encoder.own_rows_step()
     with pytest.raises(ValueError, match="neighbour_gradients=False needs a training step "
                                          "under historical propagation"):
         encoder.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)
@@ -339,6 +339,6 @@ def test_neighbour_gradients_false_needs_a_historical_training_step():
 def test_an_encoder_without_the_option_refuses_it():
     from skcreate.nn import UltraGCNEncoder
     encoder = UltraGCNEncoder(n_factors=4).build(random_graph(10))
-    assert not encoder.own_rows_step
+    assert not encoder.own_rows_step()
     with pytest.raises(ValueError, match="UltraGCNEncoder cannot keep gradients"):
         encoder.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)

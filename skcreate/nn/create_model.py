@@ -25,8 +25,8 @@ class CREATEModel(nn.Module):
         ``graph_view`` and ``stop_gradient`` say which rows it compares.
     neighbour_gradients : bool, default=True
         False: a joint step's graph rows send gradients to the layer-0 rows of its own users
-        and items only (:meth:`skcreate.nn.GraphEncoder.embed`; an encoder whose
-        ``own_rows_step`` is False ignores it). The warm-up's steps are unchanged.
+        and items only (:meth:`skcreate.nn.GraphEncoder.embed`; ignored where the encoder's
+        ``own_rows_step()`` is False). The warm-up's steps are unchanged.
 
     Notes
     -----
@@ -96,7 +96,7 @@ class CREATEModel(nn.Module):
             # rows both read (and draws one edge dropout for both)
             own_rows = self.training and batch.sequence is not None and \
                 not self.neighbour_gradients and \
-                self.graph.encoder.own_rows_step
+                self.graph.encoder.own_rows_step()
             embeddings = self.graph.embed(*self._graph_nodes(batch, users if propagated
                                                              else None),
                                           neighbour_gradients=not own_rows)

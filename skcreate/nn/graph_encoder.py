@@ -178,17 +178,17 @@ class GraphEncoder(Component):
         neighbour_gradients : bool, default=True
             False: the rows are the same, but the gradients reach only the layer-0 rows of
             ``users`` and ``items``, not those of the neighbours their propagation read (a
-            cheaper step). Only an encoder that says so (:attr:`own_rows_step`) takes it.
+            cheaper step). Only an encoder that says so (:meth:`own_rows_step`) takes it.
         """
         if not neighbour_gradients:
             raise ValueError(f"{type(self).__name__} cannot keep gradients from the "
                              "neighbours its step reads (neighbour_gradients=False).")
         return self.propagate(generator)
 
-    @property
-    def own_rows_step(self):
-        """Whether the training steps' :meth:`embed` takes ``neighbour_gradients=False``
-        (after :meth:`build`)."""
+    def own_rows_step(self, device=None):
+        """Whether the training steps' :meth:`embed` takes ``neighbour_gradients=False`` on
+        ``device`` (a :class:`torch.device`; by default where the encoder is; after
+        :meth:`build`)."""
         return False
 
     def loss(self, embeddings, users, positives, negatives):

@@ -228,7 +228,7 @@ class LightGCNEncoder(GraphEncoder):
         neighbours of ``sets[r]``; layer ``K - r`` is needed on ``sets[r]`` and computed from
         layer ``K - r - 1`` on ``sets[r + 1]`` by the row block of ``sets[r]``. With
         ``propagation="full"`` this is :meth:`propagate`. ``neighbour_gradients=False``
-        (historical training steps only, :attr:`own_rows_step`) reads the neighbours' and
+        (historical training steps only, :meth:`own_rows_step`) reads the neighbours' and
         walks' rows without gradient: the same rows, gradients to the step's own rows only.
         """
         seed = self._dropout(generator)
@@ -293,19 +293,19 @@ class LightGCNEncoder(GraphEncoder):
         return (PartialTable(positions[0][:self.n_users], out),
                 PartialTable(positions[0][self.n_users:], out))
 
-    def _step_propagation(self):
-        """The propagation a step takes and its fanout ("auto" resolved)."""
+    def _step_propagation(self, device=None):
+        """The propagation a step takes on ``device`` (by default where the graph is) and its
+        fanout ("auto" resolved)."""
         if self.propagation != "auto":
             return self.propagation, self.fanout
-        if self.adjacency.device.type != "cpu":
+        if (device or self.adjacency.device).type != "cpu":
             return "full", self.fanout
         if self._large and self.edge_dropout == 0:
             return "historical", self.fanout or self.default_walks
         return "auto", self.fanout
 
-    @property
-    def own_rows_step(self):
-        return self.n_layers > 0 and self._step_propagation()[0] == "historical"
+    def own_rows_step(self, device=None):
+        return self.n_layers > 0 and self._step_propagation(device)[0] == "historical"
 
     def _embed_historical(self, users, items, generator, fanout, neighbour_gradients=True):
         """:meth:`embed` under ``propagation="historical"``: one (sampled) hop per step."""
