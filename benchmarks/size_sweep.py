@@ -141,6 +141,22 @@ def parse_sizes(text):
     return [tuple(int(n) for n in pair.split(":")) for pair in text.split(",")]
 
 
+def sweep_model(name, params, seed):
+    """The estimator of sweep model ``name`` with ``params`` (``epochs`` among them) over its
+    own, the parameters set, and the ``GraphEncoder.large_graph`` it is fitted under (None:
+    the package's)."""
+    base, sweep_params = MODELS[name]
+    params = dict(params)
+    if name in WARMUP_ONLY:
+        # the estimator's own epochs are a joint epoch after the warm-up: stop before it
+        epochs = params.pop("epochs")
+        sweep_params = {**sweep_params, "warmup_epochs": epochs,
+                        "trainer__callbacks": [StopAfter(epochs)]}
+    params = {**sweep_params, **params}
+    model = default_models(seed)[base].set_params(**params)
+    return model, params, None if name in AUTO else float("inf")
+
+
 def run_one(name, X, params, n_recommend, seed):
     """Fit one model on ``X`` and time recommendations in a fresh process.
 
@@ -163,20 +179,13 @@ def run_one(name, X, params, n_recommend, seed):
         One row of the results; only the model, data size and ``error`` when the process died
         (e.g. out of memory).
     """
-    base, sweep_params = MODELS[name]
-    if name in WARMUP_ONLY:
-        # the estimator's own epochs are a joint epoch after the warm-up: stop before it
-        epochs = params.pop("epochs")
-        sweep_params = {**sweep_params, "warmup_epochs": epochs,
-                        "trainer__callbacks": [StopAfter(epochs)]}
-    model = default_models(seed)[base].set_params(**{**sweep_params, **params})
+    model, params, large_graph = sweep_model(name, params, seed)
     users = X["user_id"].unique()
     sample = np.random.default_rng(seed).choice(users, min(n_recommend, len(users)),
                                                 replace=False)
     histories = X[X["user_id"].isin(sample)]
     row = {"model": name, "interactions": len(X), "users": len(users)}
-    run = in_fresh_process(fit_and_time, model, X, histories, K,
-                           None if name in AUTO else float("inf"))
+    run = in_fresh_process(fit_and_time, model, X, histories, K, large_graph)
     if "error" in run:
         return {**row, "items": X["item_id"].nunique(), "error": run["error"]}
     seconds = np.asarray(run["epoch_seconds"])
@@ -192,10 +201,10 @@ def run_one(name, X, params, n_recommend, seed):
         "fit_s": run["fit_s"], "recommend_users": len(sample),
         "users_per_s": len(sample) / run["recommend_s"], "peak_mib": run["peak_mib"],
         "start_mib": run["start_mib"], "threads": run["threads"],
-        "params": {key: value for key, value in {**sweep_params, **params}.items()
+        "params": {key: value for key, value in params.items()
                    if key != "trainer__callbacks"},
     })
-    if base == "SASRec" and model.loss == "ce":
+    if MODELS[name][0] == "SASRec" and model.loss == "ce":
         flops = sasrec_epoch_flops(model, X)
         row.update(gflop_per_epoch=flops / 1e9, achieved_gflops=flops / 1e9 / row["s_per_epoch"])
     return row

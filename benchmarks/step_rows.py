@@ -24,9 +24,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
-from size_sweep import AUTO, MODELS, WARMUP_ONLY, parse_sizes  # noqa: E402
+from size_sweep import MODELS, parse_sizes, sweep_model  # noqa: E402
 
-from skcreate.apps.comparison import default_models  # noqa: E402
 from skcreate.data.datasets import make_interactions  # noqa: E402
 from skcreate.nn import GraphEncoder  # noqa: E402
 from skcreate.nn.optim import LazyAdam  # noqa: E402
@@ -34,6 +33,7 @@ from skcreate.training import Callback  # noqa: E402
 
 #: the scalable graph models of the sweep (a step's reads bounded whatever the graph's size)
 SCALABLE = ["LightGCN-historical", "CREATE-warmup-historical"]
+
 
 class RowCounter(Callback):
     """Distinct rows LazyAdam updated in each step of the first epoch (then stops the fit)."""
@@ -64,20 +64,17 @@ def count_rows(name, X):
         counter.add(param.grad.indices().shape[1])
         update(param, state, group, size, root_correction)
 
-    base, params = MODELS[name]
-    if name in WARMUP_ONLY:
-        params = {**params, "warmup_epochs": 1}
-    model = default_models(0)[base].set_params(**params, epochs=1,
-                                                trainer__callbacks=[counter])
-    large_graph = GraphEncoder.large_graph
-    # as in the sweep: only its "auto" models take the scalable mode on large graphs
-    GraphEncoder.large_graph = large_graph if name in AUTO else float("inf")
+    model, _, large_graph = sweep_model(name, {"epochs": 1}, 0)
+    # the counter stops the fit after its first epoch (CREATE: the warm-up's)
+    model.set_params(trainer__callbacks=[counter])
+    default = GraphEncoder.large_graph
+    GraphEncoder.large_graph = large_graph or default
     LazyAdam._sparse_update = staticmethod(counted)
     try:
         model.fit(X)
     finally:
         LazyAdam._sparse_update = staticmethod(update)
-        GraphEncoder.large_graph = large_graph
+        GraphEncoder.large_graph = default
     if not any(counter.steps):
         raise SystemExit(f"{name}: no row-sparse update at {len(X):,} interactions (its "
                          "graph is below the scalable mode's threshold)")
