@@ -299,10 +299,11 @@ default="barlow"
             getattr(encoder, "_row_sparse", False)
         graph = GraphModel(encoder, self.regularization, seeded_generator(1))
         alignment = ALIGNMENTS.make(self.alignment) if self._aligned else None
-        # decided for the device the steps will run on: the encoder is built on the CPU, and
-        # LightGCN's "auto" propagates in full on a GPU
-        light = self.joint_graph_step == "light" or \
-            (self.joint_graph_step == "auto" and encoder.own_rows_step(self.device_))
+        # decided for the device the steps will run on (fit and partial_fit set it first): the
+        # encoder is built on the CPU, and LightGCN's "auto" propagates in full on a GPU
+        light = self.joint_graph_step == "light" or (
+            self.joint_graph_step == "auto"
+            and encoder.own_rows_step(getattr(self, "device_", None)))
         model = CREATEModel(sequence, graph, alignment, neighbour_gradients=not light)
         edges = EdgeBatches.for_encoder(encoder, edges, self.graph_batch_size, rng)
         warmup = Stage("warmup", self._warmup_epochs, KeyedBatches(edges, "edges"),
