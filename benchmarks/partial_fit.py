@@ -11,7 +11,11 @@ NDCG@10 over the users whose target is one of them (``ndcg@10_new``, ``new_targe
 and over the others (``ndcg@10_old``), which tells whether an update loses on the new
 items or on the fitted ones. ``:wN`` runs N graph-only warm-up epochs first (CREATE),
 ``:bN`` updates in batches of N users, ``:sF`` moves the new items' rows F times as far as
-the optimiser at every step (``new_item_step``). ``MODEL=`` before a configuration applies it
+the optimiser at every step (``new_item_step``), ``:aN`` takes the mean of the weights at the
+ends of the update's last N epochs (``average_epochs``; without it, 1: the last weights),
+``:rN`` updates with ``random_state=N`` (without it, the base's seed), which measures how much
+an update varies with its own draws.
+``MODEL=`` before a configuration applies it
 to that model of ``--models`` only (``CREATE=default:0:fold SASRec=4:1:fold``); without it a
 configuration applies to every model.
 
@@ -71,14 +75,16 @@ def main(argv=None):
                         choices=list(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", nargs="+", default=["default:0"],
-                        metavar="[MODEL=]EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF]",
+                        metavar="[MODEL=]EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF][:aN][:rN]",
                         help="update configurations, each for every model or, after "
                              "'MODEL=', for that one: epochs (or 'default'), replay share, "
                              "':fold' to fold new items in (SASRec, CREATE), ':lrF' to "
                              "update at F times the fit's learning rate, ':wN' to run N "
                              "graph warm-up epochs first (CREATE), ':bN' to update in "
                              "batches of N, ':sF' to move new items' rows F times as far "
-                             "each step (new_item_step)")
+                             "each step (new_item_step), ':aN' to average the weights of "
+                             "the last N epochs (average_epochs), ':rN' to update with "
+                             "random_state=N")
     parser.add_argument("--cache", default=None,
                         help="folder of pickled base and refit models to reuse")
     parser.add_argument("--split", choices=["test", "validation"], default="test")
@@ -129,7 +135,13 @@ def main(argv=None):
         """A fitted model and its fit's seconds, from the cache when it holds them."""
         path = cache and cache / f"{args.split}-{name}-seed{seed}-q{args.quantile:g}-{kind}.pkl"
         if path and path.exists():
-            return pickle.loads(path.read_bytes())
+            model, seconds = pickle.loads(path.read_bytes())
+            # pickled before a parameter existed: it takes its default (a new parameter's
+            # default leaves Amazon Beauty's models as they were)
+            for param, value in MODELS[name]().get_params(deep=False).items():
+                if param not in vars(model):
+                    setattr(model, param, value)
+            return model, seconds
         model = MODELS[name](random_state=seed)
         start = time.perf_counter()
         model.fit(frame)
@@ -167,12 +179,15 @@ def main(argv=None):
                 record({"model": name, "seed": seed, "variant": "base",
                         "seconds": base_seconds}, base)
             state = pickle.dumps(base)
-            for variant, epochs, replay, fold, factor, warmup, batch, step in todo:
+            for (variant, epochs, replay, fold, factor, warmup, batch, step, average,
+                 update_seed) in todo:
                 model = pickle.loads(state)
                 if factor != 1:
                     model.set_params(learning_rate=factor * model.learning_rate)
                 if batch:
                     model.set_params(batch_size=batch)
+                if update_seed is not None:
+                    model.set_params(random_state=update_seed)
                 # rows named without ":fold" were measured before fold_in existed
                 accepted = inspect.signature(model.partial_fit).parameters
                 options = {"fold_in": fold} if "fold_in" in accepted else {}
@@ -185,6 +200,10 @@ def main(argv=None):
                     options["new_item_step"] = step
                 elif step != 1:
                     raise SystemExit(f"--updates {variant}: {name} has no new_item_step.")
+                if "average_epochs" in accepted:
+                    options["average_epochs"] = average
+                elif average != 1:
+                    raise SystemExit(f"--updates {variant}: {name} averages no epochs.")
                 start = time.perf_counter()
                 model.partial_fit(last, epochs=epochs, replay=replay, **options)
                 record({"model": name, "seed": seed, "variant": variant,
@@ -197,7 +216,9 @@ def main(argv=None):
 UPDATE_OPTIONS = {"lr": (float, 1.0, lambda value: value > 0),
                   "w": (int, 0, lambda value: value >= 0),
                   "b": (int, 0, lambda value: value >= 1),
-                  "s": (float, 1.0, lambda value: 0 < value < float("inf"))}
+                  "s": (float, 1.0, lambda value: 0 < value < float("inf")),
+                  "a": (int, 1, lambda value: value >= 1),
+                  "r": (int, None, lambda value: value >= 0)}
 
 
 def parse_scoped_update(text):
@@ -210,8 +231,9 @@ def parse_scoped_update(text):
 
 
 def parse_update(text):
-    """``EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF]`` -> (epochs or None, replay, fold,
-    learning-rate factor, warm-up epochs, batch size or 0 for the fit's, new-item step)."""
+    """``EPOCHS:REPLAY[:fold][:lrF][:wN][:bN][:sF][:aN][:rN]`` -> (epochs or None, replay,
+    fold, learning-rate factor, warm-up epochs, batch size or 0 for the fit's, new-item step,
+    epochs averaged, the update's seed or None for the base's)."""
     epochs, replay, *options = text.split(":")
     values = {"fold": False, **{prefix: default for prefix, (_, default, _) in
                                 UPDATE_OPTIONS.items()}}
@@ -226,19 +248,23 @@ def parse_update(text):
         if value is None or prefix in given or \
                 (prefix in UPDATE_OPTIONS and not UPDATE_OPTIONS[prefix][2](value)):
             raise SystemExit(f"--updates: {text!r} is not EPOCHS:REPLAY[:fold][:lrF][:wN]"
-                             "[:bN][:sF] (F > 0, N >= 0 warm-up epochs, N >= 1 users a "
-                             "batch).")
+                             "[:bN][:sF][:aN][:rN] (F > 0, N >= 0 warm-up epochs or seed, "
+                             "N >= 1 users a batch or epochs averaged).")
         given.add(prefix)
         values[prefix] = value
     return ((None if epochs == "default" else int(epochs)), float(replay or 0),
-            values["fold"], values["lr"], values["w"], values["b"], values["s"])
+            values["fold"], values["lr"], values["w"], values["b"], values["s"], values["a"],
+            values["r"])
 
 
-def variant_name(epochs, replay, fold=False, factor=1.0, warmup=0, batch=0, step=1.0):
+def variant_name(epochs, replay, fold=False, factor=1.0, warmup=0, batch=0, step=1.0,
+                 average=1, update_seed=None):
     return (f"update-{'default' if epochs is None else epochs}e-replay{replay:g}"
             + ("-fold" if fold else "") + ("" if factor == 1 else f"-lr{factor:g}")
             + (f"-warmup{warmup}" if warmup else "") + (f"-batch{batch}" if batch else "")
-            + ("" if step == 1 else f"-step{step:g}"))
+            + ("" if step == 1 else f"-step{step:g}")
+            + ("" if average == 1 else f"-average{average}")
+            + ("" if update_seed is None else f"-seed{update_seed}"))
 
 
 def write_table(results, path):

@@ -477,3 +477,56 @@ def test_cli_update_passes_the_new_item_step(tmp_path, capsys):
     assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"),
                  "--new-item-step", "0", "--out", str(tmp_path / "m3.skc")]) == 1
     assert "new_item_step must be a finite number > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["sasrec", "create"])
+def test_an_averaged_update_is_the_mean_of_its_epochs_weights(fitted, name):
+    """Two epochs averaged: the mean of the one-epoch update's weights and the two-epoch
+    one's (an epoch's batches do not depend on how many follow); CREATE's warm-up is not
+    averaged, and the optimiser state is the last epoch's."""
+    one, two, averaged = (_copy(fitted[name]).partial_fit(NEW, epochs=epochs, average_epochs=last)
+                          for epochs, last in ((1, 1), (2, 1), (2, 2)))
+    parameters = dict(averaged.module_.named_parameters())
+    for key, value in two.module_.named_parameters():
+        mean = (dict(one.module_.named_parameters())[key] + value) / 2
+        torch.testing.assert_close(parameters[key], mean)
+    assert not all(torch.equal(parameters[key], value)
+                   for key, value in two.module_.named_parameters())
+    assert averaged.loss_curve_ == two.loss_curve_
+    assert str(averaged.optimizer_state_) == str(two.optimizer_state_)
+
+
+@pytest.mark.parametrize("name, default", [("sasrec", 1), ("create", 2)])
+def test_average_epochs_is_validated_and_half_the_update_for_create(fitted, name, default):
+    est = _copy(fitted[name])
+    before = est.recommend(k=5)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="average_epochs must be an integer >= 1"):
+            est.partial_fit(NEW, average_epochs=bad)
+    with pytest.raises(ValueError, match="average_epochs=4 exceeds the update's epochs=3"):
+        est.partial_fit(NEW, epochs=3, average_epochs=4)
+    pd.testing.assert_frame_equal(est.recommend(k=5), before)
+
+    def update(**average):
+        return _copy(fitted[name]).partial_fit(NEW, epochs=3, **average).module_.parameters()
+
+    for given, expected in (({}, default), ({"average_epochs": None}, 2)):
+        for value, other in zip(update(**given), update(average_epochs=expected)):
+            assert torch.equal(value, other)
+
+
+def test_cli_update_passes_the_averaged_epochs(tmp_path, capsys):
+    OLD.to_csv(tmp_path / "old.csv", index=False)
+    NEW.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["fit", str(tmp_path / "old.csv"), "--model", "SASRec", "--set", "n_factors=8",
+                 "--set", "epochs=1", "--quiet", "--out", str(tmp_path / "m.skc")]) == 0
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"), "--epochs", "3",
+                 "--average-epochs", "3", "--out", str(tmp_path / "m2.skc")]) == 0
+    updated = skcreate.load(tmp_path / "m2.skc")
+    expected = skcreate.load(tmp_path / "m.skc").partial_fit(NEW, epochs=3, average_epochs=3)
+    pd.testing.assert_frame_equal(updated.recommend(k=5), expected.recommend(k=5))
+    assert main(["fit", str(tmp_path / "old.csv"), "--model", "ALS", "--set", "n_factors=4",
+                 "--set", "iterations=1", "--quiet", "--out", str(tmp_path / "als.skc")]) == 0
+    assert main(["update", str(tmp_path / "als.skc"), str(tmp_path / "new.csv"),
+                 "--average-epochs", "2", "--out", str(tmp_path / "m3.skc")]) == 1
+    assert "ALSRecommender averages no epochs" in capsys.readouterr().err

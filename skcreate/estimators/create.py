@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..data.interactions import check_bool, check_positive
 from ..training.batches import EdgeBatches, JointBatches, KeyedBatches
 from .graph import GRAPH_RUN_OPTIONS, GRAPH_SIZE_CONSTRAINTS
-from .neural import NeuralRecommender, seeded_generator
+from .neural import NeuralRecommender, check_average_epochs, seeded_generator
 from ..nn.alignment import Alignment, BarlowTwins, InfoNCE
 from ..nn.create_model import CREATEModel
 from ..nn.graph_encoder import GraphEncoder
@@ -328,7 +328,7 @@ default="barlow"
         f"graph_encoder__{name}" for name in GRAPH_RUN_OPTIONS}
 
     def partial_fit(self, X, y=None, epochs=None, replay=0.0, warmup_epochs=None,
-                    fold_in=True, new_item_step=5.0):
+                    fold_in=True, new_item_step=5.0, average_epochs=None):
         """Update the fitted model with new interactions.
 
         As :meth:`~skcreate.estimators.base.BaseRecommender.partial_fit`: the graph is rebuilt
@@ -369,6 +369,14 @@ default="barlow"
             whose target is a new item gain (1.76 % to 3.19 %), the others lose a little
             (2.21 to 2.14), where a 3x learning rate for every row lost more on them
             (``benchmarks/results/partial-fit-beauty-validation-young.md``).
+        average_epochs : int, optional
+            The updated weights are the mean of the weights at the ends of the update's last
+            ``average_epochs`` joint epochs (:class:`skcreate.training.averaging.TailAverage`),
+            at most ``epochs``; by default half of them, rounded up (4 of the default 7); 1
+            keeps the last epoch's. On Amazon Beauty's validation split (3 bases, 3 update
+            seeds each) the default update scored NDCG@10 2.23 ± 0.09 % unaveraged, 2.24 ±
+            0.08 % averaging 2 epochs and 2.26 ± 0.10 % averaging 4, higher on 7 draws of 9
+            (``benchmarks/results/partial-fit-beauty-validation-young.md``).
 
         Returns
         -------
@@ -382,7 +390,8 @@ default="barlow"
             raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}.")
         return self._update(X, epochs, replay, warmup_epochs=int(warmup_epochs),
                             fold_in=check_bool(fold_in, "fold_in"),
-                            new_item_step=check_positive(new_item_step, "new_item_step"))
+                            new_item_step=check_positive(new_item_step, "new_item_step"),
+                            average_epochs=check_average_epochs(average_epochs))
 
     @staticmethod
     def _sequence_step(module):

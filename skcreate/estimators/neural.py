@@ -13,14 +13,20 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from .base import BaseRecommender
+from ..data.interactions import check_k
 from ..nn.optim import LazyAdam, has_row_sparse_gradients
 from ..nn.registry import Shortcuts
 from ..training import Trainer
 
-__all__ = ["NeuralRecommender", "TRAINERS", "seeded_generator"]
+__all__ = ["NeuralRecommender", "TRAINERS", "seeded_generator", "check_average_epochs"]
 
 #: what ``trainer`` accepts besides a :class:`~skcreate.training.Trainer`: None, the default
 TRAINERS = Shortcuts(Trainer, {None: Trainer})
+
+
+def check_average_epochs(value):
+    """Validate partial_fit's ``average_epochs``: None (its default) or an integer >= 1."""
+    return value if value is None else check_k(value, "average_epochs")
 
 
 def seeded_generator(offset=0):
@@ -88,13 +94,18 @@ class NeuralRecommender(BaseRecommender):
                                                    "weight_decay", "trainer"}
 
     def _partial_fit(self, data, touched, epochs, warmup_epochs=0, fold_in=False,
-                     new_item_step=1.0):
+                     new_item_step=1.0, average_epochs=1):
         # a third of the fit's epochs by default: on Amazon Beauty's validation split
         # (SASRec) 5 update epochs of 15 matched a refit, 15 fell below the model before
         # the update (benchmarks/results/partial-fit-beauty-validation.md)
         epochs = epochs or max(1, round(self.epochs / 3))
-        result = self._trainer.partial_fit(self, data, touched, epochs,
-                                           warmup_epochs, fold_in, new_item_step)
+        if average_epochs is None:
+            average_epochs = (epochs + 1) // 2
+        elif average_epochs > epochs:
+            raise ValueError(f"average_epochs={average_epochs} exceeds the update's "
+                             f"epochs={epochs}.")
+        result = self._trainer.partial_fit(self, data, touched, epochs, warmup_epochs,
+                                           fold_in, new_item_step, average_epochs)
         for name in ("loss_curve", "epoch_seconds", "epoch_stages"):
             getattr(self, f"{name}_").extend(getattr(result, name))
         if self.validation_scores_:  # aligned with the loss curve: the update's are not scored

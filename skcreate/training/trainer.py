@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from . import distributed as dist
 from .._version import __version__
+from .averaging import TailAverage
 from .checkpoint import Checkpoint
 from .growth import grow_into, grow_optimizer_state, stretch_new_item_steps
 from ..data.interactions import Interactions
@@ -258,7 +259,7 @@ class Trainer(BaseEstimator):
                 distributed=distributed, precision=self.precision)
 
     def partial_fit(self, estimator, data, touched, epochs, warmup_epochs=0, fold_in=False,
-                    new_item_step=1.0):
+                    new_item_step=1.0, average_epochs=1):
         """Continue training ``estimator``'s fitted network on grown ``data``; returns the
         :class:`~skcreate.training.TrainingResult` of the update.
 
@@ -269,7 +270,9 @@ class Trainer(BaseEstimator):
         each other one (CREATE's graph warm-up). With ``fold_in`` the new items' rows start
         from the fitted network (the estimator's ``_fold_in_items``), and every step moves
         them ``new_item_step`` times as far as the optimiser does
-        (:func:`~skcreate.training.growth.stretch_new_item_steps`). Early stopping,
+        (:func:`~skcreate.training.growth.stretch_new_item_steps`). The weights it ends with
+        are the mean of those at the ends of the last ``average_epochs`` epochs of each
+        validated stage (:class:`~skcreate.training.averaging.TailAverage`). Early stopping,
         checkpoints and data parallelism are fit's: an update runs on this process's device,
         without them.
         """
@@ -294,10 +297,14 @@ class Trainer(BaseEstimator):
                 estimator._fold_in_items(module, data, touched, estimator.n_items_)
             optimizer = stretch_new_item_steps(estimator._optimizer(module), module,
                                                estimator.n_items_, new_item_step)
+            averages = [TailAverage(module, stage.name, stage.epochs, average_epochs)
+                        for stage in stages if stage.validate and average_epochs > 1]
             result = train(module, stages, optimizer,
-                           callbacks=self.callbacks or (), verbose=self.verbose,
-                           description=type(estimator).__name__, precision=self.precision,
-                           optimizer_state=state)
+                           callbacks=[*averages, *(self.callbacks or ())],
+                           verbose=self.verbose, description=type(estimator).__name__,
+                           precision=self.precision, optimizer_state=state)
+            for average in averages:
+                average.apply()
         estimator.module_ = module
         estimator.train_user_ids_ = data.user_ids
         return result

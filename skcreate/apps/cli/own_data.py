@@ -74,6 +74,10 @@ def add_parsers(sub):
     up.add_argument("--new-item-step", type=float, default=None,
                     help="SASRec and CREATE only: how many times as far as the optimiser "
                     "each step moves the rows of the items new in NEW (default: 5)")
+    up.add_argument("--average-epochs", type=positive_int, default=None,
+                    help="SASRec and CREATE only: the updated weights are the mean of those "
+                    "at the ends of the update's last N epochs (default: CREATE half of "
+                    "them, SASRec 1)")
     up.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
                     help="as in `skcreate recommend`")
     up.set_defaults(run=run_update)
@@ -203,6 +207,11 @@ def run_update(args):
             raise CommandError(f"--new-item-step: {type(model).__name__} has no new-item "
                                "step (SASRec and CREATE have).")
         options["new_item_step"] = args.new_item_step
+    if args.average_epochs is not None:
+        if "average_epochs" not in inspect.signature(model.partial_fit).parameters:
+            raise CommandError(f"--average-epochs: {type(model).__name__} averages no "
+                               "epochs (SASRec and CREATE do).")
+        options["average_epochs"] = args.average_epochs
     start = time.perf_counter()
     n_items = model.n_items_
     model.partial_fit(X, epochs=args.epochs, **options)
