@@ -20,7 +20,8 @@ class TailAverage(Callback):
     Pass it to :func:`~skcreate.training.train` among the callbacks, then call :meth:`apply`:
     the parameters become the mean of their values at the ends of the last ``last`` of the
     stage's ``epochs`` epochs. Buffers (a graph's adjacency, cached embeddings) are left as
-    they are; an interrupted run averages the epochs it finished.
+    they are; an interrupted run averages the epochs it finished. The mean is one copy of the
+    parameters, on their device, updated once an epoch.
 
     Parameters
     ----------
