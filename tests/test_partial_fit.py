@@ -20,6 +20,8 @@ from skcreate.nn import ItemTable
 from skcreate.nn.optim import LazyAdam
 from skcreate.training.growth import (fold_in_items, grow_into, grow_optimizer_state,
                                       stretch_new_item_steps, youngest_items)
+from skcreate.nn.lightgcn import LightGCNEncoder
+from skcreate.training import trainer as trainer_module
 from skcreate.training.trainer import _only_users
 
 DATA = make_interactions(n_users=150, n_items=60, random_state=0)
@@ -530,3 +532,31 @@ def test_cli_update_passes_the_averaged_epochs(tmp_path, capsys):
     assert main(["update", str(tmp_path / "als.skc"), str(tmp_path / "new.csv"),
                  "--average-epochs", "2", "--out", str(tmp_path / "m3.skc")]) == 1
     assert "ALSRecommender averages no epochs" in capsys.readouterr().err
+
+
+def test_create_update_takes_the_joint_step_its_network_takes(fitted, monkeypatch):
+    """The update's network is built from the whole graph and its stages from its users'
+    graph: where only the whole one is large enough for "auto" to take the light step, the
+    joint batches hold the light step's edges too."""
+    est = _copy(fitted["create"])
+    data = est.interactions_.append(
+        Interactions.from_frame(NEW, "user_id", "item_id", "timestamp")[0])
+    touched = np.unique(data.user_ids.get_indexer(NEW.user_id.unique()))
+    whole = data.graph(est.graph_last_n, est.graph_last_frac)[0].nnz
+    part = _only_users(data, touched).graph(est.graph_last_n, est.graph_last_frac)[0].nnz
+    assert part < whole
+    monkeypatch.setattr(LightGCNEncoder, "large_graph", part)
+    seen = {}
+
+    def spy(module, stages, optimizer, **options):
+        seen.update(module=module, stages=stages)
+        return train(module, stages, optimizer, **options)
+
+    monkeypatch.setattr(trainer_module, "train", spy)
+    est.set_params(graph_batch_size=40).partial_fit(NEW, epochs=1, warmup_epochs=0)
+    assert not seen["module"].neighbour_gradients
+    assert seen["stages"][1].batches.edge_batch_size == 10
+    monkeypatch.setattr(LightGCNEncoder, "large_graph", whole)  # neither is large: full
+    _copy(fitted["create"]).partial_fit(NEW, epochs=1, warmup_epochs=0)
+    assert seen["module"].neighbour_gradients
+    assert seen["stages"][1].batches.edge_batch_size is None

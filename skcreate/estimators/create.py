@@ -308,16 +308,25 @@ default="barlow"
         edges = EdgeBatches.for_encoder(encoder, edges, self.graph_batch_size, rng)
         warmup = Stage("warmup", self._warmup_epochs, KeyedBatches(edges, "edges"),
                        {"global": self.graph_weight}, validate=False)
-        joint_edges = max(1, round(LIGHT_EDGE_SHARE * self.graph_batch_size)) if light \
-            else None
         extra = 0 if self.alignment_batch_size is None or not self._aligned \
             else self.alignment_batch_size - self.batch_size
         joint = Stage("joint", self.epochs,
                       JointBatches(sequence_batches, edges if self.graph_weight > 0 else None,
-                                   alignment_users=extra, edge_batch_size=joint_edges),
+                                   alignment_users=extra,
+                                   edge_batch_size=self._joint_edges(light)),
                       {"local": 1.0, "global": self.graph_weight,
                        "align": self.alignment_weight})
         return model, [warmup, joint]
+
+    def _joint_edges(self, light):
+        """Edges a joint batch holds: a share of ``graph_batch_size`` when light, else all."""
+        return max(1, round(LIGHT_EDGE_SHARE * self.graph_batch_size)) if light else None
+
+    def _update_stages(self, module, stages):
+        # an update's stages come from its users' graph, its network from the whole one,
+        # whose size decides "auto": the joint edges follow the network's gradients
+        stages[1].batches.edge_batch_size = self._joint_edges(not module.neighbour_gradients)
+        return stages
 
     def _fit(self, data):
         super()._fit(data)

@@ -115,6 +115,11 @@ class NeuralRecommender(BaseRecommender):
         self.optimizer_state_ = result.optimizer_state
         self.interrupted_ = result.interrupted
 
+    def _update_stages(self, module, stages):
+        """The stages of an update, built from its users' data, made to agree with
+        ``module``, built from all of it (the estimator's ``_build``)."""
+        return stages
+
     def _restore(self, state_dict):
         # the network is rebuilt exactly as at fit (same data and parameters), then given the
         # saved weights: a model file holds tensors, never code

@@ -286,6 +286,7 @@ class Trainer(BaseEstimator):
             rng = np.random.default_rng(seed)
             module, _ = estimator._build(data, rng)
             _, stages = estimator._build(_only_users(data, touched), rng)
+            stages = estimator._update_stages(module, stages)
             stages = [dataclasses.replace(stage, epochs=epochs if stage.validate
                                           else warmup_epochs) for stage in stages]
             maps = grow_into(module, fitted, user_rows)
