@@ -51,7 +51,7 @@ class TailAverage(Callback):
     def __init__(self, module, stage, epochs, last):
         if not 1 <= last <= epochs:
             raise ValueError(f"last must be in [1, epochs={epochs}], got {last}.")
-        self.parameters = [param for param in module.parameters()]
+        self.parameters = list(module.parameters())
         self.stage, self.first = stage, epochs - last + 1
         self.seen, self.count, self.means = 0, 0, None
 
