@@ -53,7 +53,8 @@ def pyplot():
 
 
 def load_data(dataset, data_home=None):
-    """Interactions of a :mod:`skcreate.data.datasets` name, or ``synthetic[:n_users[:n_items]]``."""
+    """Interactions of a :mod:`skcreate.data.datasets` name, or
+    ``synthetic[:n_users[:n_items]]``."""
     if dataset.startswith("synthetic"):
         _, *sizes = dataset.split(":")
         n_users, n_items = (list(map(int, sizes)) + [20000, 5000][len(sizes):])[:2]

@@ -32,7 +32,8 @@ NEW = pd.concat([DATA[DATA.timestamp > CUT], pd.DataFrame({
     "user_id": [9000, 9000, 3], "item_id": [7000, 7001, 7000],
     "timestamp": [DATA.timestamp.max() + 1, DATA.timestamp.max() + 2, DATA.timestamp.max() + 1]})],
     ignore_index=True)
-KNOWN = DATA[(DATA.timestamp > CUT) & DATA.user_id.isin(OLD.user_id) & DATA.item_id.isin(OLD.item_id)]
+KNOWN = DATA[(DATA.timestamp > CUT) & DATA.user_id.isin(OLD.user_id)
+             & DATA.item_id.isin(OLD.item_id)]
 
 MODELS = {
     "popular": lambda: skcreate.PopularRecommender(),
@@ -512,8 +513,8 @@ def test_average_epochs_is_validated_and_half_the_update_for_create(fitted, name
     def update(**average):
         return _copy(fitted[name]).partial_fit(NEW, epochs=3, **average).module_.parameters()
 
-    for given, expected in (({}, default), ({"average_epochs": None}, 2)):
-        for value, other in zip(update(**given), update(average_epochs=expected)):
+    for options, expected in (({}, default), ({"average_epochs": None}, 2)):
+        for value, other in zip(update(**options), update(average_epochs=expected)):
             assert torch.equal(value, other)
 
 

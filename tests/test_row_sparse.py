@@ -273,7 +273,8 @@ def test_auto_on_a_large_graph_trains_the_scalable_mode(auto, explicit, monkeypa
 
 @pytest.mark.parametrize("grows", [True, False], ids=["dense-to-sparse", "sparse-to-dense"])
 def test_partial_fit_across_the_threshold_carries_the_optimiser_state(grows, monkeypatch):
-    old, new = X[X.timestamp <= X.timestamp.quantile(0.8)], X[X.timestamp > X.timestamp.quantile(0.8)]
+    cut = X.timestamp.quantile(0.8)
+    old, new = X[X.timestamp <= cut], X[X.timestamp > cut]
     encoder = skcreate.nn.GraphEncoder
     monkeypatch.setattr(encoder, "large_graph", 10**9 if grows else 10)
     est = skcreate.LightGCNRecommender(n_factors=8, n_layers=2, batch_size=64, epochs=2,

@@ -21,8 +21,8 @@ from ..nn.ultragcn import UltraGCNEncoder
 from .sequential import LOSSES, SASRecRecommender
 from ..training import Stage
 
-__all__ = ["CREATERecommender", "SEQUENCE_ENCODERS", "GRAPH_ENCODERS", "ALIGNMENTS", "WARMUP_PER_EPOCH",
-           "WARMUP_MIN", "WARMUP_MAX", "LIGHT_EDGE_SHARE"]
+__all__ = ["CREATERecommender", "SEQUENCE_ENCODERS", "GRAPH_ENCODERS", "ALIGNMENTS",
+           "WARMUP_PER_EPOCH", "WARMUP_MIN", "WARMUP_MAX", "LIGHT_EDGE_SHARE"]
 
 #: Warm-up epochs per joint epoch under ``warmup_epochs="auto"``...
 WARMUP_PER_EPOCH = 3
@@ -79,10 +79,10 @@ class CREATERecommender(SASRecRecommender):
         (``large_graph``), a step reads and updates only the rows of its nodes and sampled
         neighbours, so that a warm-up epoch grows little faster than the interactions (30 s
         at 3M interactions on 2 cores, against over 6 minutes exactly; log-log slope 1.28
-        from 0.1M); smaller graphs, Amazon Beauty's among them, train exactly. With a row-sparse encoder and ``loss="sce"``
-        a joint step reads rows of the shared item table: its gradient is row-sparse and Adam
-        updates only the rows the step read, as in SASRec with SCE, so the step's cost no
-        longer grows with the catalogue. Full CE, or a step that propagates the whole graph,
+        from 0.1M); smaller graphs, Amazon Beauty's among them, train exactly. With a
+        row-sparse encoder and ``loss="sce"`` a joint step reads rows of the shared item
+        table: its gradient is row-sparse and Adam updates only the rows the step read, as in
+        SASRec with SCE, so the step's cost no longer grows with the catalogue. Full CE, or a step that propagates the whole graph,
         reads the table whole, and its gradient is dense.
     graph_last_n : int, default=None
         Build the graph from each user's last ``graph_last_n`` interactions.
@@ -148,8 +148,8 @@ default="barlow"
     learning_rate, batch_size
         As in :class:`~skcreate.estimators.sequential.SASRecRecommender`.
     weight_decay, loss
-        As in :class:`~skcreate.estimators.sequential.SASRecRecommender` (the graph branch reads the
-        whole item table, so SCE's item-table updates stay dense).
+        As in :class:`~skcreate.estimators.sequential.SASRecRecommender`; SCE's item-table
+        updates are row-sparse only where the graph encoder's are (see ``graph_encoder``).
     filter_seen, random_state, user_col, item_col, time_col
         As in :class:`~skcreate.estimators.sequential.SASRecRecommender`.
     trainer : skcreate.training.Trainer, default=None

@@ -325,9 +325,10 @@ class GraphRecommender(_GraphRecommender):
 
     What :class:`LightGCNRecommender` and :class:`UltraGCNRecommender` do for their encoder,
     for any :class:`~skcreate.nn.GraphEncoder`: the encoder's
-    :meth:`~skcreate.nn.GraphEncoder.loss` on edge batches (with the negatives it asks for) plus ``regularization`` times its
-    :meth:`~skcreate.nn.GraphEncoder.penalty`, served from its propagated embeddings (users
-    unseen at fit folded in as the mean of their history items' embeddings). The encoder's own
+    :meth:`~skcreate.nn.GraphEncoder.loss` on edge batches (with the negatives it asks for)
+    plus ``regularization`` times its :meth:`~skcreate.nn.GraphEncoder.penalty`, served from
+    its propagated embeddings (users unseen at fit folded in as the mean of their history
+    items' embeddings). The encoder's own
     options, its width included, live on the encoder and are tuned as ``graph_encoder__<name>``.
 
     Parameters
