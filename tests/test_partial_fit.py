@@ -467,16 +467,23 @@ def test_new_item_step_is_validated_and_five_by_default(fitted, name):
     assert not torch.allclose(weights[0][first_new:], weights[2][first_new:])
 
 
-def test_cli_update_passes_the_new_item_step(tmp_path, capsys):
+def _cli_update_is_partial_fit(tmp_path, flags, **options):
+    """A SASRec fitted by the CLI on OLD, then `skcreate update`d with NEW and ``flags``: the
+    same recommendations as the model's partial_fit with ``options``."""
     OLD.to_csv(tmp_path / "old.csv", index=False)
     NEW.to_csv(tmp_path / "new.csv", index=False)
     assert main(["fit", str(tmp_path / "old.csv"), "--model", "SASRec", "--set", "n_factors=8",
                  "--set", "epochs=1", "--quiet", "--out", str(tmp_path / "m.skc")]) == 0
-    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"), "--epochs", "1",
-                 "--new-item-step", "2", "--out", str(tmp_path / "m2.skc")]) == 0
+    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"), *flags,
+                 "--out", str(tmp_path / "m2.skc")]) == 0
     updated = skcreate.load(tmp_path / "m2.skc")
-    expected = skcreate.load(tmp_path / "m.skc").partial_fit(NEW, epochs=1, new_item_step=2)
+    expected = skcreate.load(tmp_path / "m.skc").partial_fit(NEW, **options)
     pd.testing.assert_frame_equal(updated.recommend(k=5), expected.recommend(k=5))
+
+
+def test_cli_update_passes_the_new_item_step(tmp_path, capsys):
+    _cli_update_is_partial_fit(tmp_path, ["--epochs", "1", "--new-item-step", "2"],
+                               epochs=1, new_item_step=2)
     assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"),
                  "--new-item-step", "0", "--out", str(tmp_path / "m3.skc")]) == 1
     assert "new_item_step must be a finite number > 0" in capsys.readouterr().err
@@ -519,15 +526,8 @@ def test_average_epochs_is_validated_and_half_the_update_for_create(fitted, name
 
 
 def test_cli_update_passes_the_averaged_epochs(tmp_path, capsys):
-    OLD.to_csv(tmp_path / "old.csv", index=False)
-    NEW.to_csv(tmp_path / "new.csv", index=False)
-    assert main(["fit", str(tmp_path / "old.csv"), "--model", "SASRec", "--set", "n_factors=8",
-                 "--set", "epochs=1", "--quiet", "--out", str(tmp_path / "m.skc")]) == 0
-    assert main(["update", str(tmp_path / "m.skc"), str(tmp_path / "new.csv"), "--epochs", "3",
-                 "--average-epochs", "3", "--out", str(tmp_path / "m2.skc")]) == 0
-    updated = skcreate.load(tmp_path / "m2.skc")
-    expected = skcreate.load(tmp_path / "m.skc").partial_fit(NEW, epochs=3, average_epochs=3)
-    pd.testing.assert_frame_equal(updated.recommend(k=5), expected.recommend(k=5))
+    _cli_update_is_partial_fit(tmp_path, ["--epochs", "3", "--average-epochs", "3"],
+                               epochs=3, average_epochs=3)
     assert main(["fit", str(tmp_path / "old.csv"), "--model", "ALS", "--set", "n_factors=4",
                  "--set", "iterations=1", "--quiet", "--out", str(tmp_path / "als.skc")]) == 0
     assert main(["update", str(tmp_path / "als.skc"), str(tmp_path / "new.csv"),

@@ -82,8 +82,9 @@ class CREATERecommender(SASRecRecommender):
         from 0.1M); smaller graphs, Amazon Beauty's among them, train exactly. With a
         row-sparse encoder and ``loss="sce"`` a joint step reads rows of the shared item
         table: its gradient is row-sparse and Adam updates only the rows the step read, as in
-        SASRec with SCE, so the step's cost no longer grows with the catalogue. Full CE, or a step that propagates the whole graph,
-        reads the table whole, and its gradient is dense.
+        SASRec with SCE, so the step's cost no longer grows with the catalogue. Full CE, or a
+        step that propagates the whole graph, reads the table whole, and its gradient is
+        dense.
     graph_last_n : int, default=None
         Build the graph from each user's last ``graph_last_n`` interactions.
     graph_last_frac : float, default=0.4
