@@ -155,6 +155,32 @@ def test_historical_step_has_full_propagation_rows_after_a_refresh(n_layers, nor
         assert not torch.allclose(grads[1], full_grads[1])
 
 
+@pytest.mark.parametrize("n_layers", [2, 3])
+@pytest.mark.parametrize("normalize_layers", [False, True])
+def test_historical_step_estimates_full_propagation_after_the_rows_moved(n_layers,
+                                                                        normalize_layers):
+    # layers 1..K are the refresh's plus unbiased estimates of A^k applied to the layer-0 rows'
+    # change since: with every neighbour and many walks, close to propagating the new rows
+    user_items = random_graph(4, density=0.15)
+    torch.manual_seed(0)
+    encoder = LightGCNEncoder(n_factors=4, n_layers=n_layers, normalize_layers=normalize_layers,
+                              propagation="historical", fanout=1000,
+                              walks=20_000).build(user_items)
+    encoder.train()
+    users, items = torch.arange(30), torch.arange(40)
+    encoder.embed(users, items)
+    with torch.no_grad():
+        encoder.user_embedding.weight.add_(torch.randn(30, 4, generator=torch.Generator()
+                                                       .manual_seed(0)))
+        encoder.item_table.catalogue.add_(torch.randn(40, 4, generator=torch.Generator()
+                                                      .manual_seed(1)))
+        part_users, part_items = encoder.embed(users, items, torch.Generator().manual_seed(2))
+        full_users, full_items = encoder.propagate()
+    # the layers' scale is about 1 here: walks of the wrong length err by 0.3 to 0.9
+    torch.testing.assert_close(part_users[users], full_users, atol=0.1, rtol=0)
+    torch.testing.assert_close(part_items[items], full_items, atol=0.1, rtol=0)
+
+
 def test_historical_propagation_refuses_edge_dropout():
     with pytest.raises(ValueError, match="edge_dropout must be 0 with propagation='historical'"):
         LightGCNEncoder(n_factors=4, propagation="historical", edge_dropout=0.1).build(

@@ -333,8 +333,11 @@ class LightGCNEncoder(GraphEncoder):
         # layer-0 rows since (a control variate: exact at the refresh): over the sampled
         # neighbours for k = 1, along random walks beyond, so gradients reach k hops
         walks = self.walks or fanout or self.default_walks
-        ends, weights = random_walks(self.adjacency, nodes, walks, self.n_layers - 1,
-                                     generator)
+        # layer k's estimate needs walks of k hops (the first hop's ends are not read); one
+        # layer needs none
+        ends, weights = random_walks(self.adjacency, nodes, walks,
+                                     self.n_layers if self.n_layers > 1 else 0, generator)
+        ends, weights = ends[1:], weights[1:]
         # one read of the layer-0 rows (the step's own and their neighbours'): one row-sparse
         # gradient per table
         read, columns = unique_codes(torch.cat([nodes, block.cols, *ends]),
