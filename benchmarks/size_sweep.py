@@ -32,8 +32,9 @@ data (``start_mib`` in the CSV, before fit).
 The graph encoders' ``row_sparse`` and LightGCN's ``propagation`` default to "auto", which
 takes the scalable mode (row-sparse, one sampled hop a step) on graphs of more than
 ``GraphEncoder.large_graph`` edges: "LightGCN", "UltraGCN", "CREATE", "CREATE-SCE" and
-"CREATE-warmup" are those defaults ("LightGCN-walks3" too, with ``walks=3``, and
-"CREATE-SCE-joint-full", with ``joint_graph_step="full"``), "-exact" the
+"CREATE-warmup" are those defaults ("LightGCN-walks3" too, with ``walks=3``,
+"CREATE-SCE-joint-full", with ``joint_graph_step="full"``, and "CREATE-warmup-neighbours",
+with ``warmup_graph_step="full"``), "-exact" the
 same models as before "auto" did so (every model but these is fitted with ``large_graph``
 infinite, so the earlier sweeps' names keep their meaning):
 
@@ -110,21 +111,30 @@ MODELS = {
     "LightGCN-walks3": ("LightGCN", {"walks": 3}),
     "UltraGCN": ("UltraGCN", {}),
     "UltraGCN-sparse": ("UltraGCN", {"row_sparse": True}),
-    "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(**HISTORICAL)}),
+    # (with the warm-up's gradients to the neighbours' rows, as before warmup_graph_step)
+    "CREATE-warmup-historical": ("CREATE", {"graph_encoder": LightGCNEncoder(**HISTORICAL),
+                                            "warmup_graph_step": "full"}),
     "CREATE-SCE-historical": ("CREATE", {"warmup_epochs": 1, "loss": "sce",
-                                         "graph_encoder": LightGCNEncoder(**HISTORICAL)}),
+                                         "graph_encoder": LightGCNEncoder(**HISTORICAL),
+                                         "warmup_graph_step": "full"}),
+    # and the warm-up's gradients to its own rows only
+    "CREATE-warmup-historical-light": ("CREATE", {"graph_encoder": LightGCNEncoder(**HISTORICAL),
+                                                  "warmup_graph_step": "light"}),
     # the defaults with the joint step before "auto" took the light one on large graphs
     "CREATE-SCE-joint-full": ("CREATE", {"warmup_epochs": 1, "loss": "sce",
                                          "joint_graph_step": "full"}),
+    # the defaults with the warm-up before "auto" took the light one on large graphs
+    "CREATE-warmup-neighbours": ("CREATE", {"warmup_graph_step": "full"}),
 }
 # models timed on their graph warm-up alone: ``--epochs`` warm-up epochs, then training stops
 WARMUP_ONLY = {"CREATE-warmup", "CREATE-warmup-full", "CREATE-warmup-sparse",
-               "CREATE-warmup-fanout", "CREATE-warmup-historical", "CREATE-warmup-exact"}
+               "CREATE-warmup-fanout", "CREATE-warmup-historical", "CREATE-warmup-exact",
+               "CREATE-warmup-historical-light", "CREATE-warmup-neighbours"}
 # the defaults, whose "auto" graph options take the scalable mode on graphs of more than
 # GraphEncoder.large_graph edges; every other model is fitted as before them (large_graph =
 # inf), so that the earlier sweeps' names keep their meaning
 AUTO = {"LightGCN", "LightGCN-walks3", "UltraGCN", "CREATE", "CREATE-SCE", "CREATE-warmup",
-        "CREATE-SCE-joint-full"}
+        "CREATE-SCE-joint-full", "CREATE-warmup-neighbours"}
 # the models of the Amazon Beauty epoch-time comparison (``--beauty``)
 BEAUTY_MODELS = ["SASRec", "CREATE", "CREATE-full"]
 # (CSV column, Markdown header, format) of the table

@@ -32,7 +32,8 @@ from skcreate.nn.optim import LazyAdam  # noqa: E402
 from skcreate.training import Callback  # noqa: E402
 
 #: the scalable graph models of the sweep (a step's reads bounded whatever the graph's size)
-SCALABLE = ["LightGCN-historical", "CREATE-warmup-historical"]
+SCALABLE = ["LightGCN-historical", "CREATE-warmup-historical",
+            "CREATE-warmup-historical-light"]
 
 
 class RowCounter(Callback):

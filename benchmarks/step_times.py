@@ -30,6 +30,9 @@ MODELS = {
     "SASRec-SCE": (lambda **kw: SASRecRecommender(loss="sce", **kw), "train"),
     "CREATE-SCE-warmup": (lambda **kw: CREATERecommender(loss="sce", warmup_epochs=1, **kw),
                           "warmup"),
+    # the warm-up step before "auto" took the light one on large graphs
+    "CREATE-SCE-warmup-full": (lambda **kw: CREATERecommender(
+        loss="sce", warmup_epochs=1, warmup_graph_step="full", **kw), "warmup"),
     "CREATE-SCE-joint": (lambda **kw: CREATERecommender(loss="sce", warmup_epochs=0, **kw),
                          "joint"),
     # the joint step before "auto" took the light one on large graphs

@@ -56,6 +56,11 @@ def test_step_rows_counts_distinct_rows_of_every_step(load_benchmark, tmp_path):
     assert (lightgcn.steps == [-(-n // 2048) for n in lightgcn.interactions]).all()
     assert (table.rows_per_step <= table.nodes).all() and (table.rows_per_step > 0).all()
     assert np.allclose(table.row_updates, table.rows_per_step * table.steps)
+    # a light warm-up step updates its own rows only: fewer than the full one's, on the same
+    # batches
+    warmup = table[table.model.str.startswith("CREATE")].pivot(
+        index="interactions", columns="model", values="rows_per_step")
+    assert (warmup["CREATE-warmup-historical-light"] < warmup["CREATE-warmup-historical"]).all()
     assert "row updates an epoch" in (tmp_path / "rows.md").read_text()
 
 

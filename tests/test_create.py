@@ -294,6 +294,42 @@ def test_light_joint_step_sends_graph_gradients_to_its_own_rows_only(synthetic):
     assert rows == set(batch.edges.users.tolist())
 
 
+@pytest.mark.parametrize("params, light", [
+    ({}, False),  # "auto" on a graph the encoder trains exactly: full
+    (HISTORICAL, True),  # "auto" where its steps are historical: light
+    ({"warmup_graph_step": "full", **HISTORICAL}, False),
+    ({"warmup_graph_step": "light", **HISTORICAL}, True),
+    # light on an exact encoder: every step reads and updates its neighbourhood anyway
+    ({"warmup_graph_step": "light"}, False),
+])
+def test_warmup_graph_step_sets_the_warmup_gradients(synthetic, params, light):
+    model, (warmup, joint) = built(synthetic, **params)
+    assert (not model.warmup_neighbour_gradients
+            and model.graph.encoder.own_rows_step()) == light
+    # the warm-up keeps its edges, and the joint step is decided apart
+    assert warmup.batches.source.batch_size == 2048
+    assert model.neighbour_gradients == ("graph_encoder__propagation" not in params)
+
+
+def test_light_warmup_step_sends_gradients_to_its_own_rows_only(synthetic):
+    steps = {}
+    for name in ("full", "light"):
+        torch.manual_seed(0)
+        model, (warmup, _) = built(synthetic, warmup_graph_step=name, graph_batch_size=64,
+                                   **HISTORICAL)
+        model.train()
+        batch = next(iter(warmup.batches(0)))
+        loss = model(batch)["global"]
+        loss.backward()
+        rows = set(model.graph.encoder.user_embedding.weight.grad.coalesce().indices()[0]
+                   .tolist())
+        steps[name] = loss.item(), rows, set(batch.edges.users.tolist())
+    # the same rows are read, so the same loss; the light step updates its own users only
+    assert steps["light"][0] == steps["full"][0]
+    assert steps["light"][1] == steps["light"][2]
+    assert steps["full"][1] > steps["full"][2]
+
+
 def test_joint_graph_step_auto_equals_what_it_resolves_to(synthetic):
     small = dict(epochs=1, warmup_epochs=1, graph_batch_size=256, **FAST)
     fits = {name: CREATERecommender(**small).set_params(**extra).fit(synthetic)
@@ -301,17 +337,23 @@ def test_joint_graph_step_auto_equals_what_it_resolves_to(synthetic):
         ("auto", {}), ("full", {"joint_graph_step": "full"}),
         ("auto-historical", HISTORICAL),
         ("light-historical", {"joint_graph_step": "light", **HISTORICAL}),
-        ("full-historical", {"joint_graph_step": "full", **HISTORICAL})]}
+        ("full-historical", {"joint_graph_step": "full", **HISTORICAL}),
+        ("light-both-historical", {"joint_graph_step": "light", "warmup_graph_step": "light",
+                                   **HISTORICAL}),
+        ("full-warmup-historical", {"warmup_graph_step": "full", **HISTORICAL})]}
     assert fits["auto"].loss_curve_ == fits["full"].loss_curve_
     assert fits["auto-historical"].loss_curve_ == fits["light-historical"].loss_curve_
+    assert fits["auto-historical"].loss_curve_ == fits["light-both-historical"].loss_curve_
     assert fits["light-historical"].loss_curve_ != fits["full-historical"].loss_curve_
+    assert fits["auto-historical"].loss_curve_ != fits["full-warmup-historical"].loss_curve_
     pd.testing.assert_frame_equal(fits["auto-historical"].recommend(k=5),
                                   fits["light-historical"].recommend(k=5))
 
 
-def test_joint_graph_step_rejects_other_values(synthetic):
-    with pytest.raises(ValueError, match="joint_graph_step"):
-        CREATERecommender(joint_graph_step="half", **FAST).fit(synthetic)
+@pytest.mark.parametrize("name", ["joint_graph_step", "warmup_graph_step"])
+def test_graph_step_options_reject_other_values(synthetic, name):
+    with pytest.raises(ValueError, match=name):
+        CREATERecommender(**{name: "half"}, **FAST).fit(synthetic)
 
 
 @pytest.mark.parametrize("device, light", [("cpu", True), ("cuda", False)])

@@ -85,7 +85,7 @@ CHANGES = {
     "alignment_weight": 0.5, "barlow_lambda": 0.5, "temperature": 0.05, "projector_dim": 4,
     "positions": "all", "graph_view": "layer0", "stop_gradient": "graph",
     "alignment_batch_size": 64, "row_sparse": True, "fanout": 1, "walks": 1,
-    "joint_graph_step": "light",
+    "joint_graph_step": "light", "warmup_graph_step": "full",
 }
 
 #: (estimator, part parameter) -> the names of the other built-in parts whose options are
@@ -107,6 +107,9 @@ CONDITIONS.update({("LightGCN", "walks"): {"n_layers": 2, "propagation": "histor
                                                          "graph_encoder__propagation":
                                                          "historical"}
                       for model in ("Graph", "CREATE")}})
+# a warm-up step's gradients stop at its own rows only where its steps are historical ("auto"
+# takes "light" there)
+CONDITIONS[("CREATE", "warmup_graph_step")] = {"graph_encoder__propagation": "historical"}
 # patience acts when a score falls: with 3 epochs and patience 1 the fit may stop early
 CONDITIONS.update({(model, "trainer__patience"): {"trainer__early_stopping": True, "epochs": 6,
                                                   "learning_rate": 0.05}

@@ -26,7 +26,9 @@ class CREATEModel(nn.Module):
     neighbour_gradients : bool, default=True
         False: a joint step's graph rows send gradients to the layer-0 rows of its own users
         and items only (:meth:`skcreate.nn.GraphEncoder.embed`; ignored where the encoder's
-        ``own_rows_step()`` is False). The warm-up's steps are unchanged.
+        ``own_rows_step()`` is False).
+    warmup_neighbour_gradients : bool, default=True
+        The same for the warm-up's steps (batches of edges only).
 
     Notes
     -----
@@ -40,7 +42,8 @@ class CREATEModel(nn.Module):
     every rank's rows: the alignment sees the global batch).
     """
 
-    def __init__(self, sequence, graph, alignment=None, neighbour_gradients=True):
+    def __init__(self, sequence, graph, alignment=None, neighbour_gradients=True,
+                 warmup_neighbour_gradients=True):
         super().__init__()
         if graph.item_table is not sequence.item_table:
             raise ValueError("the graph encoder must share the sequence encoder's item table.")
@@ -51,6 +54,7 @@ class CREATEModel(nn.Module):
         self.graph = graph
         self.alignment = alignment
         self.neighbour_gradients = neighbour_gradients
+        self.warmup_neighbour_gradients = warmup_neighbour_gradients
 
     @property
     def item_table(self):
@@ -94,9 +98,9 @@ class CREATEModel(nn.Module):
         if batch.edges is not None or propagated:
             # one embedding pass serves the graph loss and the alignment: it computes the
             # rows both read (and draws one edge dropout for both)
-            own_rows = self.training and batch.sequence is not None and \
-                not self.neighbour_gradients and \
-                self.graph.encoder.own_rows_step()
+            neighbours = self.warmup_neighbour_gradients if batch.sequence is None \
+                else self.neighbour_gradients
+            own_rows = self.training and not neighbours and self.graph.encoder.own_rows_step()
             embeddings = self.graph.embed(*self._graph_nodes(batch, users if propagated
                                                              else None),
                                           neighbour_gradients=not own_rows)
