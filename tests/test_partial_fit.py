@@ -247,11 +247,12 @@ def test_run_settings_may_change_but_parts_may_not(fitted):
                    graph_encoder__fanout=3)
     est.partial_fit(NEW)
     assert est.module_.graph.encoder._row_sparse
-    # so is the joint step's graph part ("auto": light under historical steps)
+    # so are the joint and warm-up steps' graph parts ("auto": light under historical steps)
     assert not est.module_.neighbour_gradients
-    est.set_params(joint_graph_step="full")
+    assert not est.module_.warmup_neighbour_gradients
+    est.set_params(joint_graph_step="full", warmup_graph_step="full")
     est.partial_fit(NEW)
-    assert est.module_.neighbour_gradients
+    assert est.module_.neighbour_gradients and est.module_.warmup_neighbour_gradients
     est.fit_params_["graph_encoder__row_sparse"] = "False"
     est.partial_fit(NEW)
     est.set_params(graph_encoder__n_layers=2)
