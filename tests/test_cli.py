@@ -443,8 +443,8 @@ def test_a_damaged_checkpoint_is_one_line(files, capsys):
     path, _ = files
     (path / "fit.ckpt").write_bytes(b"\x00" * 100)
     assert main(["fit", str(path / "events.csv"), "--model", "SASRec", "--set", "epochs=1",
-                 "--set", f"trainer__checkpoint_path={path / 'fit.ckpt'}", "--out", str(path / "m.skc"),
-                 *COLUMNS]) == 1
+                 "--set", f"trainer__checkpoint_path={path / 'fit.ckpt'}",
+                 "--out", str(path / "m.skc"), *COLUMNS]) == 1
     err = capsys.readouterr().err
     assert "skcreate fit: error: the checkpoint at" in err and "no checksum" in err
     assert not (path / "m.skc").exists()

@@ -40,8 +40,8 @@ RUN_ONLY = {
 #: (estimator, parameter) -> why it does not change what that estimator learns
 RUN_ONLY_FOR = {
     ("PureSVD", "random_state"): "ARPACK's start vector: the same subspace, the same scores",
-    **{(model, "trainer__precision"): "bf16 autocast reaches no operation of LightGCN on CPU (sparse "
-       "products and lookups)" for model in ("LightGCN", "Graph")},
+    **{(model, "trainer__precision"): "bf16 autocast reaches no operation of LightGCN on CPU "
+       "(sparse products and lookups)" for model in ("LightGCN", "Graph")},
     **{key: "lazy updates differ from Adam's on rows a step leaves unread; on this 120 x 40 "
        "graph a LightGCN step's neighbourhood is every row (tests/test_row_sparse.py checks it "
        "on a sparser graph)" for key in (("LightGCN", "row_sparse"),

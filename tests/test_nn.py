@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from skcreate.nn import (BERT4RecEncoder, LightGCNEncoder, SASRecEncoder, UltraGCNEncoder, barlow_twins_loss,
-                         bpr_loss, full_cross_entropy, info_nce_loss, item_neighbours,
-                         normalized_adjacency, scalable_cross_entropy)
+from skcreate.nn import (BERT4RecEncoder, LightGCNEncoder, SASRecEncoder, UltraGCNEncoder,
+                         barlow_twins_loss, bpr_loss, full_cross_entropy, info_nce_loss,
+                         item_neighbours, normalized_adjacency, scalable_cross_entropy)
 
 
 def encoder(norm_first=True, causal=True, max_len=6, seed=0):

@@ -15,7 +15,6 @@ from skcreate import (ALSRecommender, BPRRecommender, CREATERecommender, GraphRe
                       PureSVDRecommender, RandomRecommender, SASRecRecommender,
                       UltraGCNRecommender)
 from skcreate.nn import Component, SASRecEncoder, UltraGCNEncoder
-from skcreate.training import Trainer
 
 SMALL = {"n_factors": 8}
 NEURAL = {"n_factors": 8, "epochs": 2, "batch_size": 64}
@@ -202,20 +201,8 @@ def test_parameter_errors(synthetic):
         SASRecRecommender(loss="bpr").fit(synthetic)
     with pytest.raises(ValueError, match="n_heads"):
         SASRecRecommender(n_factors=10, n_heads=3).fit(synthetic)
-    with pytest.raises(ValueError, match="device='cuda' was requested"):
-        SASRecRecommender(trainer=Trainer(device="cuda")).fit(synthetic) if not _cuda() else _raise_cuda()
     with pytest.raises(ValueError, match="'graph_last_frac' parameter of LightGCNRecommender"):
         LightGCNRecommender(graph_last_frac=1.5).fit(synthetic)
-
-
-def _cuda():
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def _raise_cuda():
-    raise ValueError("device='cuda' was requested")
 
 
 def test_no_warning_on_fitted_recommend(synthetic):

@@ -50,8 +50,8 @@ _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, 
 
 def _estimator_classes():
     # imported on first load: reading a model file's metadata needs no estimator
-    from ..estimators.baselines import (PopRandomRecommender, PopularRecommender, PureSVDRecommender,
-                            RandomRecommender)
+    from ..estimators.baselines import (PopRandomRecommender, PopularRecommender,
+                                        PureSVDRecommender, RandomRecommender)
     from ..estimators.create import CREATERecommender
     from ..estimators.graph import GraphRecommender, LightGCNRecommender, UltraGCNRecommender
     from ..estimators.matrix_factorization import ALSRecommender, BPRRecommender

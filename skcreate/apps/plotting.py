@@ -11,9 +11,9 @@ def plot_training_curves(model, axes=None):
     A model fitted without validation (without ``trainer__early_stopping``) has no validation
     curve: the figure then holds the loss panel only.
 
-    The x axis counts epochs like the ``epochs`` parameter and ``best_epoch_``: joint epochs
-    are 1, 2, ...; the warm-up epochs of a :class:`~skcreate.estimators.create.CREATERecommender` come
-    before them, numbered up to 0, with a dotted line at the boundary. With early stopping,
+    The x axis counts epochs like the ``epochs`` parameter and ``best_epoch_``: joint epochs are
+    1, 2, ...; the warm-up epochs of a :class:`~skcreate.estimators.create.CREATERecommender`
+    come before them, numbered up to 0, with a dotted line at the boundary. With early stopping,
     ``best_epoch_`` (the epoch whose weights were kept) is marked on the validation panel.
 
     Parameters

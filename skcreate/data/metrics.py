@@ -6,9 +6,9 @@ without ``rank``, row order within each user is the rank), as returned by the es
 would put two items in one slot and lift NDCG above 1, so they are an error); gaps are allowed. An
 item listed twice for a user counts once, at its better rank. Targets are frames of relevant
 (user, item) pairs, usually each user's last interaction
-(:func:`skcreate.data.model_selection.split_history_target`). Relevance is binary and metrics are means
-over the users of ``targets``; a target user without recommendations scores 0. All values are
-fractions in [0, 1], not percentages.
+(:func:`skcreate.data.model_selection.split_history_target`). Relevance is binary and metrics
+are means over the users of ``targets``; a target user without recommendations scores 0.
+All values are fractions in [0, 1], not percentages.
 """
 
 import numbers

@@ -7,7 +7,8 @@ target after it.
 :class:`LeaveLastOutSplit` reproduces the leave-last-out protocol of much prior work for comparison.
 
 All splitters order events within a user by timestamp with ties kept in row order
-(:func:`skcreate.data.interactions.time_order`), the rule every estimator uses to build its sequences.
+(:func:`skcreate.data.interactions.time_order`), the rule every estimator uses to build its
+sequences.
 """
 
 import numbers

@@ -54,8 +54,8 @@ class RecommenderPipeline(Pipeline):
         ``histories`` goes through ``transform`` of every step but the last, as the fit data
         did, and the final recommender serves what remains: a filter that dropped rare items
         at fit drops them from the context too. Users whose every row the steps remove (for
-        instance users removed by :class:`~skcreate.data.preprocessing.MinInteractionsFilter` at fit)
-        get no recommendations, counted in a warning; a ``ValueError`` says so when no row
+        instance users removed by :class:`~skcreate.data.preprocessing.MinInteractionsFilter`
+        at fit) get no recommendations, counted in a warning; a ``ValueError`` says so when no row
         remains.
 
         Parameters

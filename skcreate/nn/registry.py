@@ -12,8 +12,8 @@ from .ultragcn import UltraGCNEncoder
 __all__ = ["Shortcuts", "BUILT_IN_PARTS"]
 
 #: every part class skcreate defines, saved in model files by class name
-BUILT_IN_PARTS = (SASRecEncoder, BERT4RecEncoder, LightGCNEncoder, UltraGCNEncoder, BarlowTwins, ProjectedBarlowTwins, InfoNCE,
-                  FullCrossEntropy, ScalableCrossEntropy)
+BUILT_IN_PARTS = (SASRecEncoder, BERT4RecEncoder, LightGCNEncoder, UltraGCNEncoder, BarlowTwins,
+                  ProjectedBarlowTwins, InfoNCE, FullCrossEntropy, ScalableCrossEntropy)
 
 
 class Shortcuts:

@@ -160,8 +160,8 @@ class JointBatch(_Batch):
         Further users for the alignment only.
     gather : callable, default=identity
         Applied to the rows the alignment compares: in data-parallel training it gathers them
-        from every rank (:func:`skcreate.training.distributed.gather_rows`), so that the alignment sees
-        the global batch as in one process.
+        from every rank (:func:`skcreate.training.distributed.gather_rows`), so that the
+        alignment sees the global batch as in one process.
     """
 
     sequence: SequenceBatch = None
@@ -403,12 +403,12 @@ class ShardedBatches:
 
     Every rank draws the same global batches (the sources share the seed, so the per-epoch
     reshuffle is the same everywhere) and keeps the rows
-    :func:`~skcreate.training.distributed.shard_rows` gives it: each example trains once per epoch, on
-    one rank, with no padding duplicates. A shard's loss terms are means over its own examples;
-    the ``shard_weight`` it carries, ``world_size * shard units / batch units``, rescales them
-    so that DistributedDataParallel's mean of the ranks' gradients equals the gradient of the
-    global batch's mean (units are the positions with a target in a user batch, the edges in an
-    edge batch). A global batch therefore trains as in one process with the same
+    :func:`~skcreate.training.distributed.shard_rows` gives it: each example trains once per
+    epoch, on one rank, with no padding duplicates. A shard's loss terms are means over its own
+    examples; the ``shard_weight`` it carries, ``world_size * shard units / batch units``,
+    rescales them so that DistributedDataParallel's mean of the ranks' gradients equals the
+    gradient of the global batch's mean (units are the positions with a target in a user batch,
+    the edges in an edge batch). A global batch therefore trains as in one process with the same
     ``batch_size``.
 
     Two corner cases keep every rank's step defined: an edge batch with fewer edges than ranks

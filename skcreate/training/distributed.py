@@ -188,7 +188,8 @@ def gather_rows(rows):
     """Every rank's ``rows`` concatenated in rank order, differentiable; ``rows`` in one process.
 
     A data-parallel fit's sharded batches apply it to the rows the alignment compares
-    (:class:`skcreate.training.batches.JointBatch`'s ``gather``); a fit in one process never calls it.
+    (:class:`skcreate.training.batches.JointBatch`'s ``gather``); a fit in one process never
+    calls it.
 
     Meant for a loss over the global batch (Barlow Twins statistics, InfoNCE negatives) that
     reads only gathered rows, and is therefore the same on every rank: each rank's block gets

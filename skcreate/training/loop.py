@@ -40,8 +40,8 @@ class Stage:
         Epochs to run.
     batches : callable
         ``batches(epoch)`` yields the batches of the stage's ``epoch``-th epoch (0-based),
-        which the step module reads: the typed batches of :mod:`skcreate.training.batches`, or tensors
-        or dicts of them for a module of your own.
+        which the step module reads: the typed batches of :mod:`skcreate.training.batches`, or
+        tensors or dicts of them for a module of your own.
     weights : dict of str to float
         Weight of each loss term in the optimised total; a term not listed weighs 1.
     validate : bool
