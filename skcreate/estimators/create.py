@@ -317,10 +317,8 @@ default="barlow"
         # decided for the device the steps will run on (fit and partial_fit set it first): the
         # encoder is built on the CPU, and LightGCN's "auto" propagates in full on a GPU
         historical = encoder.own_rows_step(getattr(self, "device_", None))
-        light = self.joint_graph_step == "light" or (
-            self.joint_graph_step == "auto" and historical)
-        light_warmup = self.warmup_graph_step == "light" or (
-            self.warmup_graph_step == "auto" and historical)
+        light, light_warmup = (option == "light" or (option == "auto" and historical)
+                               for option in (self.joint_graph_step, self.warmup_graph_step))
         model = CREATEModel(sequence, graph, alignment, neighbour_gradients=not light,
                             warmup_neighbour_gradients=not light_warmup)
         edges = EdgeBatches.for_encoder(encoder, edges, self.graph_batch_size, rng)

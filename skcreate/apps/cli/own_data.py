@@ -202,16 +202,16 @@ def run_update(args):
         if "warmup_epochs" not in model.get_params():
             raise CommandError(f"--warmup-epochs: {type(model).__name__} has no warm-up.")
         options["warmup_epochs"] = args.warmup_epochs
-    if args.new_item_step is not None:
-        if "new_item_step" not in inspect.signature(model.partial_fit).parameters:
-            raise CommandError(f"--new-item-step: {type(model).__name__} has no new-item "
-                               "step (SASRec and CREATE have).")
-        options["new_item_step"] = args.new_item_step
-    if args.average_epochs is not None:
-        if "average_epochs" not in inspect.signature(model.partial_fit).parameters:
-            raise CommandError(f"--average-epochs: {type(model).__name__} averages no "
-                               "epochs (SASRec and CREATE do).")
-        options["average_epochs"] = args.average_epochs
+    accepted = inspect.signature(model.partial_fit).parameters
+    for name, refusal in [("new_item_step", "has no new-item step (SASRec and CREATE have)"),
+                          ("average_epochs", "averages no epochs (SASRec and CREATE do)")]:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise CommandError(f"--{name.replace('_', '-')}: {type(model).__name__} "
+                               f"{refusal}.")
+        options[name] = value
     start = time.perf_counter()
     n_items = model.n_items_
     model.partial_fit(X, epochs=args.epochs, **options)
