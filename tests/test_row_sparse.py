@@ -11,9 +11,9 @@ import skcreate.nn.lightgcn as lightgcn
 from skcreate.data.datasets import make_interactions
 from skcreate.nn import GraphModel, LightGCNEncoder, UltraGCNEncoder
 from skcreate.nn.item_table import ItemTable
-from skcreate.nn.optim import LazyAdam
+from skcreate.nn.optim import LazyAdam, _coalesced
 from skcreate.training.batches import EdgeBatch
-from skcreate.nn.sparse import normalized_adjacency, row_block
+from skcreate.nn.sparse import distinct_rows, normalized_adjacency, row_block
 
 rng = np.random.default_rng(0)
 # a sparse graph of 300 users and 200 items: a batch's neighbourhood is a small part of it
@@ -79,6 +79,63 @@ def test_sparse_path_has_the_dense_loss_and_gradients(name, shared_table):
     # the user rows' gradient is row-sparse: it holds the rows the step read, not the table
     assert sparse.user_embedding.weight.grad.is_sparse
     assert len(sparse.user_embedding.weight.grad.coalesce().indices()[0]) < GRAPH.shape[0]
+    if name.startswith("lightgcn"):
+        # one read of each table a step, penalty included: its rows sorted and distinct, so
+        # the optimiser takes the gradient without a sort
+        for table in (sparse.user_embedding.weight, sparse.item_table.weight):
+            rows = table.grad._indices()[0]
+            assert bool((rows[1:] > rows[:-1]).all())
+            assert _coalesced(table.grad).is_coalesced()
+
+
+@pytest.mark.parametrize("name", ["lightgcn-subgraph", "lightgcn-historical", "lightgcn-full"])
+@pytest.mark.parametrize("row_sparse", [False, True])
+def test_step_penalty_is_the_penalty(name, row_sparse):
+    encoder = MAKERS[name](row_sparse).build(GRAPH)
+    batch = _batch(2)
+    terms = []
+    for read_embeddings in (True, False):
+        encoder.zero_grad()
+        embeddings = encoder.embed(batch.users, torch.cat([batch.positives,
+                                                           batch.negatives.reshape(-1)]),
+                                   torch.Generator().manual_seed(0))
+        args = batch.users, batch.positives, batch.negatives
+        penalty = encoder.step_penalty(embeddings, *args) if read_embeddings \
+            else encoder.penalty(*args)
+        penalty.backward()
+        terms.append((penalty.detach(), _gradients(encoder)))
+    (got, got_grads), (expected, expected_grads) = terms
+    torch.testing.assert_close(got, expected)
+    assert got_grads.keys() == expected_grads.keys()
+    for key in expected_grads:
+        torch.testing.assert_close(got_grads[key], expected_grads[key])
+
+
+def test_distinct_rows_give_the_embedding_gradient_coalesced():
+    weight = torch.randn(50, 4, requires_grad=True)
+    rows = torch.tensor([1, 4, 5, 20, 49])
+    upstream = torch.randn(5, 4)
+    (distinct_rows(weight, rows) * upstream).sum().backward()
+    got = weight.grad
+    weight.grad = None
+    (torch.nn.functional.embedding(rows, weight, sparse=True) * upstream).sum().backward()
+    assert torch.equal(got.to_dense(), weight.grad.to_dense())
+    # autograd drops the coalesced flag; the optimiser's check restores it without a sort
+    coalesced = _coalesced(got)
+    assert coalesced.is_coalesced()
+    assert torch.equal(coalesced.indices(), rows[None])
+    assert coalesced.values().data_ptr() == got._values().data_ptr()
+
+
+@pytest.mark.parametrize("indices", [[3, 1, 7], [1, 3, 3], [2]], ids=["unsorted", "repeated",
+                                                                        "one"])
+def test_coalesced_equals_coalesce(indices):
+    values = torch.randn(len(indices), 4)
+    grad = torch.sparse_coo_tensor(torch.tensor([indices]), values, (10, 4))
+    got, expected = _coalesced(grad), grad.coalesce()
+    assert got.is_coalesced()
+    assert torch.equal(got.indices(), expected.indices())
+    assert torch.equal(got.values(), expected.values())
 
 
 def test_lazy_updates_leave_unread_rows_alone():

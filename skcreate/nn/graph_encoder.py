@@ -33,6 +33,9 @@ class PartialTable:
     positions : torch.Tensor of int64, shape (table size,)
         Row of ``rows`` holding each code.
     rows : torch.Tensor, shape (subset size, d)
+    layer0 : torch.Tensor, optional, shape (subset size, d)
+        The layer-0 rows at the same positions, where :meth:`GraphEncoder.embed` read them
+        anyway: :meth:`GraphEncoder.step_penalty` reads them from here.
 
     Examples
     --------
@@ -42,9 +45,10 @@ class PartialTable:
     [[2.0], [1.0]]
     """
 
-    def __init__(self, positions, rows):
+    def __init__(self, positions, rows, layer0=None):
         self.positions = positions
         self.rows = rows
+        self.layer0 = layer0
 
     def __getitem__(self, codes):
         return lookup(self.rows, self.positions[codes])
@@ -205,6 +209,15 @@ class GraphEncoder(Component):
             Sampled item codes.
         """
         raise NotImplementedError
+
+    def step_penalty(self, embeddings, users, positives, negatives):
+        """:meth:`penalty` of a step given its :meth:`embed` output.
+
+        The default is :meth:`penalty`; an encoder whose ``embed`` read the layer-0 rows
+        reads them from its :class:`PartialTable` instead, so that a row-sparse table gets
+        one gradient a step, sorted and distinct, which the optimiser takes without a sort.
+        """
+        return self.penalty(users, positives, negatives)
 
     def penalty(self, users, positives, negatives):
         """Sum of squares of the layer-0 rows the batch touches (users and positives)."""

@@ -55,7 +55,7 @@ class GraphModel(nn.Module):
         """Graph loss of an edge batch given this step's embeddings (:meth:`embed`)."""
         users, positives, negatives = batch.users, batch.positives, batch.negatives
         loss = self.encoder.loss(embeddings, users, positives, negatives)
-        penalty = self.encoder.penalty(users, positives, negatives)
+        penalty = self.encoder.step_penalty(embeddings, users, positives, negatives)
         return loss + self.regularization * penalty / (2 * len(users))
 
     def forward(self, batch):

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from .graph_encoder import GraphEncoder, PartialTable, lookup
 from .item_table import ItemTable
 from .losses import bpr_loss
-from .sparse import block_spmm, drop_edges, dropout_seed, normalized_adjacency, \
+from .sparse import block_spmm, distinct_rows, drop_edges, dropout_seed, normalized_adjacency, \
     random_walks, row_block, sum_blocks, symmetric_spmm, unique_codes
 
 __all__ = ["LightGCNEncoder"]
@@ -186,8 +186,9 @@ class LightGCNEncoder(GraphEncoder):
         """Layer-0 rows of sorted node indices (users before items)."""
         n_users = int(torch.searchsorted(nodes, self.n_users))
         if self._row_sparse:
-            return torch.cat([self.user_embedding(nodes[:n_users]),
-                              self._item_rows(nodes[n_users:] - self.n_users)])
+            items = ItemTable.rows(nodes[n_users:] - self.n_users)
+            return torch.cat([distinct_rows(self.user_embedding.weight, nodes[:n_users]),
+                              distinct_rows(self.item_table.weight, items)])
         # index_select on the whole weights: each backward is one index_add into the table's
         # gradient, without the copies that indexing a slice of the table costs
         items = ItemTable.rows(nodes[n_users:] - self.n_users)
@@ -275,8 +276,8 @@ class LightGCNEncoder(GraphEncoder):
         if not blocks:
             return self._propagate(seed)
         n_full = self.n_layers - len(blocks)
-        total = self._layer0_rows(nodes)
         if n_full:
+            total = base = self._layer0_rows(nodes)
             full = self._adjacency(seed)
             layer = self.layer0()
             for _ in range(n_full):
@@ -284,15 +285,17 @@ class LightGCNEncoder(GraphEncoder):
                 total = total + self._layer(lookup(layer, nodes))
             layer = lookup(layer, sets[-1])
         else:
+            # one read of the layer-0 rows: one row-sparse gradient per table
             layer = self._layer0_rows(sets[-1])
+            total = base = lookup(layer, positions[-1][nodes])
         for r in reversed(range(len(blocks))):
             block = blocks[r]
             layer = block_spmm(block.indptr, positions[r + 1][block.cols], block.values,
                                len(sets[r + 1]), layer)
             total = total + self._layer(lookup(layer, positions[r][nodes]) if r else layer)
         out = total / (self.n_layers + 1)
-        return (PartialTable(positions[0][:self.n_users], out),
-                PartialTable(positions[0][self.n_users:], out))
+        return (PartialTable(positions[0][:self.n_users], out, base),
+                PartialTable(positions[0][self.n_users:], out, base))
 
     def _step_propagation(self, device=None):
         """The propagation a step takes on ``device`` (by default where the graph is) and its
@@ -354,7 +357,7 @@ class LightGCNEncoder(GraphEncoder):
             [(walk_indptr, cols, values) for cols, values in zip(columns[1:], weights)]
         if not self.normalize_layers:
             blocks = [sum_blocks(blocks)]
-        total = lookup(rows, own) if neighbour_gradients else self._layer0_rows(nodes)
+        total = base = lookup(rows, own) if neighbour_gradients else self._layer0_rows(nodes)
         for layer, (indptr, cols, values) in zip(history[1:], blocks):
             layer = layer.index_select(0, nodes) + block_spmm(indptr, cols, values, len(read),
                                                               change)
@@ -363,13 +366,21 @@ class LightGCNEncoder(GraphEncoder):
         positions = torch.empty(self.adjacency.shape[0], dtype=torch.long, device=nodes.device)
         positions[nodes] = torch.arange(len(nodes), device=nodes.device)
         out = total / (self.n_layers + 1)
-        return (PartialTable(positions[:self.n_users], out),
-                PartialTable(positions[self.n_users:], out))
+        return (PartialTable(positions[:self.n_users], out, base),
+                PartialTable(positions[self.n_users:], out, base))
 
     def loss(self, embeddings, users, positives, negatives):
         user_emb, item_emb = embeddings
         return bpr_loss(lookup(user_emb, users), lookup(item_emb, positives),
                         lookup(item_emb, negatives))
+
+    def step_penalty(self, embeddings, users, positives, negatives):
+        user_rows, item_rows = embeddings
+        if getattr(user_rows, "layer0", None) is None:
+            return self.penalty(users, positives, negatives)
+        items = torch.cat([positives, negatives.reshape(-1)])
+        return (lookup(user_rows.layer0, user_rows.positions[users]).pow(2).sum()
+                + lookup(item_rows.layer0, item_rows.positions[items]).pow(2).sum())
 
     def penalty(self, users, positives, negatives):
         """Sum of squares of the batch's layer-0 user, positive and negative rows."""

@@ -7,6 +7,20 @@ import torch
 __all__ = ["LazyAdam", "clip_grad_norm", "has_row_sparse_gradients"]
 
 
+def _coalesced(grad):
+    """``grad.coalesce()``, without the sort where its rows are already sorted and distinct
+    (the gradient of :func:`~skcreate.nn.sparse.distinct_rows`; autograd drops the flag)."""
+    if grad.is_coalesced():
+        return grad
+    indices = grad._indices()
+    rows = indices[0]
+    # a check on the host: on a GPU it would wait for the device, the sort does not
+    if grad.device.type == "cpu" and len(indices) == 1 and bool((rows[1:] > rows[:-1]).all()):
+        return torch.sparse_coo_tensor(indices, grad._values(), grad.shape, is_coalesced=True,
+                                       check_invariants=False)
+    return grad.coalesce()
+
+
 def has_row_sparse_gradients(module):
     """Whether some table of ``module`` gives row-sparse gradients (an embedding with
     ``sparse=True``): such a network needs :class:`LazyAdam`."""
@@ -77,7 +91,7 @@ class LazyAdam(torch.optim.Optimizer):
 
     @staticmethod
     def _sparse_update(param, state, group, size, root_correction):
-        grad = param.grad.coalesce()
+        grad = _coalesced(param.grad)
         rows, values = grad.indices()[0], grad.values()
         beta1, beta2 = group["betas"]
         # index_select/index_copy_: several times faster than indexing on CPU
@@ -106,7 +120,7 @@ def clip_grad_norm(parameters, max_norm):
     grads = []
     for param in parameters:
         if param.grad.is_sparse:
-            param.grad = param.grad.coalesce()
+            param.grad = _coalesced(param.grad)
             grads.append(param.grad.values())
         else:
             grads.append(param.grad)

@@ -9,7 +9,7 @@ import torch
 
 __all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "dropout_seed",
            "edge_keep", "drop_edges", "RowBlock", "row_block", "random_walks", "sum_blocks",
-           "unique_codes", "block_spmm"]
+           "unique_codes", "block_spmm", "distinct_rows"]
 
 
 def sparse_tensor(matrix):
@@ -384,3 +384,27 @@ def block_spmm(indptr, cols, values, n_cols, x):
     # sparse products have no bfloat16 kernels: under autocast they stay float32
     with torch.autocast(x.device.type, enabled=False):
         return _BlockSpMM.apply(indptr, cols, values, n_cols, x.float())
+
+
+class _DistinctRows(torch.autograd.Function):
+    """``weight[rows]`` for sorted distinct ``rows``; the gradient is row-sparse and
+    coalesced by construction."""
+
+    @staticmethod
+    def forward(ctx, weight, rows):
+        ctx.rows, ctx.shape = rows, weight.shape
+        return weight.index_select(0, rows)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.sparse_coo_tensor(ctx.rows[None], grad, ctx.shape, is_coalesced=True,
+                                       check_invariants=False), None
+
+
+def distinct_rows(weight, rows):
+    """Rows ``rows`` (sorted, distinct) of ``weight`` with a row-sparse gradient.
+
+    The gradient of ``F.embedding(rows, weight, sparse=True)``, already coalesced: neither
+    the embedding's backward nor the optimiser's coalesce (a sort) copies or reorders it.
+    """
+    return _DistinctRows.apply(weight, rows)
