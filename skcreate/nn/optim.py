@@ -7,6 +7,12 @@ import torch
 __all__ = ["LazyAdam", "clip_grad_norm", "has_row_sparse_gradients"]
 
 
+def _reads_are_free(tensor):
+    """Whether reading a value of ``tensor`` on the host costs nothing (a CPU tensor); on a
+    GPU it waits for the device, which the optimiser's steps never do."""
+    return tensor.device.type == "cpu"
+
+
 def _coalesced(grad):
     """``grad.coalesce()``, without the sort where its rows are already sorted and distinct
     (the gradient of :func:`~skcreate.nn.sparse.distinct_rows`; autograd drops the flag)."""
@@ -14,8 +20,7 @@ def _coalesced(grad):
         return grad
     indices = grad._indices()
     rows = indices[0]
-    # a check on the host: on a GPU it would wait for the device, the sort does not
-    if grad.device.type == "cpu" and len(indices) == 1 and bool((rows[1:] > rows[:-1]).all()):
+    if _reads_are_free(grad) and len(indices) == 1 and bool((rows[1:] > rows[:-1]).all()):
         return torch.sparse_coo_tensor(indices, grad._values(), grad.shape, is_coalesced=True,
                                        check_invariants=False)
     return grad.coalesce()

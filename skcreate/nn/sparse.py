@@ -387,8 +387,7 @@ def block_spmm(indptr, cols, values, n_cols, x):
 
 
 class _DistinctRows(torch.autograd.Function):
-    """``weight[rows]`` for sorted distinct ``rows``; the gradient is row-sparse and
-    coalesced by construction."""
+    """``weight[rows]`` with a row-sparse gradient that holds ``rows`` in their order."""
 
     @staticmethod
     def forward(ctx, weight, rows):
@@ -397,14 +396,17 @@ class _DistinctRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return torch.sparse_coo_tensor(ctx.rows[None], grad, ctx.shape, is_coalesced=True,
+        return torch.sparse_coo_tensor(ctx.rows[None], grad, ctx.shape,
                                        check_invariants=False), None
 
 
 def distinct_rows(weight, rows):
-    """Rows ``rows`` (sorted, distinct) of ``weight`` with a row-sparse gradient.
+    """Rows ``rows`` of ``weight`` with a row-sparse gradient, for sorted distinct ``rows``.
 
-    The gradient of ``F.embedding(rows, weight, sparse=True)``, already coalesced: neither
-    the embedding's backward nor the optimiser's coalesce (a sort) copies or reorders it.
+    The gradient of ``F.embedding(rows, weight, sparse=True)`` without the embedding's
+    backward pass: the upstream gradient itself, at ``rows``. With ``rows`` sorted and
+    distinct it is a coalesced gradient, which :class:`~skcreate.nn.LazyAdam` and
+    :func:`~skcreate.nn.optim.clip_grad_norm` take without a sort (any other ``rows`` give
+    the same gradient, which they coalesce).
     """
     return _DistinctRows.apply(weight, rows)
