@@ -11,7 +11,7 @@ import skcreate.nn.lightgcn as lightgcn
 from skcreate.data.datasets import make_interactions
 from skcreate.nn import GraphModel, LightGCNEncoder, UltraGCNEncoder
 from skcreate.nn.item_table import ItemTable
-from skcreate.nn.optim import LazyAdam, _coalesced
+from skcreate.nn.optim import LazyAdam, _coalesced, clip_grad_norm
 from skcreate.training.batches import EdgeBatch
 from skcreate.nn.sparse import distinct_rows, normalized_adjacency, row_block
 
@@ -125,6 +125,15 @@ def test_distinct_rows_give_the_embedding_gradient_coalesced():
     assert coalesced.is_coalesced()
     assert torch.equal(coalesced.indices(), rows[None])
     assert coalesced.values().data_ptr() == got._values().data_ptr()
+
+
+def test_distinct_rows_gradient_can_be_clipped_in_place():
+    # a sum's upstream gradient is one expanded row (autograd copies it into the gradient)
+    weight = torch.ones(10, 3, requires_grad=True)
+    (10 * distinct_rows(weight, torch.tensor([2, 5]))).sum().backward()
+    clip_grad_norm([weight], 1.0)
+    torch.testing.assert_close(weight.grad.to_dense().norm(), torch.tensor(1.0))
+    assert torch.equal(weight.grad.coalesce().indices(), torch.tensor([[2, 5]]))
 
 
 @pytest.mark.parametrize("indices", [[3, 1, 7], [1, 3, 3], [2]], ids=["unsorted", "repeated",
