@@ -111,6 +111,21 @@ def test_step_penalty_is_the_penalty(name, row_sparse):
         torch.testing.assert_close(got_grads[key], expected_grads[key])
 
 
+def test_a_subclass_penalty_is_the_step_penalty():
+    class UsersOnly(LightGCNEncoder):
+        def penalty(self, users, positives, negatives):
+            return self.user_embedding(users).pow(2).sum()
+
+    encoder = UsersOnly(n_factors=8, n_layers=2, propagation="historical",
+                        row_sparse=True).build(GRAPH)
+    batch = _batch(2)
+    embeddings = encoder.embed(batch.users, batch.positives, torch.Generator().manual_seed(0))
+    assert embeddings[0].layer0 is not None
+    got = encoder.step_penalty(embeddings, batch.users, batch.positives, batch.negatives)
+    expected = encoder.user_embedding.weight[batch.users].pow(2).sum()
+    torch.testing.assert_close(got, expected)
+
+
 def test_distinct_rows_give_the_embedding_gradient_coalesced():
     weight = torch.randn(50, 4, requires_grad=True)
     rows = torch.tensor([1, 4, 5, 20, 49])

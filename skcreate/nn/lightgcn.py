@@ -376,9 +376,11 @@ class LightGCNEncoder(GraphEncoder):
 
     def step_penalty(self, embeddings, users, positives, negatives):
         """:meth:`penalty`, read from the layer-0 rows of a step's neighbourhood where
-        :meth:`embed` returned them (the same value and gradients)."""
+        :meth:`embed` returned them (the same value and gradients); a subclass's own
+        ``penalty`` is called as it is."""
         user_rows, item_rows = embeddings
-        if getattr(user_rows, "layer0", None) is None:
+        if getattr(user_rows, "layer0", None) is None or \
+                type(self).penalty is not LightGCNEncoder.penalty:
             return self.penalty(users, positives, negatives)
         items = torch.cat([positives, negatives.reshape(-1)])
         return (lookup(user_rows.layer0, user_rows.positions[users]).pow(2).sum()
