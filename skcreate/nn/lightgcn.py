@@ -185,13 +185,12 @@ class LightGCNEncoder(GraphEncoder):
     def _layer0_rows(self, nodes):
         """Layer-0 rows of sorted node indices (users before items)."""
         n_users = int(torch.searchsorted(nodes, self.n_users))
+        items = ItemTable.rows(nodes[n_users:] - self.n_users)
         if self._row_sparse:
-            items = ItemTable.rows(nodes[n_users:] - self.n_users)
             return torch.cat([distinct_rows(self.user_embedding.weight, nodes[:n_users]),
                               distinct_rows(self.item_table.weight, items)])
         # index_select on the whole weights: each backward is one index_add into the table's
         # gradient, without the copies that indexing a slice of the table costs
-        items = ItemTable.rows(nodes[n_users:] - self.n_users)
         return torch.cat([self.user_embedding.weight.index_select(0, nodes[:n_users]),
                           self.item_table.weight.index_select(0, items)])
 
