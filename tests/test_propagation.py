@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from skcreate import LightGCNRecommender
 from skcreate.training.batches import EdgeBatch
 from skcreate.nn import GraphModel, LightGCNEncoder
-from skcreate.nn.sparse import block_spmm, drop_edges, dropout_seed, edge_keep, \
-    normalized_adjacency, random_walks, row_block, sum_blocks, unique_codes
+from skcreate.nn.sparse import block_spmm, change_spmm, drop_edges, dropout_seed, edge_keep, \
+    normalized_adjacency, random_walks, row_block, stack_blocks, sum_blocks, unique_codes
 
 
 def random_graph(seed, n_users=30, n_items=40, density=0.1):
@@ -261,6 +261,54 @@ def test_summed_blocks_multiply_as_the_sum_of_their_products(seed, n_rows, n_col
     product.sum().backward()
     torch.testing.assert_close(x.grad, torch.as_tensor(dense.sum(0), dtype=torch.float32)[:, None]
                                .expand(n_cols, 2))
+
+
+def _random_block(rng, n_rows, n_cols):
+    """CSR arrays of a random block with repeated columns and empty rows, and its dense form."""
+    counts = rng.integers(0, 4, n_rows)
+    cols = rng.integers(0, n_cols, counts.sum())
+    values = rng.standard_normal(counts.sum())
+    dense = np.zeros((n_rows, n_cols))
+    np.add.at(dense, (np.repeat(np.arange(n_rows), counts), cols), values)
+    return (torch.as_tensor(np.concatenate([[0], counts.cumsum()])), torch.as_tensor(cols),
+            torch.as_tensor(values, dtype=torch.float32)), dense
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n_rows=st.integers(1, 12), n_cols=st.integers(1, 10),
+       n_blocks=st.integers(1, 4))
+def test_stacked_blocks_multiply_as_each_block_in_turn(seed, n_rows, n_cols, n_blocks):
+    rng = np.random.default_rng(seed)
+    blocks, dense = zip(*(_random_block(rng, n_rows, n_cols) for _ in range(n_blocks)))
+    indptr, cols, values = stack_blocks(list(blocks))
+    assert len(indptr) == n_rows * n_blocks + 1 and int(indptr[-1]) == len(cols)
+    x = torch.randn(n_cols, 3)
+    torch.testing.assert_close(block_spmm(indptr, cols, values, n_cols, x),
+                               torch.as_tensor(np.vstack(dense), dtype=torch.float32) @ x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n_rows=st.integers(1, 12), n_cols=st.integers(1, 10),
+       gradients=st.sampled_from(["both", "product", "rows"]))
+def test_change_spmm_equals_its_parts(seed, n_rows, n_cols, gradients):
+    rng = np.random.default_rng(seed)
+    (indptr, cols, values), _ = _random_block(rng, n_rows, n_cols)
+    reference = torch.randn(n_cols + 5, 3)
+    read = torch.as_tensor(rng.choice(n_cols + 5, n_cols, replace=False))
+    own = torch.as_tensor(rng.choice(n_cols, rng.integers(0, n_cols + 1), replace=False))
+    x = torch.randn(n_cols, 3, requires_grad=True)
+    upstream = torch.randn(n_rows, 3), torch.randn(len(own), 3)
+    product, rows = change_spmm(indptr, cols, values, x, reference, read, own)
+    expected_product = block_spmm(indptr, cols, values, n_cols, x - reference[read])
+    expected_rows = x[own]
+    assert torch.equal(product, expected_product) and torch.equal(rows, expected_rows)
+    terms = {"both": (0, 1), "product": (0,), "rows": (1,)}[gradients]
+    sum((product, rows)[i].mul(upstream[i]).sum() for i in terms).backward()
+    got, x.grad = x.grad, None
+    sum((expected_product, expected_rows)[i].mul(upstream[i]).sum() for i in terms).backward()
+    # the one-array backward adds the same two terms: the same floats
+    assert torch.equal(got, x.grad)
+    assert not reference.requires_grad
 
 
 @settings(max_examples=40, deadline=None)

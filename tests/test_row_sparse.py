@@ -50,6 +50,10 @@ MAKERS = {
     "lightgcn-historical": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=3,
                                                           propagation="historical",
                                                           row_sparse=sparse),
+    # one product of the stacked blocks, a layer each
+    "lightgcn-historical-normalized": lambda sparse: LightGCNEncoder(
+        n_factors=8, n_layers=3, propagation="historical", normalize_layers=True,
+        row_sparse=sparse),
     "lightgcn-full": lambda sparse: LightGCNEncoder(n_factors=8, n_layers=1, propagation="full",
                                                     row_sparse=sparse),
     "ultragcn": lambda sparse: UltraGCNEncoder(n_factors=8, n_negatives=3, n_neighbours=2,
@@ -140,6 +144,21 @@ def test_distinct_rows_give_the_embedding_gradient_coalesced():
     assert coalesced.is_coalesced()
     assert torch.equal(coalesced.indices(), rows[None])
     assert coalesced.values().data_ptr() == got._values().data_ptr()
+
+
+def test_distinct_rows_of_several_tables_are_concatenated_with_a_gradient_each():
+    users, items = torch.randn(6, 4, requires_grad=True), torch.randn(9, 4, requires_grad=True)
+    user_rows, item_rows = torch.tensor([0, 3, 5]), torch.tensor([2, 8])
+    upstream = torch.randn(5, 4)
+    got = distinct_rows((users, items), (user_rows, item_rows))
+    assert torch.equal(got, torch.cat([users[user_rows], items[item_rows]]))
+    (got * upstream).sum().backward()
+    for weight, rows, part in ((users, user_rows, upstream[:3]), (items, item_rows, upstream[3:])):
+        assert weight.grad.is_sparse
+        assert torch.equal(_coalesced(weight.grad).indices(), rows[None])
+        assert torch.equal(weight.grad.to_dense()[rows], part)
+    with pytest.raises(ValueError, match="one rows tensor per table"):
+        distinct_rows((users, items), (user_rows,))
 
 
 def test_distinct_rows_gradient_can_be_clipped_in_place():

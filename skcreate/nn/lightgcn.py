@@ -10,8 +10,9 @@ from torch.nn import functional as F
 from .graph_encoder import GraphEncoder, PartialTable, lookup
 from .item_table import ItemTable
 from .losses import bpr_loss
-from .sparse import block_spmm, distinct_rows, drop_edges, dropout_seed, normalized_adjacency, \
-    random_walks, row_block, sum_blocks, symmetric_spmm, unique_codes
+from .sparse import block_spmm, change_spmm, distinct_rows, drop_edges, dropout_seed, \
+    normalized_adjacency, random_walks, row_block, stack_blocks, sum_blocks, symmetric_spmm, \
+    unique_codes
 
 __all__ = ["LightGCNEncoder"]
 
@@ -187,8 +188,8 @@ class LightGCNEncoder(GraphEncoder):
         n_users = int(torch.searchsorted(nodes, self.n_users))
         items = ItemTable.rows(nodes[n_users:] - self.n_users)
         if self._row_sparse:
-            return torch.cat([distinct_rows(self.user_embedding.weight, nodes[:n_users]),
-                              distinct_rows(self.item_table.weight, items)])
+            return distinct_rows((self.user_embedding.weight, self.item_table.weight),
+                                 (nodes[:n_users], items))
         # index_select on the whole weights: each backward is one index_add into the table's
         # gradient, without the copies that indexing a slice of the table costs
         return torch.cat([self.user_embedding.weight.index_select(0, nodes[:n_users]),
@@ -349,18 +350,19 @@ class LightGCNEncoder(GraphEncoder):
         # estimates, with it for the step's own (the optimiser then updates only those)
         with torch.set_grad_enabled(neighbour_gradients and torch.is_grad_enabled()):
             rows = self._layer0_rows(read)
-        change = rows - history[0].index_select(0, read)
         own, *columns = columns.split([len(nodes), len(block.cols)] + [len(end) for end in ends])
         walk_indptr = torch.arange(0, len(nodes) * walks + 1, walks, device=nodes.device)
         blocks = [(block.indptr, columns[0], block.values)] + \
             [(walk_indptr, cols, values) for cols, values in zip(columns[1:], weights)]
-        if not self.normalize_layers:
-            blocks = [sum_blocks(blocks)]
-        total = base = lookup(rows, own) if neighbour_gradients else self._layer0_rows(nodes)
-        for layer, (indptr, cols, values) in zip(history[1:], blocks):
-            layer = layer.index_select(0, nodes) + block_spmm(indptr, cols, values, len(read),
-                                                              change)
-            total = total + self._layer(layer)
+        # one product for every layer's estimate: of their sum, or of each (stacked)
+        blocks = stack_blocks(blocks) if self.normalize_layers else sum_blocks(blocks)
+        # the step's own rows come with the product, so that the rows' gradient is one array
+        estimates, base = change_spmm(*blocks, rows, history[0], read, own)
+        if not neighbour_gradients:
+            base = self._layer0_rows(nodes)
+        total = base
+        for layer, estimate in zip(history[1:], estimates.split(len(nodes))):
+            total = total + self._layer(layer.index_select(0, nodes) + estimate)
         # a map from code to row written at the step's nodes only (PartialTable reads no other)
         positions = torch.empty(self.adjacency.shape[0], dtype=torch.long, device=nodes.device)
         positions[nodes] = torch.arange(len(nodes), device=nodes.device)

@@ -9,7 +9,7 @@ import torch
 
 __all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "dropout_seed",
            "edge_keep", "drop_edges", "RowBlock", "row_block", "random_walks", "sum_blocks",
-           "unique_codes", "block_spmm", "distinct_rows"]
+           "unique_codes", "block_spmm", "change_spmm", "stack_blocks", "distinct_rows"]
 
 
 def sparse_tensor(matrix):
@@ -365,15 +365,19 @@ class _BlockSpMM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         indptr, cols, values = ctx.saved_tensors
-        shape = (len(indptr) - 1, ctx.n_cols)
-        if grad.device.type == "cpu":
-            # scipy multiplies by the transpose without building it; torch's CPU transpose
-            # product converts the layout first, several times slower than the product
-            matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=shape)
-            grad_x = torch.from_numpy(matrix.T @ np.ascontiguousarray(grad.numpy()))
-        else:
-            grad_x = _csr_tensor(indptr, cols, values, shape).t() @ grad
-        return None, None, None, None, grad_x
+        return None, None, None, None, _transposed_product(indptr, cols, values, ctx.n_cols,
+                                                           grad)
+
+
+def _transposed_product(indptr, cols, values, n_cols, x):
+    """``B^T @ x`` for the CSR block ``B`` (``len(indptr) - 1`` x ``n_cols``), a new array."""
+    shape = (len(indptr) - 1, n_cols)
+    if x.device.type == "cpu":
+        # scipy multiplies by the transpose without building it; torch's CPU transpose
+        # product converts the layout first, several times slower than the product
+        matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=shape)
+        return torch.from_numpy(matrix.T @ np.ascontiguousarray(x.numpy()))
+    return _csr_tensor(indptr, cols, values, shape).t() @ x
 
 
 def block_spmm(indptr, cols, values, n_cols, x):
@@ -386,18 +390,97 @@ def block_spmm(indptr, cols, values, n_cols, x):
         return _BlockSpMM.apply(indptr, cols, values, n_cols, x.float())
 
 
-class _DistinctRows(torch.autograd.Function):
-    """``weight[rows]`` with a row-sparse gradient that holds ``rows`` in their order."""
+class _ChangeSpMM(torch.autograd.Function):
+    """``(B @ (x - reference[read]), x[own])``: the gradient of ``x`` is ``B^T grad`` with
+    the second output's gradient added at ``own``, built in one array."""
 
     @staticmethod
-    def forward(ctx, weight, rows):
-        ctx.rows, ctx.shape = rows, weight.shape
-        return weight.index_select(0, rows)
+    def forward(ctx, indptr, cols, values, x, reference, read, own):
+        ctx.save_for_backward(indptr, cols, values, own)
+        ctx.n_cols = len(x)
+        change = reference.index_select(0, read)
+        torch.sub(x, change, out=change)
+        product = _csr_tensor(indptr, cols, values, (len(indptr) - 1, len(x))) @ change
+        return product, x.index_select(0, own)
+
+    @staticmethod
+    def backward(ctx, grad, grad_own):
+        indptr, cols, values, own = ctx.saved_tensors
+        if grad is None:
+            grad_x = grad_own.new_zeros(ctx.n_cols, grad_own.shape[1])
+        else:
+            grad_x = _transposed_product(indptr, cols, values, ctx.n_cols, grad)
+        if grad_own is not None:
+            grad_x.index_add_(0, own, grad_own)
+        return None, None, None, grad_x, None, None, None
+
+
+def change_spmm(indptr, cols, values, x, reference, read, own):
+    """A CSR block's product with the change of rows since a reference, and some of the rows.
+
+    ``(B @ (x - reference[read]), x[own])``, differentiable in ``x``, for a block ``B`` of
+    ``len(indptr) - 1`` rows and ``len(x)`` columns: historical propagation's estimate of
+    how its layers moved, and the step's own rows. The backward pass builds ``x``'s
+    gradient in one array (the block's transposed product, the own rows' gradient added in
+    place) instead of a zero-filled array for the rows and a sum of the two.
+
+    Parameters
+    ----------
+    indptr, cols, values : torch.Tensor
+        CSR arrays of ``B``, constants.
+    x : torch.Tensor, shape (n, d)
+    reference : torch.Tensor, shape (m, d)
+        Constant rows, of which ``read`` (n,) are those of ``x``.
+    read, own : torch.Tensor of int64
+        ``own`` distinct.
+
+    Returns
+    -------
+    product : torch.Tensor, shape (len(indptr) - 1, d)
+    rows : torch.Tensor, shape (len(own), d)
+    """
+    with torch.autocast(x.device.type, enabled=False):
+        return _ChangeSpMM.apply(indptr, cols, values, x.float(), reference, read, own)
+
+
+def stack_blocks(blocks):
+    """CSR blocks stacked vertically, as one block (a product gives each block's product,
+    one after another).
+
+    Parameters
+    ----------
+    blocks : list of (indptr, cols, values)
+
+    Returns
+    -------
+    indptr, cols, values : torch.Tensor
+    """
+    if len(blocks) == 1:
+        return blocks[0]
+    starts = torch.tensor([0] + [len(cols) for _, cols, _ in blocks[:-1]]).cumsum(0)
+    indptr = torch.cat([indptr[:-1] + start for (indptr, _, _), start in zip(blocks, starts)]
+                       + [blocks[-1][0][-1:] + starts[-1]])
+    return (indptr, torch.cat([cols for _, cols, _ in blocks]),
+            torch.cat([values for _, _, values in blocks]))
+
+
+class _DistinctRows(torch.autograd.Function):
+    """Rows of tables, concatenated; each table's gradient row-sparse at its rows, in order."""
+
+    @staticmethod
+    def forward(ctx, rows, *weights):
+        ctx.rows, ctx.shapes = rows, [weight.shape for weight in weights]
+        out = weights[0].new_empty(sum(len(index) for index in rows), weights[0].shape[1])
+        # each table's rows written in place: no copy of a concatenation
+        for weight, index, part in zip(weights, rows, out.split([len(r) for r in rows])):
+            torch.index_select(weight, 0, index, out=part)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        return torch.sparse_coo_tensor(ctx.rows[None], grad, ctx.shape,
-                                       check_invariants=False), None
+        parts = grad.split([len(index) for index in ctx.rows])
+        return (None, *(torch.sparse_coo_tensor(index[None], part, shape, check_invariants=False)
+                        for index, part, shape in zip(ctx.rows, parts, ctx.shapes)))
 
 
 def distinct_rows(weight, rows):
@@ -408,5 +491,13 @@ def distinct_rows(weight, rows):
     distinct it is a coalesced gradient, which :class:`~skcreate.nn.LazyAdam` and
     :func:`~skcreate.nn.optim.clip_grad_norm` take without a sort (any other ``rows`` give
     the same gradient, which they coalesce).
+
+    ``weight`` and ``rows`` may be sequences of tables and their rows: the rows of each
+    table, concatenated (written in place, without a copy of a concatenation).
     """
-    return _DistinctRows.apply(weight, rows)
+    if isinstance(weight, torch.Tensor):
+        weight, rows = [weight], [rows]
+    if len(weight) != len(rows):
+        raise ValueError(f"distinct_rows needs one rows tensor per table, got {len(weight)} "
+                         f"tables and {len(rows)} rows tensors.")
+    return _DistinctRows.apply(list(rows), *weight)
