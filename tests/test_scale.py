@@ -1,6 +1,7 @@
 """Scale on one machine: SCE with sampled candidates and row-sparse updates, chunked serving,
 columnar input, bf16 autocast, no host reads in the training step, the device benchmark."""
 
+import copy
 import functools
 
 import numpy as np
@@ -112,6 +113,64 @@ def test_lazy_adam_sparse_updates_only_rows_with_gradient_and_matches_dense_on_t
     changed = (sparse.weight != before).any(1)
     assert changed.tolist() == [False, True, False, False, True, False]
     torch.testing.assert_close(sparse.weight, dense.weight)
+
+
+def _lazy_adam_reference(weight, moments, rows, grad, step, lr, weight_decay,
+                         betas=(0.9, 0.999), eps=1e-8):
+    """TensorFlow's LazyAdam on ``rows`` of ``weight``, by its formulas (in place)."""
+    exp_avg, exp_avg_sq = moments
+    grad = grad + weight_decay * weight[rows]
+    exp_avg[rows] = betas[0] * exp_avg[rows] + (1 - betas[0]) * grad
+    exp_avg_sq[rows] = betas[1] * exp_avg_sq[rows] + (1 - betas[1]) * grad ** 2
+    denom = (exp_avg_sq[rows] / (1 - betas[1] ** step)).sqrt() + eps
+    weight[rows] -= lr / (1 - betas[0] ** step) * exp_avg[rows] / denom
+
+
+def test_lazy_adam_updates_read_rows_by_its_formulas_with_dense_parameters_beside():
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(7, 3, sparse=True)
+    linear = torch.nn.Linear(3, 1)
+    reference = table.weight.detach().clone()
+    moments = torch.zeros(2, 7, 3)
+    dense = torch.optim.Adam(copy.deepcopy(linear).parameters(), lr=0.05, weight_decay=0.01)
+    ours = LazyAdam([*table.parameters(), *linear.parameters()], lr=0.05, weight_decay=0.01)
+    expected_linear = dense.param_groups[0]["params"]
+    for step, rows in enumerate([[1, 4, 4], [0, 4], [6]], start=1):
+        rows = torch.tensor(rows)
+        ours.zero_grad()
+        dense.zero_grad()
+        linear(table(rows)).pow(2).sum().backward()
+        grad = table.weight.grad.coalesce()
+        torch.nn.functional.linear(reference[rows], *expected_linear).pow(2).sum().backward()
+        _lazy_adam_reference(reference, moments, grad.indices()[0], grad.values(), step,
+                             lr=0.05, weight_decay=0.01)
+        ours.step()
+        dense.step()
+        torch.testing.assert_close(table.weight.detach(), reference)
+        for got, expected in zip(linear.parameters(), expected_linear):
+            torch.testing.assert_close(got, expected)
+    # rows 2, 3 and 5 were never read: untouched, without moments
+    assert not moments[:, [2, 3, 5]].any()
+    assert not ours.state[table.weight]["exp_avg"][[2, 3, 5]].any()
+
+
+def test_lazy_adam_continues_from_torch_adams_step_count():
+    # an update may hand LazyAdam the state of torch's Adam (its count in a tensor): the next
+    # step's bias correction counts on
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(4, 2, sparse=True)
+    reference = table.weight.detach().clone()
+    moments = torch.rand(2, 4, 2)
+    optimizer = LazyAdam(table.parameters(), lr=0.1)
+    optimizer.state[table.weight] = {"step": torch.tensor(3.0), "exp_avg": moments[0].clone(),
+                                     "exp_avg_sq": moments[1].clone()}
+    rows = torch.tensor([0, 2])
+    table(rows).sum().backward()
+    optimizer.step()
+    _lazy_adam_reference(reference, moments, rows, torch.ones(2, 2), 4, lr=0.1,
+                         weight_decay=0.0)
+    torch.testing.assert_close(table.weight.detach(), reference)
+    assert optimizer.state[table.weight]["step"] == 4
 
 
 def test_clip_grad_norm_counts_sparse_rows_once():
