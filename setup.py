@@ -27,6 +27,7 @@ setup(
         "implicit>=0.7",
         "threadpoolctl>=3.1",
         "tqdm>=4.60",
+        "numba>=0.60",
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6.80", "pyarrow>=12", "polars>=1.0", "matplotlib>=3.7",

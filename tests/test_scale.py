@@ -3,6 +3,8 @@ columnar input, bf16 autocast, no host reads in the training step, the device be
 
 import copy
 import functools
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,7 @@ from skcreate.data.interactions import Interactions, check_interactions
 from skcreate.nn import LightGCNEncoder, SASRecEncoder, ScalableCrossEntropy
 from skcreate.nn.item_table import ItemTable
 from skcreate.nn.losses import scalable_cross_entropy
-from skcreate.nn import optim
+from skcreate.nn import _adam_rows, optim
 from skcreate.nn.optim import LazyAdam, clip_grad_norm
 from skcreate.training import Trainer
 
@@ -171,6 +173,100 @@ def test_lazy_adam_continues_from_torch_adams_step_count():
                          weight_decay=0.0)
     torch.testing.assert_close(table.weight.detach(), reference)
     assert optimizer.state[table.weight]["step"] == 4
+
+
+def _torch_rows_update(monkeypatch):
+    """LazyAdam's row updates by torch's kernels, as on a GPU."""
+    monkeypatch.setattr(_adam_rows, "supported", lambda *args: False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_compiled_row_updates_equal_torchs(monkeypatch, dtype, weight_decay):
+    torch.manual_seed(0)
+    tables = [torch.nn.Embedding(50, 6, sparse=True).to(dtype) for _ in range(2)]
+    tables[1].load_state_dict(tables[0].state_dict())
+    optimizers = [LazyAdam(table.parameters(), lr=0.05, weight_decay=weight_decay)
+                  for table in tables]
+    reads = [torch.randint(0, 50, (30,), generator=torch.Generator().manual_seed(step))
+             for step in range(4)]
+    for index, (table, optimizer) in enumerate(zip(tables, optimizers)):
+        if index:
+            _torch_rows_update(monkeypatch)
+        for rows in reads:
+            optimizer.zero_grad()
+            table(rows).pow(3).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(tables[0].weight, tables[1].weight)
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(optimizers[0].state[tables[0].weight][key],
+                                   optimizers[1].state[tables[1].weight][key])
+    assert optimizers[0].state[tables[0].weight]["step"] == 4
+
+
+def test_compiled_row_updates_do_not_depend_on_the_threads(monkeypatch):
+    torch.manual_seed(0)
+    weights = torch.randn(3000, 8)
+    rows = torch.randperm(3000)[:2000].sort().values
+    values = torch.randn(2000, 8)
+    results = []
+    for min_rows, threads in ((10**9, 1), (100, 2), (100, 3)):
+        monkeypatch.setattr(_adam_rows, "MIN_ROWS_PER_THREAD", min_rows)
+        monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+        param, exp_avg, exp_avg_sq = weights.clone(), torch.zeros(3000, 8), torch.ones(3000, 8)
+        _adam_rows.adam_rows(param, exp_avg, exp_avg_sq, rows, values, (0.9, 0.999), 0.01,
+                             0.1, 0.5, 1e-8)
+        results.append((param, exp_avg, exp_avg_sq))
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+    untouched = torch.ones(3000, dtype=torch.bool)
+    untouched[rows] = False
+    assert torch.equal(results[0][0][untouched], weights[untouched])
+
+
+def test_half_tables_update_by_torch():
+    table = torch.nn.Embedding(10, 4, sparse=True).to(torch.bfloat16)
+    assert not _adam_rows.supported(table.weight, table.weight[:2], table.weight)
+    before = table.weight.detach().clone()
+    optimizer = LazyAdam(table.parameters(), lr=0.1)
+    table(torch.tensor([3])).float().sum().backward()
+    optimizer.step()
+    changed = (table.weight != before).any(1)
+    assert changed.tolist() == [i == 3 for i in range(10)]
+
+
+def _update_rows_on_two_threads(weights, rows):
+    _adam_rows.adam_rows(weights, torch.zeros_like(weights), torch.zeros_like(weights), rows,
+                         torch.ones(len(rows), weights.shape[1]), (0.9, 0.999), 0.0, 0.1, 1.0,
+                         1e-8)
+    if not (weights[rows] < 0).all():
+        raise SystemExit(1)
+
+
+def _update_rows_in_a_child(weights, rows):
+    # torch's own threads hang in a forked child (GNU OpenMP): its steps take one
+    torch.set_num_threads(1)
+    torch.get_num_threads = lambda: 2
+    _update_rows_on_two_threads(weights, rows)
+
+
+def test_compiled_row_updates_run_in_a_forked_child_and_in_threads(monkeypatch):
+    # the update's threads belong to the process that made them: a forked child makes its
+    # own (the parent's do not exist in it), and threads updating at once share them
+    monkeypatch.setattr(_adam_rows, "MIN_ROWS_PER_THREAD", 100)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    rows = torch.arange(0, 2000, 2)
+    _update_rows_on_two_threads(torch.zeros(2000, 4), rows)
+    child = multiprocessing.get_context("fork").Process(target=_update_rows_in_a_child,
+                                                        args=(torch.zeros(2000, 4), rows))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    tables = [torch.zeros(2000, 4) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda table: _update_rows_on_two_threads(table, rows), tables))
+    for table in tables:
+        assert (table[rows] < 0).all() and not table[1::2].any()
 
 
 def test_clip_grad_norm_counts_sparse_rows_once():

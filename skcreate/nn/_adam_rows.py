@@ -1,0 +1,93 @@
+"""LazyAdam's update of a row-sparse gradient on the CPU: one pass over each row (numba).
+
+torch updates the rows in about ten passes (gathers of the moments, elementwise steps, writes
+back), each over every row; this kernel reads and writes each row's weights and moments once.
+On 2 threads a scalable LightGCN step at 1M interactions (two tables, 32,500 rows each)
+updates in 4.9 instead of 8.5 ms.
+"""
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+
+# below this many rows a step's update runs in the calling thread (a hand-off costs more)
+MIN_ROWS_PER_THREAD = 4096
+
+
+def _update(param, exp_avg, exp_avg_sq, rows, grad, one_minus_beta1, beta2, one_minus_beta2,
+            weight_decay, step_size, root_correction, eps):
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        for j in range(param.shape[1]):
+            g = grad[i, j] + weight_decay * param[row, j]
+            m = exp_avg[row, j]
+            m = m + one_minus_beta1 * (g - m)
+            v = beta2 * exp_avg_sq[row, j] + one_minus_beta2 * g * g
+            exp_avg[row, j] = m
+            exp_avg_sq[row, j] = v
+            param[row, j] = param[row, j] + step_size * (m / (math.sqrt(v) / root_correction
+                                                              + eps))
+
+
+# compiled without numba's threading layers (its OpenMP layer cannot be used after a fork,
+# its default one by two threads at once): the rows are split over a pool of Python threads
+# instead, which the kernel runs in without the GIL. error_model="numpy": no division check,
+# so that the row's loop is vectorised.
+try:
+    _update = numba.njit(nogil=True, cache=True, error_model="numpy")(_update)
+except RuntimeError:
+    # no writable cache folder (a read-only install and home): compiled in every process
+    _update = numba.njit(nogil=True, error_model="numpy")(_update)
+
+_pools = {}
+
+
+def _pool(n_threads):
+    """A pool of ``n_threads`` threads of this process (a forked child makes its own: the
+    parent's threads do not exist in it)."""
+    key = (os.getpid(), n_threads)
+    if key not in _pools:
+        _pools[key] = ThreadPoolExecutor(n_threads, thread_name_prefix="skcreate-adam")
+    return _pools[key]
+
+
+def supported(param, values, *moments):
+    """Whether :func:`adam_rows` updates ``param`` and its ``moments`` from a row-sparse
+    gradient's ``values``: contiguous CPU tables of float32 or float64 (numba has no half
+    types; a GPU updates by torch's kernels)."""
+    return (param.device.type == "cpu" and param.dim() == 2
+            and param.dtype in (torch.float32, torch.float64)
+            and all(t.is_contiguous() and t.dtype == param.dtype and t.device == param.device
+                    for t in (param, *moments)) and values.dtype == param.dtype)
+
+
+def adam_rows(param, exp_avg, exp_avg_sq, rows, values, betas, weight_decay, size,
+              root_correction, eps):
+    """Adam's update of rows ``rows`` (distinct) of ``param`` and its moments, in place.
+
+    The formulas of :class:`~skcreate.nn.LazyAdam`'s torch update, in the parameter's dtype:
+    ``g = values + weight_decay * param[rows]``, the moments' moving averages, then
+    ``param[rows] -= size * m / (sqrt(v) / root_correction + eps)``. The rows are split over
+    ``torch.get_num_threads()`` threads; each row is one thread's (the rows are distinct), so
+    the result does not depend on the threads.
+    """
+    arrays = (param.detach().numpy(), exp_avg.numpy(), exp_avg_sq.numpy())
+    rows, values = rows.contiguous().numpy(), values.detach().contiguous().numpy()
+    scalar = arrays[0].dtype.type
+    beta1, beta2 = betas
+    scalars = (scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(weight_decay),
+               scalar(-size), scalar(root_correction), scalar(eps))
+    n_threads = max(1, min(torch.get_num_threads(), len(rows) // MIN_ROWS_PER_THREAD))
+    if n_threads == 1:
+        _update(*arrays, rows, values, *scalars)
+        return
+    bounds = np.linspace(0, len(rows), n_threads + 1).astype(int)
+    parts = _pool(n_threads).map(
+        lambda span: _update(*arrays, rows[span[0]:span[1]], values[span[0]:span[1]],
+                             *scalars), zip(bounds[:-1], bounds[1:]))
+    # raises a thread's error here
+    list(parts)
