@@ -360,13 +360,18 @@ class _BlockSpMM(torch.autograd.Function):
     def forward(ctx, indptr, cols, values, n_cols, x):
         ctx.save_for_backward(indptr, cols, values)
         ctx.n_cols = n_cols
-        return _csr_tensor(indptr, cols, values, (len(indptr) - 1, n_cols)) @ x
+        return _product(indptr, cols, values, n_cols, x)
 
     @staticmethod
     def backward(ctx, grad):
         indptr, cols, values = ctx.saved_tensors
         return None, None, None, None, _transposed_product(indptr, cols, values, ctx.n_cols,
                                                            grad)
+
+
+def _product(indptr, cols, values, n_cols, x):
+    """``B @ x`` for the CSR block ``B`` (``len(indptr) - 1`` x ``n_cols``)."""
+    return _csr_tensor(indptr, cols, values, (len(indptr) - 1, n_cols)) @ x
 
 
 def _transposed_product(indptr, cols, values, n_cols, x):
@@ -400,8 +405,7 @@ class _ChangeSpMM(torch.autograd.Function):
         ctx.n_cols = len(x)
         change = reference.index_select(0, read)
         torch.sub(x, change, out=change)
-        product = _csr_tensor(indptr, cols, values, (len(indptr) - 1, len(x))) @ change
-        return product, x.index_select(0, own)
+        return _product(indptr, cols, values, len(x), change), x.index_select(0, own)
 
     @staticmethod
     def backward(ctx, grad, grad_own):
