@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from skcreate import LightGCNRecommender
 from skcreate.training.batches import EdgeBatch
 from skcreate.nn import GraphModel, LightGCNEncoder
+from skcreate.nn import _graph_kernels, sparse
 from skcreate.nn.sparse import block_spmm, change_spmm, drop_edges, dropout_seed, edge_keep, \
     normalized_adjacency, random_walks, row_block, stack_blocks, sum_blocks, unique_codes
 
@@ -309,6 +310,55 @@ def test_change_spmm_equals_its_parts(seed, n_rows, n_cols, gradients):
     # the one-array backward adds the same two terms: the same floats
     assert torch.equal(got, x.grad)
     assert not reference.requires_grad
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), n_rows=st.integers(0, 12), n_cols=st.integers(1, 10),
+       dtype=st.sampled_from([torch.float32, torch.float64]), transposed=st.booleans())
+def test_compiled_transposed_product_sums_as_scipy(seed, n_rows, n_cols, dtype, transposed):
+    # the kernel sums each column in the order of the block's rows, as scipy does: the same
+    # floats; torch's path (GPUs, float32 only) agrees to rounding; x may be strided
+    rng = np.random.default_rng(seed)
+    (indptr, cols, values), dense = _random_block(rng, n_rows, n_cols)
+    x = torch.randn(3, n_rows, dtype=dtype).t() if transposed else torch.randn(n_rows, 3,
+                                                                              dtype=dtype)
+    got = sparse._transposed_product(indptr, cols, values, n_cols, x)
+    matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=dense.shape)
+    expected = torch.from_numpy(matrix.T @ x.numpy())
+    assert got.dtype == expected.dtype and torch.equal(got, expected)
+    if dtype != torch.float32:
+        return
+    sparse._COMPILED = False
+    try:
+        torch_path = sparse._transposed_product(indptr, cols, values, n_cols, x)
+    finally:
+        sparse._COMPILED = True
+    torch.testing.assert_close(got, torch_path)
+
+
+def test_compiled_transposed_product_does_not_depend_on_the_threads(monkeypatch):
+    rng = np.random.default_rng(0)
+    (indptr, cols, values), _ = _random_block(rng, 3000, 2000)
+    x = torch.randn(3000, 5)
+    results = []
+    for min_per_thread, threads in ((10**9, 1), (100, 2), (100, 3)):
+        monkeypatch.setattr(_graph_kernels, "MIN_PER_THREAD", min_per_thread)
+        monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+        results.append(sparse._transposed_product(indptr, cols, values, 2000, x))
+    assert all(torch.equal(results[0], other) for other in results[1:])
+
+
+def test_sparse_products_run_on_the_torch_path(monkeypatch):
+    # the GPU's path, taken on the CPU: products and gradients as the compiled kernel's
+    rng = np.random.default_rng(1)
+    (indptr, cols, values), dense = _random_block(rng, 8, 6)
+    grads = []
+    for compiled in (True, False):
+        monkeypatch.setattr(sparse, "_COMPILED", compiled)
+        x = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        block_spmm(indptr, cols, values, 6, x).pow(2).sum().backward()
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[0], grads[1])
 
 
 @settings(max_examples=40, deadline=None)

@@ -12,6 +12,11 @@ __all__ = ["sparse_tensor", "normalized_adjacency", "symmetric_spmm", "dropout_s
            "unique_codes", "block_spmm", "change_spmm", "stack_blocks", "distinct_rows"]
 
 
+# transposed block products run a compiled kernel on a CPU (the tests compare it with torch's
+# path, which GPUs take)
+_COMPILED = True
+
+
 def sparse_tensor(matrix):
     """A scipy sparse matrix as a coalesced float32 torch COO tensor."""
     coo = sp.coo_matrix(matrix)
@@ -376,13 +381,13 @@ def _product(indptr, cols, values, n_cols, x):
 
 def _transposed_product(indptr, cols, values, n_cols, x):
     """``B^T @ x`` for the CSR block ``B`` (``len(indptr) - 1`` x ``n_cols``), a new array."""
-    shape = (len(indptr) - 1, n_cols)
-    if x.device.type == "cpu":
-        # scipy multiplies by the transpose without building it; torch's CPU transpose
-        # product converts the layout first, several times slower than the product
-        matrix = sp.csr_matrix((values.numpy(), cols.numpy(), indptr.numpy()), shape=shape)
-        return torch.from_numpy(matrix.T @ np.ascontiguousarray(x.numpy()))
-    return _csr_tensor(indptr, cols, values, shape).t() @ x
+    if _COMPILED and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # torch's CPU transpose product converts the layout first, several times slower
+        # than the product; imported here, so that `import skcreate` does not load numba
+        from ._graph_kernels import transposed_product
+        return torch.from_numpy(transposed_product(indptr.numpy(), cols.numpy(), values.numpy(),
+                                                   n_cols, np.ascontiguousarray(x.numpy())))
+    return _csr_tensor(indptr, cols, values, (len(indptr) - 1, n_cols)).t() @ x
 
 
 def block_spmm(indptr, cols, values, n_cols, x):
