@@ -466,3 +466,17 @@ def test_an_encoder_without_the_option_refuses_it():
     assert not encoder.own_rows_step()
     with pytest.raises(ValueError, match="UltraGCNEncoder cannot keep gradients"):
         encoder.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)
+
+
+@pytest.mark.parametrize("cols, indptr, message", [
+    ([0, 3], [0, 1, 2], "outside"), ([0, -1], [0, 1, 2], "outside"),
+    ([0, 1], [0, 2, 1], "decrease"), ([0, 1], [0, 1, 3], "malformed"),
+    ([0, 1], [1, 1, 2], "malformed")])
+def test_compiled_transposed_product_refuses_a_malformed_block(cols, indptr, message):
+    # the kernel reads without bounds checks: a malformed block is an error, not a crash
+    with pytest.raises(ValueError, match=message):
+        sparse._transposed_product(torch.tensor(indptr), torch.tensor(cols),
+                                   torch.ones(len(cols)), 3, torch.ones(2, 4))
+    with pytest.raises(ValueError, match="shape"):
+        sparse._transposed_product(torch.tensor([0, 1, 2]), torch.tensor([0, 1]),
+                                   torch.ones(2), 3, torch.ones(3, 4))
