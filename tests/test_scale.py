@@ -569,3 +569,15 @@ def test_large_fit_reports_each_stage_and_does_not_fit_twice(load_benchmark, tmp
     log = (tmp_path / "fit.epochs.jsonl").read_text()
     assert module.main(argv) == result
     assert (tmp_path / "fit.epochs.jsonl").read_text() == log
+
+
+def test_compiled_row_updates_refuse_rows_outside_the_table():
+    # the kernel writes without bounds checks: the error comes before any row changes
+    weights = torch.zeros(5, 2)
+    for rows, values, error in ((torch.tensor([1, 5]), torch.ones(2, 2), IndexError),
+                                (torch.tensor([-1, 2]), torch.ones(2, 2), IndexError),
+                                (torch.tensor([1, 2]), torch.ones(3, 2), ValueError)):
+        with pytest.raises(error):
+            _adam_rows.adam_rows(weights, torch.zeros(5, 2), torch.zeros(5, 2), rows, values,
+                                 (0.9, 0.999), 0.0, 0.1, 1.0, 1e-8)
+        assert not weights.any()

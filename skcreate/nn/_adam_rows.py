@@ -61,5 +61,13 @@ def adam_rows(param, exp_avg, exp_avg_sq, rows, values, betas, weight_decay, siz
     beta1, beta2 = betas
     scalars = (scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(weight_decay),
                scalar(-size), scalar(root_correction), scalar(eps))
+    # the kernel writes without bounds checks: a row outside the table is an error before
+    # any row changes
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(arrays[0])):
+        raise IndexError(f"row-sparse gradient of rows {rows.min()}..{rows.max()} for a table "
+                         f"of {len(arrays[0])} rows")
+    if values.shape != (len(rows), arrays[0].shape[1]):
+        raise ValueError(f"row-sparse gradient values of shape {values.shape} for "
+                         f"{len(rows)} rows of width {arrays[0].shape[1]}")
     threads = n_threads(len(rows), MIN_ROWS_PER_THREAD)
     run_spans(_update_span, even_bounds(len(rows), threads), *arrays, rows, values, *scalars)
