@@ -328,11 +328,9 @@ def test_compiled_transposed_product_sums_as_scipy(seed, n_rows, n_cols, dtype, 
     assert got.dtype == expected.dtype and torch.equal(got, expected)
     if dtype != torch.float32:
         return
-    sparse._COMPILED = False
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sparse, "_COMPILED", False)
         torch_path = sparse._transposed_product(indptr, cols, values, n_cols, x)
-    finally:
-        sparse._COMPILED = True
     torch.testing.assert_close(got, torch_path)
 
 
@@ -351,7 +349,7 @@ def test_compiled_transposed_product_does_not_depend_on_the_threads(monkeypatch)
 def test_sparse_products_run_on_the_torch_path(monkeypatch):
     # the GPU's path, taken on the CPU: products and gradients as the compiled kernel's
     rng = np.random.default_rng(1)
-    (indptr, cols, values), dense = _random_block(rng, 8, 6)
+    (indptr, cols, values), _ = _random_block(rng, 8, 6)
     grads = []
     for compiled in (True, False):
         monkeypatch.setattr(sparse, "_COMPILED", compiled)
@@ -359,6 +357,21 @@ def test_sparse_products_run_on_the_torch_path(monkeypatch):
         block_spmm(indptr, cols, values, 6, x).pow(2).sum().backward()
         grads.append(x.grad)
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("cols, indptr, message", [
+    ([0, 3], [0, 1, 2], "outside"), ([0, -1], [0, 1, 2], "outside"),
+    ([0, 1], [0, 2, 1], "decrease"), ([0, 1], [0, 1, 3], "malformed"),
+    ([0, 1], [1, 1, 2], "malformed")])
+def test_compiled_transposed_product_refuses_a_malformed_block(cols, indptr, message):
+    # the kernel reads without bounds checks: a malformed block is an error, not a crash
+    with pytest.raises(ValueError, match=message):
+        sparse._transposed_product(torch.tensor(indptr), torch.tensor(cols),
+                                   torch.ones(len(cols)), 3, torch.ones(2, 4))
+    with pytest.raises(ValueError, match="shape"):
+        sparse._transposed_product(torch.tensor([0, 1, 2]), torch.tensor([0, 1]),
+                                   torch.ones(2), 3, torch.ones(3, 4))
+
 
 
 @settings(max_examples=40, deadline=None)
@@ -466,17 +479,3 @@ def test_an_encoder_without_the_option_refuses_it():
     assert not encoder.own_rows_step()
     with pytest.raises(ValueError, match="UltraGCNEncoder cannot keep gradients"):
         encoder.embed(torch.tensor([1]), torch.tensor([2]), neighbour_gradients=False)
-
-
-@pytest.mark.parametrize("cols, indptr, message", [
-    ([0, 3], [0, 1, 2], "outside"), ([0, -1], [0, 1, 2], "outside"),
-    ([0, 1], [0, 2, 1], "decrease"), ([0, 1], [0, 1, 3], "malformed"),
-    ([0, 1], [1, 1, 2], "malformed")])
-def test_compiled_transposed_product_refuses_a_malformed_block(cols, indptr, message):
-    # the kernel reads without bounds checks: a malformed block is an error, not a crash
-    with pytest.raises(ValueError, match=message):
-        sparse._transposed_product(torch.tensor(indptr), torch.tensor(cols),
-                                   torch.ones(len(cols)), 3, torch.ones(2, 4))
-    with pytest.raises(ValueError, match="shape"):
-        sparse._transposed_product(torch.tensor([0, 1, 2]), torch.tensor([0, 1]),
-                                   torch.ones(2), 3, torch.ones(3, 4))

@@ -269,6 +269,19 @@ def test_compiled_row_updates_run_in_a_forked_child_and_in_threads(monkeypatch):
         assert (table[rows] < 0).all() and not table[1::2].any()
 
 
+def test_compiled_row_updates_refuse_rows_outside_the_table():
+    # the kernel writes without bounds checks: the error comes before any row changes
+    weights = torch.zeros(5, 2)
+    for rows, values, error in ((torch.tensor([1, 5]), torch.ones(2, 2), IndexError),
+                                (torch.tensor([-1, 2]), torch.ones(2, 2), IndexError),
+                                (torch.tensor([1, 2]), torch.ones(3, 2), ValueError)):
+        with pytest.raises(error):
+            _adam_rows.adam_rows(weights, torch.zeros(5, 2), torch.zeros(5, 2), rows, values,
+                                 (0.9, 0.999), 0.0, 0.1, 1.0, 1e-8)
+        assert not weights.any()
+
+
+
 def test_clip_grad_norm_counts_sparse_rows_once():
     torch.manual_seed(0)
     sparse, dense = torch.nn.Embedding(8, 3, sparse=True), torch.nn.Linear(3, 2)
@@ -569,15 +582,3 @@ def test_large_fit_reports_each_stage_and_does_not_fit_twice(load_benchmark, tmp
     log = (tmp_path / "fit.epochs.jsonl").read_text()
     assert module.main(argv) == result
     assert (tmp_path / "fit.epochs.jsonl").read_text() == log
-
-
-def test_compiled_row_updates_refuse_rows_outside_the_table():
-    # the kernel writes without bounds checks: the error comes before any row changes
-    weights = torch.zeros(5, 2)
-    for rows, values, error in ((torch.tensor([1, 5]), torch.ones(2, 2), IndexError),
-                                (torch.tensor([-1, 2]), torch.ones(2, 2), IndexError),
-                                (torch.tensor([1, 2]), torch.ones(3, 2), ValueError)):
-        with pytest.raises(error):
-            _adam_rows.adam_rows(weights, torch.zeros(5, 2), torch.zeros(5, 2), rows, values,
-                                 (0.9, 0.999), 0.0, 0.1, 1.0, 1e-8)
-        assert not weights.any()
