@@ -189,6 +189,71 @@ def test_item_neighbours_weights_by_formula():
     assert neighbours[0, 0] == 1
 
 
+def _reference_neighbours(a, k):
+    """Top-k of the dense co-occurrence weights, by decreasing weight then item code."""
+    a = (np.asarray(a) != 0).astype(np.float64)
+    g = a.T @ a
+    row = g.sum(1)
+    n_items = a.shape[1]
+    neighbours = np.zeros((n_items, k), dtype=np.int64)
+    weights = np.zeros((n_items, k), dtype=np.float32)
+    for i in range(n_items):
+        cols = [j for j in range(n_items) if j != i and g[i, j] > 0]
+        w = {j: g[i, j] / np.maximum(row[i] - g[i, i], 1e-12) * np.sqrt(row[i] / row[j])
+             for j in cols}
+        for slot, j in enumerate(sorted(cols, key=lambda j: (-w[j], j))[:k]):
+            neighbours[i, slot], weights[i, slot] = j, w[j]
+    return neighbours, weights
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), n_users=st.integers(1, 9), n_items=st.integers(1, 9),
+       k=st.integers(1, 5), density=st.floats(0.1, 0.9))
+def test_item_neighbours_equal_the_dense_reference(seed, n_users, n_items, k, density):
+    # small integer co-occurrences: many ties, which go to the smaller item
+    a = (np.random.default_rng(seed).random((n_users, n_items)) < density).astype(float)
+    neighbours, weights = item_neighbours(sp.csr_matrix(a), n_neighbours=k)
+    expected_neighbours, expected_weights = _reference_neighbours(a, k)
+    np.testing.assert_array_equal(neighbours, expected_neighbours)
+    np.testing.assert_array_equal(weights, expected_weights)
+
+
+def test_item_neighbours_break_ties_to_the_smaller_item():
+    # item 2 co-occurs once with each of items 0, 1, 3, 4 of equal degrees
+    a = np.array([[1, 0, 1, 0, 0], [0, 1, 1, 0, 0], [0, 0, 1, 1, 0], [0, 0, 1, 0, 1]])
+    neighbours, weights = item_neighbours(sp.csr_matrix(a), n_neighbours=3)
+    assert neighbours[2].tolist() == [0, 1, 3]
+    assert len(set(weights[2].tolist())) == 1
+    # item 0's only neighbour, then empty slots
+    assert neighbours[0].tolist() == [2, 0, 0] and weights[0, 1:].tolist() == [0, 0]
+
+
+def test_item_neighbours_read_the_nonzero_pattern_and_leave_the_input():
+    a = sp.csr_matrix((np.array([2.0, 0.0, 1.0, 1.0, 1.0, -1.0]), np.array([0, 1, 0, 0, 1, 2]),
+                       np.array([0, 3, 6])), shape=(2, 3))
+    before = [a.data.copy(), a.indices.copy(), a.indptr.copy()]
+    # user 0: item 0 (stored twice, 2 and 1) and an explicit zero at item 1; user 1: items
+    # 0, 1 and 2 (a negative entry is an entry)
+    neighbours, weights = item_neighbours(a, n_neighbours=2)
+    expected = _reference_neighbours([[1, 0, 0], [1, 1, 1]], 2)
+    np.testing.assert_array_equal(neighbours, expected[0])
+    np.testing.assert_array_equal(weights, expected[1])
+    for array, kept in zip([a.data, a.indices, a.indptr], before):
+        np.testing.assert_array_equal(array, kept)
+    with pytest.raises(ValueError, match="n_neighbours must be an int >= 1, got 0"):
+        item_neighbours(a, n_neighbours=0)
+
+
+def test_item_neighbours_do_not_depend_on_the_threads(monkeypatch):
+    from skcreate.nn import _cooccurrence
+    a = sp.random(60, 40, density=0.2, random_state=0, format="csr")
+    one = item_neighbours(a, n_neighbours=4)
+    monkeypatch.setattr(_cooccurrence, "MIN_PER_THREAD", 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    for got, expected in zip(item_neighbours(a, n_neighbours=4), one):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_ultragcn_beta_formula():
     # user degrees (2, 3), item degrees (2, 2, 1)
     enc = UltraGCNEncoder(n_factors=4).build(sp.csr_matrix([[1, 1, 0], [1, 1, 1]]))
