@@ -96,6 +96,6 @@ def top_cooccurrences(item_ptr, item_users, user_ptr, user_items, n_neighbours):
     threads = n_threads(int(work[-1]), MIN_PER_THREAD)
     bounds = np.searchsorted(work, np.linspace(0, work[-1], threads + 1))
     bounds[0], bounds[-1] = 0, n_items
-    run_spans(_top_span, np.maximum.accumulate(bounds), item_ptr, item_users, user_ptr,
-              user_items, row_sum, degree, neighbours, weights)
+    run_spans(_top_span, bounds, item_ptr, item_users, user_ptr, user_items, row_sum, degree,
+              neighbours, weights)
     return neighbours, weights
