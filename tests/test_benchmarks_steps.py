@@ -1,4 +1,5 @@
-"""benchmarks/step_times.py, graph_steps.py and step_rows.py run end to end on tiny sizes."""
+"""benchmarks/step_times.py, graph_steps.py, step_rows.py and epoch_steps.py run end to end on
+tiny sizes."""
 
 import numpy as np
 
@@ -73,3 +74,17 @@ def test_step_rows_refuses_a_model_without_row_sparse_updates(load_benchmark, tm
         assert "no row-sparse update" in str(exc)
     else:
         raise AssertionError("no error for a model below the scalable mode's threshold")
+
+
+def test_epoch_steps_reports_each_epoch_by_tenths(load_benchmark, capsys):
+    load_benchmark("epoch_steps").main(["--model", "UltraGCN", "--interactions", "30000",
+                                        "--items", "500", "--epochs", "2"])
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ")][1:]
+    assert [row[:2] for row in rows] == [["| 1", "ms per step"], ["| 1", "minor faults per step"],
+                                         ["| 2", "ms per step"], ["| 2", "minor faults per step"]]
+    for row in rows:
+        values = [float(cell.replace(",", "")) for cell in row[2].strip(" |").split(", ")]
+        # 29,418 interactions in batches of 1,024: 29 steps an epoch, 28 timed, in tenths
+        assert len(values) == 10 and min(values) >= 0
+    assert min(float(cell) for cell in rows[0][2].strip(" |").split(", ")) > 0
