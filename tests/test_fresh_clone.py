@@ -51,6 +51,15 @@ def test_import_loads_no_heavy_dependency():
     assert run.stdout.split("\n")[:2] == ["[]", "True"]
 
 
+def test_networks_load_numba_only_when_a_kernel_runs():
+    # the compiled kernels are imported where they run (an optimiser step, a graph build)
+    code = ("import sys, skcreate.nn, skcreate.estimators.graph; "
+            "print('numba' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert run.stdout.strip() == "False"
+
+
 def test_lazy_names_are_the_public_ones():
     import skcreate
 

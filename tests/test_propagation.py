@@ -373,7 +373,6 @@ def test_compiled_transposed_product_refuses_a_malformed_block(cols, indptr, mes
                                    torch.ones(2), 3, torch.ones(3, 4))
 
 
-
 @settings(max_examples=40, deadline=None)
 @given(codes=st.lists(st.integers(0, 49), max_size=30), spare=st.sampled_from([0, 1, 500]))
 def test_unique_codes_equal_torch_unique(codes, spare):

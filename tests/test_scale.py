@@ -281,7 +281,6 @@ def test_compiled_row_updates_refuse_rows_outside_the_table():
         assert not weights.any()
 
 
-
 def test_clip_grad_norm_counts_sparse_rows_once():
     torch.manual_seed(0)
     sparse, dense = torch.nn.Embedding(8, 3, sparse=True), torch.nn.Linear(3, 2)

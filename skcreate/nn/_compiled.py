@@ -60,3 +60,11 @@ def run_spans(kernel, bounds, *args):
 def even_bounds(n_items, n):
     """Bounds of ``n`` spans of ``n_items`` about equal in size."""
     return np.linspace(0, n_items, n + 1).astype(np.int64)
+
+
+def balanced_bounds(cumulative, n):
+    """Bounds of ``n`` spans of ``len(cumulative) - 1`` items about equal in work, for
+    ``cumulative`` the work before each item and, last, in all (increasing from 0)."""
+    bounds = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], n + 1))
+    bounds[0], bounds[-1] = 0, len(cumulative) - 1
+    return bounds

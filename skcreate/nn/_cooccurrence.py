@@ -12,14 +12,14 @@ import math
 
 import numpy as np
 
-from ._compiled import n_threads, njit, run_spans
+from ._compiled import balanced_bounds, n_threads, njit, run_spans
 
 # below this many additions a thread's share runs in the calling thread
 MIN_PER_THREAD = 1 << 20
 
 
-def _top_span(start, stop, item_ptr, item_users, user_ptr, user_items, row_sum, degree,
-              neighbours, weights):
+def _top_span(start, stop, item_ptr, item_users, user_ptr, user_items, row_sum, neighbours,
+              weights):
     n_items, k = len(item_ptr) - 1, neighbours.shape[1]
     counts = np.zeros(n_items, dtype=np.float64)
     touched = np.empty(n_items, dtype=np.int64)
@@ -37,7 +37,8 @@ def _top_span(start, stop, item_ptr, item_users, user_ptr, user_items, row_sum, 
                         n_touched += 1
                     counts[other] += 1
         # the formula and the order of numpy's evaluation of it: the same floats
-        denominator = max(row_sum[item] - degree[item], 1e-12)
+        # G_ii: the item's users
+        denominator = max(row_sum[item] - (item_ptr[item + 1] - item_ptr[item]), 1e-12)
         size = 0
         for t in range(n_touched):
             other = touched[t]
@@ -85,17 +86,14 @@ def top_cooccurrences(item_ptr, item_users, user_ptr, user_items, n_neighbours):
         The weights (computed in float64), 0 past an item's co-occurrences.
     """
     n_items = len(item_ptr) - 1
+    # g_i = sum over the item's users of their degrees, the additions of item i's row: the
+    # differences of the additions before each item (integers, exact in float64)
     user_degree = np.diff(user_ptr).astype(np.float64)
-    degree = np.diff(item_ptr).astype(np.float64)
-    # g_i = sum over the item's users of their degrees: the additions of item i's row
-    row_sum = np.bincount(np.repeat(np.arange(n_items), np.diff(item_ptr)),
-                          weights=user_degree[item_users], minlength=n_items)
+    work = np.concatenate([[0.0], np.cumsum(user_degree[item_users])])[item_ptr]
+    row_sum = np.diff(work)
     neighbours = np.empty((n_items, n_neighbours), dtype=np.int64)
     weights = np.empty((n_items, n_neighbours), dtype=np.float32)
-    work = np.concatenate([[0.0], np.cumsum(row_sum)])
-    threads = n_threads(int(work[-1]), MIN_PER_THREAD)
-    bounds = np.searchsorted(work, np.linspace(0, work[-1], threads + 1))
-    bounds[0], bounds[-1] = 0, n_items
-    run_spans(_top_span, bounds, item_ptr, item_users, user_ptr, user_items, row_sum, degree,
+    bounds = balanced_bounds(work, n_threads(int(work[-1]), MIN_PER_THREAD))
+    run_spans(_top_span, bounds, item_ptr, item_users, user_ptr, user_items, row_sum,
               neighbours, weights)
     return neighbours, weights

@@ -10,7 +10,7 @@ block's rows, as scipy's do: the same floats. A scalable LightGCN step at 1M int
 
 import numpy as np
 
-from ._compiled import n_threads, njit, run_spans
+from ._compiled import balanced_bounds, n_threads, njit, run_spans
 
 # below this many columns a thread's share runs in the calling thread
 MIN_PER_THREAD = 16384
@@ -68,9 +68,7 @@ def transposed_product(indptr, cols, values, n_cols, x):
                          f"rows by its transpose, got an array of shape {x.shape}")
     colptr, rows, ordered = _column_order(indptr, cols, values, n_cols)
     out = np.empty((n_cols, x.shape[1]), dtype=np.result_type(values, x))
-    threads = n_threads(n_cols, MIN_PER_THREAD)
     # spans of about equal entries
-    bounds = np.searchsorted(colptr, np.linspace(0, colptr[-1], threads + 1))
-    bounds[0], bounds[-1] = 0, n_cols
+    bounds = balanced_bounds(colptr, n_threads(n_cols, MIN_PER_THREAD))
     run_spans(_product_span, bounds, colptr, rows, ordered, x, out)
     return out

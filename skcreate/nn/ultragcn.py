@@ -9,7 +9,6 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
-from ._cooccurrence import top_cooccurrences
 from .graph_encoder import GraphEncoder, lookup
 
 __all__ = ["UltraGCNEncoder", "item_neighbours"]
@@ -52,6 +51,8 @@ def item_neighbours(user_items, n_neighbours=10):
     a.sum_duplicates()
     a.eliminate_zeros()
     at = a.tocsc()
+    # imported here, so that importing the package does not load numba
+    from ._cooccurrence import top_cooccurrences
     return top_cooccurrences(at.indptr.astype(np.int64), at.indices.astype(np.int64),
                              a.indptr.astype(np.int64), a.indices.astype(np.int64),
                              n_neighbours)
