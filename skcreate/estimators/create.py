@@ -77,9 +77,10 @@ class CREATERecommender(SASRecRecommender):
         ``UltraGCNEncoder()``. Their ``row_sparse`` and LightGCN's ``propagation`` default
         to "auto": on a CPU, on graphs of more than 250,000 user-item edges
         (``large_graph``), a step reads and updates only the rows of its nodes and sampled
-        neighbours, so that a warm-up epoch grows little faster than the interactions (30 s
-        at 3M interactions on 2 cores, against over 6 minutes exactly; log-log slope 1.28
-        from 0.1M); smaller graphs, Amazon Beauty's among them, train exactly. With a
+        neighbours, so that a warm-up epoch grows little faster than the interactions (5.9 s
+        at 3M interactions on 2 cores, a log-log slope of 1.06 from 0.1M; exactly, 5.8 s
+        already at 1M, slope 1.67; ``benchmarks/results/size-sweep-eighteenth.md``); smaller
+        graphs, Amazon Beauty's among them, train exactly. With a
         row-sparse encoder and ``loss="sce"`` a joint step reads rows of the shared item
         table: its gradient is row-sparse and Adam updates only the rows the step read, as in
         SASRec with SCE, so the step's cost no longer grows with the catalogue. Full CE, or a
@@ -97,8 +98,10 @@ class CREATERecommender(SASRecRecommender):
         graph encoder's steps are historical (LightGCN's scalable mode, ``own_rows_step``)
         its gradients reach only the layer-0 rows of the step's own users and items, not
         their neighbours' (the warm-up's steps: ``warmup_graph_step``). With
-        ``loss="sce"`` on 2 cores a joint step then costs 1.12-1.13x a SASRec step at 1M
-        synthetic interactions (1.48-1.50x "full") and 1.20x at 3M (1.64x); on Amazon
+        ``loss="sce"`` on 2 cores a joint step then cost 1.12-1.13x a SASRec step at 1M
+        synthetic interactions (1.48-1.50x "full") and 1.20x at 3M (1.64x) when "light" was
+        added, and a joint epoch costs 1.05x a SASRec-SCE epoch at 1M and 1.11x at 3M with
+        today's steps (``size-sweep-eighteenth.md``); on Amazon
         Beauty, the scalable mode forced, NDCG@10 was 1.5 % lower on average, within the
         seeds' spread (test split 2.12 ± 0.06 % against 2.15 ± 0.02 %, validation 1.99 ±
         0.11 % against 2.02 ± 0.06 %; 3 seeds, ``benchmarks/results/create-light-joint-*``).
@@ -110,8 +113,9 @@ class CREATERecommender(SASRecRecommender):
         only the rows of the step's own users and items, on all ``graph_batch_size`` edges:
         the same loss, and a step whose updated rows barely grow with the graph (about 6,000
         at 1M and 3M synthetic interactions, against 31,000 and 37,000). On 2 cores a warm-up
-        epoch with the defaults then takes 3.5 s instead of 7.3 at 1M and 12.2 s instead of
-        26.1 at 3M, a log-log slope of 1.12 from 0.1M instead of 1.40; on Amazon Beauty, the
+        epoch with the defaults took 3.5 s instead of 7.3 at 1M and 12.2 s instead of 26.1 at
+        3M when "light" was added, a log-log slope of 1.12 from 0.1M instead of 1.40 (1.9 s
+        and 5.9 s, slope 1.06, with today's steps); on Amazon Beauty, the
         scalable mode forced, NDCG@10 was 1.98 ± 0.04 % against 1.99 ± 0.11 % (validation,
         3 seeds, ``benchmarks/results/create-light-warmup-validation``). "auto": "light" where
         the encoder's steps are historical (on a CPU, graphs of more than ``large_graph``

@@ -141,9 +141,10 @@ class LightGCNRecommender(_GraphRecommender):
         (:class:`~skcreate.nn.LazyAdam`), so that a step's cost follows its neighbourhood, not
         the table sizes (see :class:`~skcreate.nn.LightGCNEncoder`); "auto": on graphs of more
         than 250,000 edges on a CPU. With both "auto", an epoch grows not much faster than
-        the interactions beyond that size (log-log slope 1.44 from 0.1M to 3M interactions,
-        against 1.95 exactly), and smaller graphs, Amazon Beauty's among them, train
-        exactly.
+        the interactions beyond that size (LightGCN on 2 cores: 12.6 s at 1M interactions
+        and 61 s at 3M, log-log slope 1.38 from 0.1M; exactly 70 s at 1M, slope 2.08;
+        ``benchmarks/results/size-sweep-eighteenth.md``), and smaller graphs, Amazon
+        Beauty's among them, train exactly.
     fanout : int, optional
         Neighbours each node aggregates per hop in a training step, sampled (unbiased), which
         bounds a step's neighbourhood whatever the graph's size; None takes all (exact).
