@@ -17,10 +17,11 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender
+from skcreate import CREATERecommender, LightGCNRecommender, SASRecRecommender, \
+    UltraGCNRecommender
 from skcreate.training.checkpoint import Checkpoint, CheckpointError
 from skcreate.data.datasets import make_interactions
-from skcreate.nn import ScalableCrossEntropy
+from skcreate.nn import LightGCNEncoder, ScalableCrossEntropy
 from skcreate.training import Trainer
 
 DATA = dict(n_users=120, n_items=50, random_state=0)
@@ -32,6 +33,16 @@ CONFIGS = {
         n_factors=8, epochs=4, warmup_epochs=2, graph_batch_size=64, batch_size=32)),
     "lightgcn-edge-dropout": (LightGCNRecommender, dict(n_factors=8, epochs=5, batch_size=256,
                                                         edge_dropout=0.2)),
+    # the scalable paths: LazyAdam's moments and the historical layers refreshed on resume
+    "lightgcn-historical": (LightGCNRecommender, dict(
+        n_factors=8, epochs=5, batch_size=256, propagation="historical", row_sparse=True,
+        fanout=3, walks=2)),
+    "ultragcn-row-sparse": (UltraGCNRecommender, dict(n_factors=8, epochs=5, batch_size=256,
+                                                      row_sparse=True)),
+    "create-light-steps": (CREATERecommender, dict(
+        n_factors=8, epochs=4, warmup_epochs=2, graph_batch_size=64, batch_size=32,
+        graph_encoder=LightGCNEncoder(n_layers=2, propagation="historical", row_sparse=True,
+                                      fanout=3))),
 }
 
 
@@ -74,6 +85,9 @@ def test_resume_after_a_crash_equals_an_uninterrupted_fit(name, df, tmp_path):
     assert resumed.best_epoch_ == full.best_epoch_
     assert same_weights(resumed, full)
     assert resumed.recommend(df, k=5).equals(full.recommend(df, k=5))
+    if name == "create-light-steps":
+        assert not resumed.module_.neighbour_gradients
+        assert not resumed.module_.warmup_neighbour_gradients
     # a finished fit leaves nothing to resume
     assert not path.exists()
 
