@@ -192,6 +192,22 @@ def test_grid_search_over_alignment_weight_on_ml100k(ml100k):
     assert search.best_estimator_.alignment_weight == search.best_params_["alignment_weight"]
 
 
+def test_a_parallel_grid_search_scores_as_a_serial_one(synthetic):
+    # after this process's torch threads have run: a child forked now would hang in them
+    # (docs/install.md); joblib's workers are fresh processes
+    CREATERecommender(epochs=1, warmup_epochs=1, **FAST).fit(synthetic)
+    scores = []
+    for n_jobs in (1, 2):
+        search = GridSearchCV(CREATERecommender(epochs=1, warmup_epochs=1, **FAST),
+                              {"alignment_weight": [0.0, 0.5]},
+                              cv=GlobalTemporalSplit(quantile=0.8), n_jobs=n_jobs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            search.fit(synthetic)
+        scores.append(search.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
 def test_training_curves_plot(synthetic, tmp_path):
     import matplotlib
 
