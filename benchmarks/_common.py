@@ -29,7 +29,8 @@ from skcreate.training import Callback
 __all__ = ["add_data_arguments", "pyplot", "load_data", "git_commit", "parse_value",
            "parse_sets", "machine", "peak_mib", "matmul_gflops", "sasrec_epoch_flops",
            "in_fresh_process", "evaluate_with_memory", "fit_and_time", "StopAfter",
-           "StepsDone", "StepTimer", "add_step_arguments", "step_data"]
+           "StepsDone", "StepTimer", "add_synthetic_arguments", "synthetic_data",
+           "add_step_arguments", "step_data"]
 
 
 def add_data_arguments(parser, default="amazon-beauty"):
@@ -194,23 +195,33 @@ class StopAfter(Callback):
         return record.epoch >= self.n_epochs
 
 
-def add_step_arguments(parser, steps, skip):
-    """The synthetic data and step window options of the step-timing scripts."""
+def add_synthetic_arguments(parser):
+    """The synthetic data options of the step-timing scripts."""
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--mean-length", type=float, default=20)
-    parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--skip", type=int, default=skip)
     parser.add_argument("--seed", type=int, default=0)
 
 
-def step_data(parser, args):
-    """``make_interactions`` data of :func:`add_step_arguments`' options (checked)."""
-    if not 0 < args.skip < args.steps:
-        parser.error(f"--skip must be in (0, --steps), got {args.skip}")
+def synthetic_data(args):
+    """``make_interactions`` data of :func:`add_synthetic_arguments`' options."""
     return make_interactions(n_users=round(args.interactions / args.mean_length),
                              n_items=args.items, mean_length=args.mean_length,
                              random_state=args.seed)
+
+
+def add_step_arguments(parser, steps, skip):
+    """The synthetic data and step window options of the step-timing scripts."""
+    add_synthetic_arguments(parser)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--skip", type=int, default=skip)
+
+
+def step_data(parser, args):
+    """:func:`synthetic_data` of :func:`add_step_arguments`' options (checked)."""
+    if not 0 < args.skip < args.steps:
+        parser.error(f"--skip must be in (0, --steps), got {args.skip}")
+    return synthetic_data(args)
 
 
 class StepsDone(Exception):

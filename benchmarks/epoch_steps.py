@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import add_synthetic_arguments, machine, synthetic_data  # noqa: E402
 
 from skcreate import LightGCNRecommender, UltraGCNRecommender  # noqa: E402
-from skcreate.data.datasets import make_interactions  # noqa: E402
 from skcreate.training import Callback  # noqa: E402
 
 MODELS = {"LightGCN": LightGCNRecommender, "UltraGCN": UltraGCNRecommender}
@@ -47,15 +46,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=list(MODELS), default="LightGCN")
-    parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--mean-length", type=float, default=20)
+    add_synthetic_arguments(parser)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    X = make_interactions(n_users=round(args.interactions / args.mean_length),
-                          n_items=args.items, mean_length=args.mean_length,
-                          random_state=args.seed)
+    X = synthetic_data(args)
     clock = StepClock()
     model = MODELS[args.model](epochs=args.epochs, random_state=0)
     model.set_params(trainer__callbacks=[clock])
